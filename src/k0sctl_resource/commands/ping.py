@@ -1,0 +1,27 @@
+"""put `command: ping`: ICMP, route and SSH/WinRM port reachability of every host of the config."""
+
+from __future__ import annotations
+
+from k0sctl_resource import log
+from k0sctl_resource.commands.latest import newest_or_none
+from k0sctl_resource.context import StepContext
+from k0sctl_resource.errors import ResourceError
+from k0sctl_resource.k0sctl_config import ClusterConfig
+from k0sctl_resource.models import PingParams
+from k0sctl_resource.results import StepResult
+
+
+def run(ctx: StepContext, params: PingParams, cluster: ClusterConfig) -> StepResult:
+    from k0sctl_resource.ping import PingOptions, probe_cluster
+    from k0sctl_resource.ping_report import metadata, render_table
+
+    options = PingOptions(count=params.count, timeout=float(params.timeout), traceroute=params.traceroute,
+                          extra_ports=list(params.extra_ports))
+    report = probe_cluster(cluster, options)
+    log.write(render_table(report))
+    facts: dict[str, object] = {item["name"]: item["value"] for item in metadata(report)}
+    down = report.unreachable()
+    if down and params.fail_on_unreachable:
+        names = ", ".join(h.label for h in down)
+        raise ResourceError(f"unreachable: {names} (the SSH/WinRM port did not answer)")
+    return StepResult(newest_or_none(ctx), facts)

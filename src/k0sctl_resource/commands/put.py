@@ -1,0 +1,67 @@
+"""`out`: dispatch a put to its command and add the facts every put reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from k0sctl_resource import k0sctl_config, log
+from k0sctl_resource.context import StepContext
+from k0sctl_resource.models import (
+    ApplyParams,
+    BackupParams,
+    InitParams,
+    PingParams,
+    PutRequest,
+    ResetParams,
+)
+from k0sctl_resource.paths import inside
+from k0sctl_resource.results import StepResult
+
+
+def run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResult:
+    params = request.params
+    config_path = inside(directory, params.config, "config")
+    log.step(f"k0sctl-resource: {params.command} ({ctx.build.describe()})")
+    if isinstance(params, InitParams):
+        from k0sctl_resource.commands import init
+
+        result = init.run(ctx, params)
+        cluster_name = None
+    else:
+        cluster = k0sctl_config.load(config_path)
+        cluster_name = cluster.name
+        if isinstance(params, ApplyParams):
+            from k0sctl_resource.commands import apply
+
+            result = apply.run(ctx, params, cluster, directory)
+        elif isinstance(params, ResetParams):
+            from k0sctl_resource.commands import reset
+
+            result = reset.run(ctx, params, cluster)
+        elif isinstance(params, BackupParams):
+            from k0sctl_resource.commands import backup
+
+            result = backup.run(ctx, params, cluster)
+        elif isinstance(params, PingParams):
+            from k0sctl_resource.commands import ping
+
+            result = ping.run(ctx, params, cluster)
+        else:  # pragma: no cover - parse_put_params only builds the classes above
+            raise AssertionError(params)
+    facts: dict[str, object] = {"command": params.command, "cluster": cluster_name}
+    facts.update(result.facts)
+    facts.setdefault("k0sctl_version", ctx.k0sctl_version())
+    facts["duration_s"] = ctx.elapsed()
+    if ctx.build.build_url:
+        facts.setdefault("build_url", ctx.build.build_url)
+    return StepResult(result.version, facts)
+
+
+def handle(raw: object, directory: Path) -> dict[str, object]:
+    from k0sctl_resource.models import parse_put
+    from k0sctl_resource.redact import REDACT
+
+    request = parse_put(raw)
+    REDACT.add(*request.source.secrets())
+    with StepContext(request.source) as ctx:
+        return run(request, directory, ctx).to_json()
