@@ -1,0 +1,264 @@
+"""apply and reset through the real `out` step against the k0sctl test double."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import signal
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CLUSTER_NAME, Double
+from tests.resource import Resource, executable
+
+
+def put(params: dict[str, Any], source: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"source": source or {}, "params": params}
+
+
+def k0s_archive(path: Path) -> Path:
+    """A small archive shaped like a k0s backup."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in (("k0s.yaml", b"apiVersion: k0s.k0sproject.io/v1beta1\n"), ("etcd/snapshot.db", b"x" * 64)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def test_apply_fresh_cluster(resource: Resource, workdir: Path, double: Double) -> None:
+    run = resource.put(put({"command": "apply"}), workdir).expect_ok()
+    cfg = str(workdir / "config" / "k0sctl.yaml")
+    assert double.commands() == [["apply", "--config", cfg]]
+    assert run.metadata["restored"] == "false"
+    assert run.answer["version"] == {"ref": "none"}
+    assert double.state()["running"] is True
+
+
+def test_apply_flags(resource: Resource, workdir: Path, double: Double) -> None:
+    resource.put(put({"command": "apply", "no_wait": True, "no_drain": True},
+                     {"k0sctl": {"debug": True, "concurrency": 4}}), workdir).expect_ok()
+    (argv,) = double.commands()
+    assert argv[0] == "apply"
+    for flag in ("--no-wait", "--no-drain", "--debug"):
+        assert flag in argv
+    assert argv[argv.index("--concurrency") + 1] == "4"
+
+
+@pytest.mark.parametrize("changes", [True, False])
+def test_dry_run_reports_changes(resource: Resource, workdir: Path, double: Double, changes: bool) -> None:
+    double.set(running=True, changes=changes)
+    run = resource.put(put({"command": "apply", "dry_run": True}), workdir).expect_ok()
+    assert "--dry-run" in double.commands()[0]
+    assert run.metadata["changes"] == str(changes).lower()
+    if changes:
+        assert int(run.metadata["planned_actions"]) >= 1
+        assert "would change the cluster" in run.stderr
+    else:
+        assert "would not change the cluster" in run.stderr
+
+
+def test_restore_onto_fresh_cluster(resource: Resource, workdir: Path, double: Double) -> None:
+    get_dir = workdir / "cluster"
+    get_dir.mkdir()
+    k0s_archive(get_dir / "backup.tar.gz")
+    (get_dir / "metadata.json").write_text(json.dumps({"kind": "backup"}))
+    run = resource.put(put({"command": "apply", "restore_from": "cluster", "restore": "required"}), workdir)
+    run.expect_ok()
+    assert run.metadata["restored"] == "true"
+    assert "the cluster was restored" in run.stderr
+    real = [argv for argv in double.commands() if "--dry-run" not in argv]
+    assert real[0][real[0].index("--restore-from") + 1] == str(get_dir / "backup.tar.gz")
+
+
+def test_restore_skipped_on_running_cluster_is_reported(resource: Resource, workdir: Path, double: Double) -> None:
+    double.set(running=True)
+    k0s_archive(workdir / "snap.tar.gz")
+    run = resource.put(put({"command": "apply", "restore_from": "snap.tar.gz"}), workdir).expect_ok()
+    assert run.metadata["restored"] == "false"
+    assert "NOT restored" in run.stderr
+
+
+def test_restore_required_refuses_running_cluster_before_touching_it(resource: Resource, workdir: Path,
+                                                                     double: Double) -> None:
+    double.set(running=True)
+    k0s_archive(workdir / "snap.tar.gz")
+    run = resource.put(put({"command": "apply", "restore_from": "snap.tar.gz", "restore": "required"}), workdir)
+    assert run.returncode != 0
+    assert "restore: required" in run.error_lines[0]
+    assert all("--dry-run" in argv for argv in double.commands()), "only the plan may run"
+
+
+def test_restore_required_fails_when_restore_silently_skipped(resource: Resource, workdir: Path,
+                                                             double: Double) -> None:
+    """k0sctl older than v0.17 cannot plan; a restore that silently did not happen must still fail the put."""
+    double.set(running=True)
+    k0s_archive(workdir / "snap.tar.gz")
+    run = resource.put(put({"command": "apply", "restore_from": "snap.tar.gz", "restore": "required"}), workdir,
+                       env={"K0SCTL_DOUBLE_VERSION": "v0.15.2"})
+    assert run.returncode != 0
+    assert "k0sctl did not restore" in run.error_lines[0]
+
+
+def test_restore_from_get_without_archive_is_fresh_install(resource: Resource, workdir: Path, double: Double) -> None:
+    get_dir = workdir / "cluster"
+    get_dir.mkdir()
+    (get_dir / "metadata.json").write_text(json.dumps({"ref": "none", "kind": "none"}))
+    run = resource.put(put({"command": "apply", "restore_from": "cluster"}), workdir).expect_ok()
+    assert "fresh install" in run.stderr
+    assert "--restore-from" not in double.commands()[0]
+    required = resource.put(put({"command": "apply", "restore_from": "cluster", "restore": "required"}), workdir)
+    assert required.returncode != 0 and "holds no archive" in required.error_lines[0]
+
+
+def test_restore_digest_mismatch_refused(resource: Resource, workdir: Path, double: Double) -> None:
+    get_dir = workdir / "cluster"
+    get_dir.mkdir()
+    k0s_archive(get_dir / "backup.tar.gz")
+    (get_dir / "metadata.json").write_text(json.dumps({"kind": "backup", "sha256": "0" * 64}))
+    run = resource.put(put({"command": "apply", "restore_from": "cluster"}), workdir)
+    assert run.returncode != 0 and "sha256" in run.error_lines[0]
+    assert double.commands() == []
+
+
+def test_unreadable_restore_archive_refused(resource: Resource, workdir: Path, double: Double) -> None:
+    (workdir / "snap.tar.gz").write_bytes(gzip.compress(b"not a tar at all" * 10))
+    run = resource.put(put({"command": "apply", "restore_from": "snap.tar.gz"}), workdir)
+    assert run.returncode != 0
+    assert double.commands() == []
+
+
+def test_restore_from_symlink_escaping_dir_refused(resource: Resource, workdir: Path, double: Double,
+                                                   tmp_path: Path) -> None:
+    outside = k0s_archive(tmp_path / "outside.tar.gz")
+    (workdir / "link.tar.gz").symlink_to(outside)
+    run = resource.put(put({"command": "apply", "restore_from": "link.tar.gz"}), workdir)
+    assert run.returncode != 0 and "outside" in run.error_lines[0]
+    assert double.commands() == []
+
+
+def test_apply_failure_shows_reason_and_log_tail(resource: Resource, workdir: Path, double: Double) -> None:
+    double.set(fail={"apply": "failed to connect to 192.0.2.10:22: connection refused"})
+    run = resource.put(put({"command": "apply"}), workdir)
+    assert run.returncode == 1
+    assert run.error_lines == ["error: k0sctl apply failed: failed to connect to 192.0.2.10:22: connection refused"]
+    assert "lines of k0sctl.log" in run.stderr
+
+
+def test_old_k0sctl_gets_only_its_flags(resource: Resource, workdir: Path, double: Double) -> None:
+    env = {"K0SCTL_DOUBLE_VERSION": "v0.13.1"}
+    resource.put(put({"command": "apply"}, {"k0sctl": {"concurrency": 2}}), workdir, env=env).expect_ok()
+    (argv,) = double.commands()
+    assert "--disable-telemetry" in argv
+    assert "--concurrency" not in argv  # v0.15+
+    run = resource.put(put({"command": "apply", "dry_run": True}), workdir, env=env)
+    assert run.returncode != 0 and "dry_run needs k0sctl v0.17" in run.error_lines[0]
+
+
+# -- reset -----------------------------------------------------------------------------------------
+
+def test_reset_needs_confirm(resource: Resource, workdir: Path, double: Double) -> None:
+    double.set(running=True)
+    missing = resource.put(put({"command": "reset"}), workdir)
+    assert missing.returncode != 0 and "params.confirm: required" in missing.error_lines[0]
+    wrong = resource.put(put({"command": "reset", "confirm": "prod-us"}), workdir)
+    assert wrong.returncode != 0 and "does not match" in wrong.error_lines[0]
+    assert double.commands() == []
+    assert double.state()["running"] is True
+
+
+def test_reset_confirmed(resource: Resource, workdir: Path, double: Double) -> None:
+    double.set(running=True)
+    run = resource.put(put({"command": "reset", "confirm": CLUSTER_NAME}), workdir).expect_ok()
+    assert double.commands()[0][:1] == ["reset"] and "--force" in double.commands()[0]
+    assert run.metadata["backup_first"] == "false"
+    assert double.state()["running"] is False
+
+
+# -- the runner: timeout, signals, secrets ----------------------------------------------------------
+
+def test_timeout_stops_k0sctl(resource: Resource, workdir: Path, double: Double) -> None:
+    double.set(sleep=60)
+    started = time.monotonic()
+    run = resource.put(put({"command": "apply"}, {"k0sctl": {"timeout": "2s"}}), workdir)
+    assert time.monotonic() - started < 30
+    assert run.returncode != 0
+    assert "did not finish within source.k0sctl.timeout (2s)" in run.error_lines[0]
+
+
+def test_timeout_escalates_to_sigkill(resource: Resource, workdir: Path, double: Double) -> None:
+    double.set(sleep=120, ignore_sigterm=True)
+    started = time.monotonic()
+    run = resource.put(put({"command": "apply"}, {"k0sctl": {"timeout": "1s"}}), workdir)
+    elapsed = time.monotonic() - started
+    assert run.returncode != 0
+    assert 10 <= elapsed < 40, elapsed  # SIGTERM ignored, SIGKILL after the grace period
+
+
+def test_sigterm_from_concourse_is_forwarded(resource: Resource, workdir: Path, double: Double) -> None:
+    double.set(sleep=60)
+    proc = subprocess.Popen([executable(), "out", str(workdir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=resource.environment())
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(put({"command": "apply"})).encode())
+    proc.stdin.close()
+    deadline = time.monotonic() + 20
+    while not double.commands() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert out == b""
+    assert b"aborted: k0sctl was stopped by SIGTERM" in err
+
+
+def test_ssh_key_reaches_k0sctl_through_a_private_agent(resource: Resource, workdir: Path, double: Double,
+                                                        ssh_keypair: tuple[str, str]) -> None:
+    private, _public = ssh_keypair
+    known = "192.0.2.10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKnownHostKeyForTheTestOnly000000000000000"
+    resource.secrets.append(private)
+    resource.put(put({"command": "apply"}, {"ssh_private_key": private, "ssh_known_hosts": known}), workdir).expect_ok()
+    (call,) = [c for c in double.calls() if c["argv"][0] == "apply"]
+    env = call["env"]
+    assert env["SSH_AUTH_SOCK"].startswith(str(resource.tmpdir))
+    assert env["SSH_KNOWN_HOSTS"].startswith(str(resource.tmpdir))
+    assert env["XDG_CACHE_HOME"].startswith(str(resource.tmpdir))
+    assert not Path(env["SSH_AUTH_SOCK"]).exists(), "the agent must be gone after the step"
+    assert not (resource.home / ".ssh").exists(), "nothing may be written to the home directory"
+
+
+def test_unusable_ssh_key_is_one_clear_error(resource: Resource, workdir: Path, double: Double) -> None:
+    bogus = "-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbCBqdXN0IHRleHQ=\n-----END OPENSSH PRIVATE KEY-----\n"
+    resource.secrets.append(bogus)
+    run = resource.put(put({"command": "apply"}, {"ssh_private_key": bogus}), workdir)
+    assert run.returncode != 0
+    assert "source.ssh_private_key: not a usable private key" in run.error_lines[0]
+    assert double.commands() == []
+
+
+def test_secrets_printed_by_k0sctl_are_masked(resource: Resource, workdir: Path, double: Double) -> None:
+    secret_pw = "s3cr3t-Proxy-Passw0rd"
+    proxy = f"http://proxyuser:{secret_pw}@proxy.example.test:3128"
+    double.set(echo_env=["HTTPS_PROXY"])
+    resource.secrets.append(secret_pw)
+    run = resource.put(put({"command": "apply"}, {"k0sctl": {"env": {"HTTPS_PROXY": proxy}}}), workdir).expect_ok()
+    assert "proxyuser:***@proxy.example.test" in run.stderr
+    (call,) = [c for c in double.calls() if c["argv"][0] == "apply"]
+    assert call["env"]["HTTPS_PROXY"] == proxy  # k0sctl itself gets the real value
+
+
+def test_nothing_left_behind(resource: Resource, workdir: Path, double: Double) -> None:
+    double.set(running=True)
+    resource.put(put({"command": "apply"}), workdir).expect_ok()
+    assert not list(resource.tmpdir.iterdir())
+    assert sorted(os.listdir(workdir)) == ["config"]
