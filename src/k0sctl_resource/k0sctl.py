@@ -33,6 +33,11 @@ KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
 LOG_TAIL_LINES = 25
 MAX_KEPT_LINES = 20000
 
+_LEFTOVER = re.compile(
+    r"(?:\[\w+\] )?(?P<host>[^\s\"=]+): failed to (?:clean up backup temp file|remove backup file) "
+    r"(?P<path>/\S+?):? "
+)
+
 K0sctlCommand = Literal["apply", "backup", "reset", "kubeconfig"]
 
 
@@ -158,6 +163,20 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out and not self.aborted
+
+    def leftovers(self) -> list[str]:
+        """Backup files k0sctl could not remove from a controller (it warns and goes on).
+
+        k0sctl uploads the archive for a restore, and writes it for a backup, into a temporary directory on
+        the leader and removes it afterwards; when that removal fails, a copy of the cluster's secrets stays
+        on the host. The caller reports these paths so an operator can remove them.
+        """
+        found = []
+        for line in self.lines:
+            match = _LEFTOVER.search(line)
+            if match:
+                found.append(f"{match.group('host')}:{match.group('path')}")
+        return found
 
     def last_error(self) -> str | None:
         """k0sctl's own reason for a failure: its last `level=fatal`/`level=error` line, as plain text."""

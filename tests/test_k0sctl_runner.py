@@ -1,0 +1,100 @@
+"""Unit tests of the runner's pure parts: versions, flags per version, parsing k0sctl's output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from k0sctl_resource.commands.apply import parse_dry_run, restore_ran
+from k0sctl_resource.errors import ResourceError
+from k0sctl_resource.k0sctl import Invocation, K0sctlVersion, RunResult, command_line, command_lines_for_contract
+from k0sctl_resource.models import K0sctlOptions
+
+CFG = Path("/w/config/k0sctl.yaml")
+
+
+def result(*lines: str, rc: int = 0) -> RunResult:
+    return RunResult(argv=[], returncode=rc, lines=list(lines), duration_s=0.0)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("version: v0.32.2\ncommit: abc\n", "v0.32.2"),
+    ("version: v0.28.0", "v0.28.0"),
+    ("v0.13.1", "v0.13.1"),
+    ("version: 0.0.0\n", "unknown"),
+    ("version: (devel)\n", "unknown"),
+])
+def test_version_parse(text: str, expected: str) -> None:
+    assert str(K0sctlVersion.parse(text)) == expected
+
+
+def test_unknown_version_gets_newest_flags() -> None:
+    v = K0sctlVersion.parse("version: (devel)")
+    argv = command_line(v, Invocation("apply", CFG, dry_run=True), K0sctlOptions())
+    assert "--dry-run" in argv and "--disable-telemetry" not in argv
+
+
+@pytest.mark.parametrize(("version", "has_output", "has_telemetry", "has_concurrency"), [
+    ("v0.32.2", True, False, True),
+    ("v0.28.0", True, False, True),
+    ("v0.22.0", False, False, True),
+    ("v0.20.0", False, True, True),
+    ("v0.13.1", False, True, False),
+])
+def test_flags_by_version(version: str, has_output: bool, has_telemetry: bool, has_concurrency: bool) -> None:
+    v = K0sctlVersion.parse(version)
+    opts = K0sctlOptions(concurrency=2)
+    backup = command_line(v, Invocation("backup", CFG, output=Path("/p/out.tar.gz")), opts)
+    assert ("--output" in backup) is has_output
+    assert ("--disable-telemetry" in backup) is has_telemetry
+    assert ("--concurrency" in backup) is has_concurrency
+    assert command_line(v, Invocation("reset", CFG), opts)[-1] == "--force" or "--force" in command_line(
+        v, Invocation("reset", CFG), opts)
+
+
+def test_dry_run_refused_before_v017() -> None:
+    with pytest.raises(ResourceError, match="dry_run needs k0sctl v0.17"):
+        command_line(K0sctlVersion.parse("v0.16.0"), Invocation("apply", CFG, dry_run=True), K0sctlOptions())
+
+
+def test_contract_lines_cover_every_command(tmp_path: Path) -> None:
+    lines = command_lines_for_contract(K0sctlVersion.parse("v0.32.2"), CFG, tmp_path)
+    assert {argv[0] for argv in lines} == {"apply", "backup", "reset", "kubeconfig"}
+    assert any("--dry-run" in argv for argv in lines)
+    assert len(lines) == len({tuple(a) for a in lines})
+
+
+def test_dry_run_summary_parsing() -> None:
+    changed = result(
+        'time="t" level=info msg="==> Running phase: Connect to hosts"',
+        "\x1b[91mdry-run: cluster state altering actions would be performed:\x1b[0m",
+        "dry-run: * [ssh] 192.0.2.10:22 :",
+        "dry-run:  - install k0s v1.31.2+k0s.0",
+        "dry-run:  - start the k0s controller",
+    )
+    plan = parse_dry_run(changed)
+    assert plan.changes is True
+    assert plan.actions == ["* [ssh] 192.0.2.10:22 :", "- install k0s v1.31.2+k0s.0", "- start the k0s controller"]
+    same = parse_dry_run(result("dry-run: no cluster state altering actions would be performed"))
+    assert same.changes is False and same.actions == []
+    with pytest.raises(ResourceError, match="no dry-run summary"):
+        parse_dry_run(result("level=info msg=\"==> Running phase: Connect to hosts\""))
+
+
+def test_restore_detection() -> None:
+    assert restore_ran(result('level=info msg="==> Running phase: Restore cluster state"'))
+    assert restore_ran(result('level=info msg="\x1b[32m==> Running phase: Restore cluster state\x1b[0m"'))
+    assert not restore_ran(result('level=info msg="==> Running phase: Install controllers"'))
+
+
+def test_last_error_and_leftovers() -> None:
+    r = result(
+        'time="t" level=info msg="==> Running phase: Take backup"',
+        'time="t" level=warning msg="[ssh] 192.0.2.10:22: failed to clean up backup temp file '
+        '/tmp/x1/k0s_backup_2026.tar.gz: permission denied"',
+        'time="t" level=fatal msg="apply failed - log file saved to /c/k0sctl/k0sctl.log"',
+        rc=1,
+    )
+    assert r.last_error() == "apply failed - log file saved to /c/k0sctl/k0sctl.log"
+    assert r.leftovers() == ["192.0.2.10:22:/tmp/x1/k0s_backup_2026.tar.gz"]
