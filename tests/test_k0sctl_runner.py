@@ -54,7 +54,7 @@ def test_flags_by_version(version: str, has_output: bool, has_telemetry: bool, h
 
 
 def test_dry_run_refused_before_v017() -> None:
-    with pytest.raises(ResourceError, match="dry_run needs k0sctl v0.17"):
+    with pytest.raises(ResourceError, match=r"dry_run needs k0sctl v0\.17"):
         command_line(K0sctlVersion.parse("v0.16.0"), Invocation("apply", CFG, dry_run=True), K0sctlOptions())
 
 
