@@ -38,6 +38,8 @@ readonly SUBSTITUTIONS=(
 # (every dependency is still verified), and the download must carry exactly these hashes.
 #   k0sctl   zip hash                                        go.mod hash
 readonly PINNED_SUMS=(
+  "v0.22.0 h1:n1tChmaLCXBKmIIOZkmYVbdGIyhroohJ/U3Ezrxcpc4= h1:/mdVVfHWB+sU3kzBRRRA6J78SfG2lQohxwFfeYRvw3U="
+  "v0.20.0 h1:/Igi8JEubQh5f1OloWyvQOWvy6ZLAIV5eHbMQQnrbDI= h1:9qONqom8d798PFSlOBXE6hdMbZcYx4z06J67FFZIIOw="
   "v0.13.1 h1:QJyzYrO3TG5VHHEl6c1toxJSJsSxyMqUTNtVQ/6ORMg= h1:E803MsDkStpLdtssuZTFo8192IOM+vOs7Mc2b6cuQvM="
 )
 
