@@ -1,0 +1,780 @@
+"""The backup repository: one branch, one commit per `init` or `backup`, the archives as files.
+
+Everything here talks to the remote with as little data as git allows, so that no step costs more as
+the history grows:
+
+- the branch's tip comes from `git ls-remote`;
+- a put fetches the tip commit alone (`--depth 1 --filter=blob:none`: the commit and its trees, no
+  archive), builds the new tree with a private index (`read-tree`, `update-index`, `write-tree`),
+  commits with `commit-tree` and pushes; a push rejected because the branch moved is redone on top
+  of the new tip;
+- a get fetches the one commit it needs by its sha and then the one blob it names;
+- check keeps a small cache (a commits-only partial repository and the first-parent list) in the
+  check container's temporary space, so that a check with nothing new is one `git ls-remote`.
+
+Efficient fetching needs a server that speaks git protocol v2 and allows filters (GitHub, GitLab,
+Gitea/Forgejo, Bitbucket do; a plain `git` over OpenSSH needs `AcceptEnv GIT_PROTOCOL` in sshd and
+`uploadpack.allowFilter`). Without them every operation still works, fetching more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import git
+
+from k0sctl_resource import log
+from k0sctl_resource.context import StepContext
+from k0sctl_resource.errors import ResourceError
+from k0sctl_resource.gitauth import GitAuth
+from k0sctl_resource.models import NONE_VERSION, BackupRepo, Source, Version
+from k0sctl_resource.redact import REDACT
+from k0sctl_resource.workspace import Workspace
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+ARCHIVE_TAG_PREFIX = "k0sctl-backup-archive/"
+TIP_REF = "refs/k0sctl/tip"
+NETWORK_TIMEOUT = 1800.0
+LOCAL_TIMEOUT = 600.0
+PUSH_ATTEMPTS = 10
+CACHE_DIR_NAME = "k0sctl-check-cache"
+CHECK_FIRST_DEPTH = 32
+ARCHIVE_SUFFIXES = (".tar.gz.age", ".tar.gz")
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_ARCHIVE_NAME = re.compile(r"^(?P<stem>.+)-(?P<ts>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?(?P<ext>\.tar\.gz(?:\.age)?)$")
+
+# The facts of a commit, as git trailers in its message, and their names in metadata.json.
+KIND_TRAILER = "K0sctl-Resource-Kind"
+TRAILERS: tuple[tuple[str, str, type], ...] = (
+    (KIND_TRAILER, "kind", str),
+    ("Archive", "archive", str),
+    ("Archive-Path", "archive_path", str),
+    ("Created-At", "created_at", str),
+    ("Cluster", "cluster", str),
+    ("Sha256", "sha256", str),
+    ("Size", "size", int),
+    ("Encrypted", "encrypted", bool),
+    ("Entries", "entries", int),
+    ("Parts", "parts", str),
+    ("K0sctl-Version", "k0sctl_version", str),
+    ("Build-Url", "build_url", str),
+    ("Build", "build", str),
+    ("Reason", "reason", str),
+    ("Removed-Archives", "removed_archives", int),
+    ("Archived-As", "archived_as", str),
+    ("Previous-Tip", "previous_tip", str),
+)
+_TRAILER_BY_KEY = {key: (name, tp) for name, key, tp in TRAILERS}
+_TRAILER_BY_NAME = {name.lower(): (key, tp) for name, key, tp in TRAILERS}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def compact_stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+# -- commit messages -------------------------------------------------------------------------------
+
+def _one_line(value: object) -> str:
+    text = "true" if value is True else "false" if value is False else str(value)
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def format_message(subject: str, body: Sequence[str], facts: Mapping[str, object]) -> str:
+    """A commit message: subject, body, then the facts as trailers (in TRAILERS order)."""
+    lines = [_one_line(subject), ""]
+    if body:
+        lines += [_one_line(b) for b in body] + [""]
+    for key, value in facts.items():
+        if value is None or key not in _TRAILER_BY_KEY:
+            continue
+        lines.append(f"{_TRAILER_BY_KEY[key][0]}: {_one_line(value)}")
+    return REDACT("\n".join(lines) + "\n")
+
+
+def parse_trailers(message: str) -> dict[str, object]:
+    """The facts of a commit message written by `format_message` (unknown trailers are ignored)."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    if len(paragraphs) < 2:
+        return {}
+    facts: dict[str, object] = {}
+    for line in paragraphs[-1].splitlines():
+        name, sep, value = line.partition(":")
+        if not sep or name.lower() not in _TRAILER_BY_NAME:
+            continue
+        key, tp = _TRAILER_BY_NAME[name.lower()]
+        value = value.strip()
+        if tp is int:
+            try:
+                facts[key] = int(value)
+            except ValueError:
+                continue
+        elif tp is bool:
+            facts[key] = value.lower() == "true"
+        else:
+            facts[key] = value
+    return facts
+
+
+# -- archives in a tree ----------------------------------------------------------------------------
+
+def is_archive_name(name: str) -> bool:
+    return name.endswith(ARCHIVE_SUFFIXES)
+
+
+def archive_name(cluster: str, moment: datetime, encrypted: bool) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", cluster).strip("-.") or "cluster"
+    return f"{safe}-{compact_stamp(moment)}{'.tar.gz.age' if encrypted else '.tar.gz'}"
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name` with `-2`, `-3`, … before its extension when a file of that name exists."""
+    if name not in taken:
+        return name
+    match = _ARCHIVE_NAME.match(name)
+    stem, ext = (match.group("stem") + "-" + match.group("ts"), match.group("ext")) if match else (name, "")
+    n = 2
+    while f"{stem}-{n}{ext}" in taken:
+        n += 1
+    return f"{stem}-{n}{ext}"
+
+
+def _sort_key(name: str) -> tuple[str, int, str]:
+    match = _ARCHIVE_NAME.match(name)
+    if match is None:
+        return ("", 0, name)
+    return (match.group("ts"), int(match.group("n") or 1), name)
+
+
+def retention(names: Sequence[str], keep: int) -> list[str]:
+    """The archives to remove so that the newest `keep` remain (0: keep all). Names this resource
+    did not write (no timestamp) are never removed."""
+    if keep <= 0:
+        return []
+    ours = sorted((n for n in names if _ARCHIVE_NAME.match(n)), key=_sort_key)
+    return ours[: max(0, len(ours) - keep)]
+
+
+# -- running git -----------------------------------------------------------------------------------
+
+@dataclass
+class GitResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+class GitFailure(ResourceError):
+    """A git command failed; `kind` says why (auth, host_key, not_found, network, missing_ref,
+    missing_object, rejected, unadvertised, timeout, other)."""
+
+    def __init__(self, message: str, kind: str, stderr: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.stderr = stderr
+
+
+def classify(stderr: str) -> tuple[str, str]:
+    """(kind, a short reason) for git's stderr, in git's C locale."""
+    text = REDACT(stderr)
+    low = text.lower()
+    rules: tuple[tuple[str, tuple[str, ...], str], ...] = (
+        ("host_key", ("host key verification failed", "remote host identification has changed",
+                      "no ed25519 host key is known", "no rsa host key is known"),
+         "the server's SSH host key is not in source.ssh_known_hosts or does not match it"),
+        ("auth", ("permission denied (publickey", "permission denied, please try again",
+                  "authentication failed", "could not read username", "could not read password",
+                  "invalid username or password", "http basic: access denied", "the requested url returned error: 401",
+                  "the requested url returned error: 403", "access denied", "too many authentication failures"),
+         "authentication failed (check source.backup.private_key or source.backup.username/password)"),
+        ("unadvertised", ("does not allow request for unadvertised object",),
+         "the server does not allow fetching a single commit"),
+        ("missing_object", ("not our ref", "no such remote ref", "bad object", "unable to read tree"),
+         "the object does not exist in the repository"),
+        ("missing_ref", ("couldn't find remote ref",), "the branch does not exist"),
+        ("not_found", ("does not appear to be a git repository", "repository not found", "not found",
+                       "no such file or directory", "does not exist", "not a git repository"),
+         "the repository does not exist or this key/user may not read it"),
+        ("network", ("could not resolve host", "connection refused", "connection timed out", "timed out",
+                     "network is unreachable", "no route to host", "connection reset", "connection closed",
+                     "could not connect", "failed to connect", "unable to access", "ssl", "tls",
+                     "kex_exchange_identification", "broken pipe", "early eof", "the remote end hung up"),
+         "the repository could not be reached"),
+        ("rejected", ("[rejected]", "non-fast-forward", "fetch first", "stale info", "cannot lock ref",
+                      "failed to update ref", "failed to lock", "incorrect old value", "! [remote rejected]"),
+         "the branch moved (push rejected)"),
+    )
+    for kind, needles, reason in rules:
+        if any(n in low for n in needles):
+            return kind, reason
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("hint:")]
+    last = lines[-1] if lines else "git failed"
+    last = re.sub(r"^(fatal|error|remote):\s*", "", last)
+    return "other", last[:200]
+
+
+class GitRunner:
+    """git (through GitPython's command layer) in one directory, with the auth environment."""
+
+    def __init__(self, cwd: Path, env: Mapping[str, str]) -> None:
+        self.cwd = cwd
+        self.env = dict(env)
+        self._git = git.cmd.Git(str(cwd))
+
+    def run(self, *args: str, env: Mapping[str, str] | None = None, stdin: BinaryIO | None = None,
+            output: BinaryIO | None = None, timeout: float = LOCAL_TIMEOUT) -> GitResult:
+        merged = dict(self.env)
+        if env:
+            merged.update(env)
+        try:
+            result: Any = self._git.execute(
+                ["git", *args], istream=stdin, output_stream=output, with_extended_output=True,
+                with_exceptions=False, stdout_as_string=output is None, kill_after_timeout=timeout,
+                env=merged,
+            )
+        except git.exc.GitCommandNotFound:
+            raise ResourceError("git is not installed (not found on PATH)") from None
+        code: int | None = result[0]
+        out: Any = result[1]
+        err: Any = result[2]
+        out_text = out if isinstance(out, str) else ""
+        err_text = err.decode("utf-8", "replace") if isinstance(err, bytes) else str(err or "")
+        if code is None:
+            code = -1
+        if code < 0 and "timed out" not in err_text.lower():
+            err_text += f"\ngit was stopped after {timeout:.0f}s (timed out)"
+        return GitResult(code=int(code), stdout=out_text, stderr=err_text)
+
+    def ok(self, *args: str, what: str, env: Mapping[str, str] | None = None,
+           timeout: float = LOCAL_TIMEOUT, stdin: BinaryIO | None = None) -> str:
+        """Run and return stdout; a failure raises GitFailure naming `what`."""
+        result = self.run(*args, env=env, timeout=timeout, stdin=stdin)
+        if not result.ok:
+            kind, reason = classify(result.stderr)
+            raise GitFailure(f"{what}: {reason}", kind, result.stderr)
+        return result.stdout
+
+
+def init_repo(path: Path, *, bare: bool) -> None:
+    """A fresh local repository for plumbing (never checked out), quiet and with no automatic gc."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    repo = git.Repo.init(str(path), bare=bare)
+    try:
+        with repo.config_writer() as cfg:
+            cfg.set_value("gc", "auto", "0")
+            cfg.set_value("maintenance", "auto", "false")
+            cfg.set_value("core", "logAllRefUpdates", "false")
+            cfg.set_value("fetch", "writeCommitGraph", "false")
+            cfg.set_value("advice", "detachedHead", "false")
+    finally:
+        repo.close()
+
+
+def objects_size(git_dir: Path) -> int:
+    """Bytes in a repository's object store (what was fetched into a fresh repository)."""
+    total = 0
+    for root, _dirs, files in os.walk(git_dir / "objects"):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += (Path(root) / name).stat().st_size
+    return total
+
+
+# -- the store -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    message: str
+    facts: dict[str, object]
+
+    @property
+    def kind(self) -> str:
+        return str(self.facts.get("kind") or "unknown")
+
+
+@dataclass(frozen=True)
+class PushedArchive:
+    sha: str
+    archive: str
+    path: str
+    removed: tuple[str, ...]
+    created_branch: bool
+    attempts: int
+
+
+@dataclass(frozen=True)
+class InitOutcome:
+    sha: str
+    created: bool
+    archived_as: str | None = None
+    previous_tip: str | None = None
+
+
+@dataclass
+class CheckState:
+    tip: str | None = None
+    chain: list[str] = field(default_factory=list)  # first-parent commits, oldest first, ending at tip
+    complete: bool = False  # the chain starts at a root commit
+
+
+class BackupStore:
+    def __init__(self, source: Source, workspace: Workspace) -> None:
+        if source.backup is None:
+            raise ResourceError("source.backup is not configured")
+        self.backup: BackupRepo = source.backup
+        self.workspace = workspace
+        self.auth = GitAuth(source, workspace)
+        self.branch = self.backup.branch
+        self.head_ref = f"refs/heads/{self.branch}"
+        self._scratch: GitRunner | None = None
+
+    @classmethod
+    def for_context(cls, ctx: StepContext) -> BackupStore:
+        return cls(ctx.source, ctx.workspace)
+
+    @property
+    def url(self) -> str:
+        return self.auth.url
+
+    def describe(self) -> str:
+        return f"branch {self.branch} of {self.url}"
+
+    # -- remote state ------------------------------------------------------------------------------
+    def remote_tip(self) -> str | None:
+        """The branch's tip on the remote, or None when the branch does not exist."""
+        runner = GitRunner(self.workspace.path, self.auth.env)
+        result = runner.run("ls-remote", "--exit-code", self.url, self.head_ref, timeout=NETWORK_TIMEOUT)
+        if result.code == 2:
+            return None
+        if not result.ok:
+            kind, reason = classify(result.stderr)
+            raise GitFailure(f"cannot read {self.url}: {reason}", kind, result.stderr)
+        for line in result.stdout.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref.strip() == self.head_ref and _SHA.match(sha.strip()):
+                return sha.strip()
+        return None
+
+    def remote_tags(self, prefix: str) -> set[str]:
+        runner = GitRunner(self.workspace.path, self.auth.env)
+        out = runner.ok("ls-remote", "--tags", self.url, f"refs/tags/{prefix}*", what=f"cannot read {self.url}",
+                        timeout=NETWORK_TIMEOUT)
+        return {line.partition("\t")[2].removeprefix("refs/tags/").removesuffix("^{}")
+                for line in out.splitlines() if "\t" in line}
+
+    # -- a private scratch repository --------------------------------------------------------------
+    def scratch(self) -> GitRunner:
+        if self._scratch is None:
+            path = self.workspace.dir("backup-repo")
+            init_repo(path, bare=False)
+            self._scratch = GitRunner(path, self.auth.env)
+        return self._scratch
+
+    def fetch_tip(self, runner: GitRunner) -> str | None:
+        """Fetch the branch's tip commit with its trees (no blobs) into `runner`'s repository."""
+        result = runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1",
+                            "--filter=blob:none", self.url, f"+{self.head_ref}:{TIP_REF}",
+                            timeout=NETWORK_TIMEOUT)
+        if not result.ok:
+            kind, reason = classify(result.stderr)
+            if kind == "missing_ref":
+                return None
+            raise GitFailure(f"cannot fetch {self.describe()}: {reason}", kind, result.stderr)
+        return runner.ok("rev-parse", "--verify", f"{TIP_REF}^{{commit}}", what="reading the fetched tip").strip()
+
+    def fetch_commit(self, runner: GitRunner, sha: str, *, with_trees: bool = True) -> None:
+        """Fetch one commit by its sha (and its trees unless `with_trees` is false); no blobs."""
+        if not _SHA.match(sha):
+            raise ResourceError(f"version {sha!r} is not a full commit sha")
+        flt = "--filter=blob:none" if with_trees else "--filter=tree:0"
+        result = runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1", flt,
+                            self.url, sha, timeout=NETWORK_TIMEOUT)
+        if result.ok:
+            return
+        kind, reason = classify(result.stderr)
+        if kind == "missing_object":
+            raise GitFailure(f"version {sha} no longer exists in {self.url} (the branch was rewritten "
+                             "and the commit removed)", kind, result.stderr)
+        if kind != "unadvertised":
+            raise GitFailure(f"cannot fetch {sha} from {self.url}: {reason}", kind, result.stderr)
+        # Protocol v0 server: fetch the branch and the archive tags in full, then look for the commit.
+        log.warn(f"{self.url} does not allow fetching a single commit (git protocol v2 is off); "
+                 "fetching the whole branch instead")
+        result = runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", self.url,
+                            f"+{self.head_ref}:refs/k0sctl/all/head",
+                            f"+refs/tags/{ARCHIVE_TAG_PREFIX}*:refs/k0sctl/all/tags/*", timeout=NETWORK_TIMEOUT)
+        if not result.ok:
+            kind, reason = classify(result.stderr)
+            if kind != "missing_ref":
+                raise GitFailure(f"cannot fetch {self.describe()}: {reason}", kind, result.stderr)
+        if not runner.run("cat-file", "-e", f"{sha}^{{commit}}").ok:
+            raise GitFailure(f"version {sha} no longer exists in {self.url}", "missing_object")
+
+    def read_commit(self, sha: str, *, with_trees: bool = True) -> CommitInfo:
+        runner = self.scratch()
+        self.fetch_commit(runner, sha, with_trees=with_trees)
+        message = runner.ok("cat-file", "commit", sha, what=f"reading commit {sha}")
+        body = message.split("\n\n", 1)[1] if "\n\n" in message else ""
+        return CommitInfo(sha=sha, message=body, facts=parse_trailers(body))
+
+    def read_blob(self, sha: str, path: str, dst: Path) -> int:
+        """Write the file `path` of commit `sha` (fetched by `read_commit`) to `dst` (mode 0600).
+        Returns the bytes the scratch repository fetched in all."""
+        runner = self.scratch()
+        result = runner.run("rev-parse", "--verify", "--quiet", f"{sha}:{path}")
+        blob = result.stdout.strip()
+        if not result.ok or not _SHA.match(blob):
+            raise ResourceError(f"commit {sha} has no file {path}")
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            got = runner.run("cat-file", "blob", blob, output=handle, timeout=NETWORK_TIMEOUT)
+        if not got.ok:
+            dst.unlink(missing_ok=True)
+            kind, reason = classify(got.stderr)
+            raise GitFailure(f"cannot fetch {path} of {sha} from {self.url}: {reason}", kind, got.stderr)
+        return objects_size(runner.cwd / ".git")
+
+    # -- committing an archive ---------------------------------------------------------------------
+    def _index_env(self, runner: GitRunner, name: str) -> dict[str, str]:
+        index = runner.cwd / ".git" / f"k0sctl-index-{name}"
+        index.unlink(missing_ok=True)
+        return {"GIT_INDEX_FILE": str(index)}
+
+    def _author_env(self) -> dict[str, str]:
+        user = self.backup.git_user
+        return {"GIT_AUTHOR_NAME": user.name, "GIT_AUTHOR_EMAIL": user.email,
+                "GIT_COMMITTER_NAME": user.name, "GIT_COMMITTER_EMAIL": user.email}
+
+    def _commit(self, runner: GitRunner, tree: str, parent: str | None, message: str) -> str:
+        msg_file = runner.cwd / ".git" / "k0sctl-message"
+        msg_file.write_text(message, encoding="utf-8")
+        args = ["commit-tree", tree, "-F", str(msg_file)]
+        if parent is not None:
+            args[2:2] = ["-p", parent]
+        sha = runner.ok(*args, what="creating the commit", env=self._author_env()).strip()
+        if not _SHA.match(sha):
+            raise ResourceError(f"git commit-tree returned no commit ({sha[:60]!r})")
+        return sha
+
+    def _push(self, runner: GitRunner, refspec: str, *, lease: str | None = None) -> GitResult:
+        src = refspec.split(":", 1)[0].lstrip("+")
+        if not src:  # an empty source would delete the remote ref
+            raise ResourceError("internal error: refusing to push an empty source")
+        args = ["push", "--porcelain"]
+        if lease is not None:
+            args.append(f"--force-with-lease={lease}")
+        result = runner.run(*args, self.url, refspec, timeout=NETWORK_TIMEOUT)
+        # --porcelain reports a rejected ref on stdout; classify() reads both
+        return GitResult(code=result.code, stdout=result.stdout, stderr=result.stderr + "\n" + result.stdout)
+
+    def push_archive(self, encrypted_file: Path, wanted_name: str,
+                     message_for: Any) -> PushedArchive:
+        """Commit `encrypted_file` as `<backup.path>/<name>` on top of the branch and push it.
+
+        `message_for(name, path, removed)` builds the commit message once the final name (unique in
+        the tree) and the archives removed by `keep` are known. A rejected push is redone on top of
+        the new tip, at most PUSH_ATTEMPTS times, with jittered backoff.
+        """
+        runner = self.scratch()
+        folder = self.backup.folder
+        blob = runner.ok("hash-object", "-w", "--", str(encrypted_file), what="storing the archive").strip()
+        last_reason = ""
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            tip = self.fetch_tip(runner)
+            env = self._index_env(runner, str(attempt))
+            if tip is None:
+                runner.ok("read-tree", "--empty", what="preparing the tree", env=env)
+                present: list[str] = []
+            else:
+                runner.ok("read-tree", tip, what="reading the branch's tree", env=env)
+                listing = runner.ok("ls-tree", "--name-only", tip, "--", f"{folder}/", what="listing archives")
+                present = [p.rsplit("/", 1)[-1] for p in listing.splitlines() if p.strip()]
+            name = unique_name(wanted_name, set(present))
+            path = f"{folder}/{name}"
+            runner.ok("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", what="adding the archive",
+                      env=env)
+            removed = tuple(retention([*present, name], self.backup.keep))
+            if removed:
+                runner.ok("update-index", "--force-remove", "--", *(f"{folder}/{r}" for r in removed),
+                          what="applying keep", env=env)
+            tree = runner.ok("write-tree", "--missing-ok", what="writing the tree", env=env).strip()
+            commit = self._commit(runner, tree, tip, message_for(name, path, removed))
+            result = self._push(runner, f"{commit}:{self.head_ref}")
+            if result.ok:
+                return PushedArchive(sha=commit, archive=name, path=path, removed=removed,
+                                     created_branch=tip is None, attempts=attempt)
+            kind, reason = classify(result.stderr)
+            if kind not in ("rejected", "network"):
+                raise GitFailure(f"cannot push to {self.describe()}: {reason}", kind, result.stderr)
+            # A push that reached the server although we saw an error: our commit is the tip.
+            with contextlib.suppress(GitFailure):
+                if self.remote_tip() == commit:
+                    return PushedArchive(sha=commit, archive=name, path=path, removed=removed,
+                                         created_branch=tip is None, attempts=attempt)
+            last_reason = reason
+            delay = min(8.0, 0.25 * 2 ** min(attempt - 1, 5)) * random.uniform(0.5, 1.5)  # noqa: S311
+            log.info(f"push to {self.describe()} was rejected ({reason}); retrying on the new tip in "
+                     f"{delay:.1f}s (attempt {attempt + 1} of {PUSH_ATTEMPTS})")
+            time.sleep(delay)
+        raise ResourceError(f"could not push the backup to {self.describe()} after {PUSH_ATTEMPTS} attempts "
+                            f"({last_reason}); the archive was not stored")
+
+    # -- init --------------------------------------------------------------------------------------
+    def holds_archives(self, runner: GitRunner, tip: str) -> int:
+        """How many archives the branch holds: files in the tip's tree, else backup commits in history."""
+        listing = runner.ok("ls-tree", "-r", "--name-only", tip, what="listing the branch's files")
+        in_tree = sum(1 for p in listing.splitlines() if is_archive_name(p.rsplit("/", 1)[-1]))
+        if in_tree:
+            return in_tree
+        result = runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--filter=tree:0",
+                            "--unshallow", self.url, f"+{self.head_ref}:{TIP_REF}", timeout=NETWORK_TIMEOUT)
+        if not result.ok and "unshallow on a complete repository" not in result.stderr:
+            kind, reason = classify(result.stderr)
+            raise GitFailure(f"cannot fetch the history of {self.describe()}: {reason}", kind, result.stderr)
+        log_out = runner.ok("log", "--first-parent", "--format=%H%x00%B%x01", tip, what="reading the history")
+        count = 0
+        for record in log_out.split("\x01"):
+            _sha, sep, body = record.strip().partition("\x00")
+            if sep and parse_trailers(body).get("kind") == "backup":
+                count += 1
+        return count
+
+    def init_branch(self, *, force: bool, message_for: Any, tag_message: str) -> InitOutcome:
+        """Create the branch with one empty commit, or (force) keep the old tip under a tag and
+        replace the branch by a new root commit. See SPEC.md, put `init`."""
+        runner = self.scratch()
+        with open(os.devnull, "rb") as empty:
+            runner.ok("hash-object", "-t", "tree", "-w", "--stdin", what="creating the empty tree", stdin=empty)
+        for _attempt in range(1, 4):
+            tip = self.fetch_tip(runner)
+            if tip is None:
+                commit = self._commit(runner, EMPTY_TREE, None, message_for(None, None))
+                result = self._push(runner, f"{commit}:{self.head_ref}")
+                if result.ok:
+                    return InitOutcome(sha=commit, created=True)
+                kind, reason = classify(result.stderr)
+                if kind != "rejected":
+                    raise GitFailure(f"cannot push to {self.describe()}: {reason}", kind, result.stderr)
+                log.info(f"{self.branch} was created by someone else meanwhile; looking again")
+                continue
+            count = self.holds_archives(runner, tip)
+            if count == 0:
+                return InitOutcome(sha=tip, created=False)
+            if not force:
+                raise ResourceError(
+                    f"branch {self.branch} of {self.url} already holds backups ({count} archive(s)); init "
+                    "refuses to replace it. Set params.force: true to keep its tip under a tag "
+                    f"{ARCHIVE_TAG_PREFIX}<timestamp> and start the branch anew")
+            tag = self._archive_tag(runner, tip, tag_message)
+            commit = self._commit(runner, EMPTY_TREE, None, message_for(tag, tip))
+            result = self._push(runner, f"{commit}:{self.head_ref}", lease=f"{self.head_ref}:{tip}")
+            if result.ok:
+                return InitOutcome(sha=commit, created=True, archived_as=tag, previous_tip=tip)
+            kind, reason = classify(result.stderr)
+            if kind != "rejected":
+                raise GitFailure(f"cannot push to {self.describe()}: {reason}", kind, result.stderr)
+            log.info(f"{self.branch} moved while init ran (its tip stays kept under {tag}); looking again")
+        raise ResourceError(f"init: {self.branch} kept moving; nothing was replaced. Try again")
+
+    def _archive_tag(self, runner: GitRunner, tip: str, tag_message: str) -> str:
+        """Create and push the annotated tag `k0sctl-backup-archive/<timestamp>` on `tip`."""
+        base = f"{ARCHIVE_TAG_PREFIX}{compact_stamp(utc_now())}"
+        taken = self.remote_tags(ARCHIVE_TAG_PREFIX)
+        for n in range(1, 50):
+            name = base if n == 1 else f"{base}-{n}"
+            if name in taken:
+                continue
+            msg_file = runner.cwd / ".git" / "k0sctl-tag-message"
+            msg_file.write_text(REDACT(tag_message), encoding="utf-8")
+            runner.ok("tag", "-f", "-a", "-F", str(msg_file), name, tip, what="creating the archive tag",
+                      env=self._author_env())
+            result = self._push(runner, f"refs/tags/{name}:refs/tags/{name}")
+            if result.ok:
+                log.info(f"kept the old tip {tip[:12]} of {self.branch} under tag {name}")
+                return name
+            kind, reason = classify(result.stderr)
+            if kind != "rejected" and "already exists" not in result.stderr:
+                raise GitFailure(f"cannot push tag {name} to {self.url}: {reason}", kind, result.stderr)
+        raise ResourceError("could not find a free name for the archive tag")
+
+    # -- check -------------------------------------------------------------------------------------
+    def versions_since(self, version: Version | None) -> list[str]:
+        """check: the first-parent commits of the branch, per SPEC (see module docstring)."""
+        tip = self.remote_tip()
+        if tip is None:
+            log.warn(f"branch {self.branch} does not exist in {self.url} yet; run a put with "
+                     "params.command: init (or backup) to create it")
+            return []
+        if version is None or version.is_none or version.ref == tip:
+            return [tip]
+        with CheckCache.open(self) as cache:
+            return cache.versions_since(version.ref, tip)
+
+
+# -- the check cache -------------------------------------------------------------------------------
+
+def cache_root() -> Path:
+    return Path(tempfile.gettempdir()) / CACHE_DIR_NAME
+
+
+class CheckCache:
+    """A commits-only partial repository and the branch's first-parent list, per (uri, branch).
+
+    Lives in `$TMPDIR/k0sctl-check-cache/<sha256 of uri and branch>` (the check container's
+    temporary space); holds no credential (the URL in it is the credential-free one).
+    """
+
+    def __init__(self, store: BackupStore, path: Path) -> None:
+        self.store = store
+        self.path = path
+        self.repo = path / "repo.git"
+        self.state_file = path / "state.json"
+        self.runner = GitRunner(self.repo, store.auth.env)
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, store: BackupStore) -> Iterator[CheckCache]:
+        key = hashlib.sha256(f"{store.url}\n{store.branch}".encode()).hexdigest()[:32]
+        root = cache_root()
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = root / key
+        path.mkdir(mode=0o700, exist_ok=True)
+        lock = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield cls(store, path)
+        finally:
+            os.close(lock)
+
+    # state ---------------------------------------------------------------------------------------
+    def load(self) -> CheckState:
+        try:
+            raw = json.loads(self.state_file.read_text(encoding="utf-8"))
+            state = CheckState(tip=raw["tip"], chain=list(raw["chain"]), complete=bool(raw["complete"]))
+            if (state.tip and state.chain and state.chain[-1] == state.tip
+                    and (self.repo / "HEAD").exists()):
+                return state
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return CheckState()
+
+    def save(self, state: CheckState) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"tip": state.tip, "chain": state.chain, "complete": state.complete}),
+                       encoding="utf-8")
+        os.replace(tmp, self.state_file)
+
+    def reset(self) -> None:
+        shutil.rmtree(self.repo, ignore_errors=True)
+        self.state_file.unlink(missing_ok=True)
+
+    # fetching ------------------------------------------------------------------------------------
+    def _fetch(self, *extra: str) -> str:
+        result = self.runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--filter=tree:0",
+                                 *extra, self.store.url, f"+{self.store.head_ref}:{TIP_REF}",
+                                 timeout=NETWORK_TIMEOUT)
+        if not result.ok:
+            kind, reason = classify(result.stderr)
+            raise GitFailure(f"cannot fetch {self.store.describe()}: {reason}", kind, result.stderr)
+        return self.runner.ok("rev-parse", "--verify", TIP_REF, what="reading the cache").strip()
+
+    def _shallow(self) -> set[str]:
+        try:
+            return set((self.repo / "shallow").read_text(encoding="ascii").split())
+        except OSError:
+            return set()
+
+    def _chain_from(self, tip: str) -> CheckState:
+        """The first-parent chain of `tip` as far as the cache has it."""
+        out = self.runner.ok("rev-list", "--first-parent", "--reverse", tip, what="walking the history")
+        chain = out.split()
+        oldest = chain[0] if chain else tip
+        complete = oldest not in self._shallow()
+        return CheckState(tip=tip, chain=chain, complete=complete)
+
+    def _extend(self, state: CheckState, new_tip: str) -> CheckState | None:
+        """`state` extended to `new_tip` when its tip is on the new tip's first-parent chain."""
+        assert state.tip is not None
+        out = self.runner.ok("rev-list", "--first-parent", "--reverse", f"{state.tip}..{new_tip}",
+                             what="walking the history")
+        newer = out.split()
+        if not newer:
+            return None
+        parent = self.runner.run("rev-parse", "--verify", "--quiet", f"{newer[0]}^1")
+        if not parent.ok or parent.stdout.strip() != state.tip:
+            return None
+        return CheckState(tip=new_tip, chain=[*state.chain, *newer], complete=state.complete)
+
+    def refresh(self, state: CheckState) -> CheckState:
+        if state.tip is None or not (self.repo / "HEAD").exists():
+            self.reset()
+            init_repo(self.repo, bare=True)
+            return self._chain_from(self._fetch(f"--depth={CHECK_FIRST_DEPTH}"))
+        new_tip = self._fetch()  # only what is new since the cached tip
+        if new_tip == state.tip:
+            return state
+        extended = self._extend(state, new_tip)
+        return extended if extended is not None else self._chain_from(new_tip)
+
+    def deepen(self, state: CheckState) -> CheckState:
+        depth = max(CHECK_FIRST_DEPTH, len(state.chain))
+        assert state.tip is not None
+        self._fetch(f"--deepen={depth}")
+        return self._chain_from(state.tip)
+
+    def versions_since(self, ref: str, tip: str) -> list[str]:
+        state = self.load()
+        for attempt in (1, 2):
+            try:
+                if state.tip != tip:
+                    state = self.refresh(state)
+                    self.save(state)
+                while ref not in state.chain and not state.complete:
+                    state = self.deepen(state)
+                    self.save(state)
+                break
+            except GitFailure as exc:
+                if exc.kind not in ("other", "missing_object") or attempt == 2:
+                    raise
+                log.info("check cache was unusable; rebuilding it")
+                self.reset()
+                state = CheckState()
+        if ref in state.chain:
+            return state.chain[state.chain.index(ref):]
+        log.info(f"version {ref[:12]} is no longer on {self.store.branch} (the branch was rewritten); "
+                 "answering its newest commit")
+        return [state.chain[-1] if state.chain else tip]
+
+
+def newest_version(ctx: StepContext) -> Version:
+    """The branch's newest commit, NONE_VERSION when there is no backup repository or no branch."""
+    if ctx.source.backup is None:
+        return NONE_VERSION
+    tip = BackupStore.for_context(ctx).remote_tip()
+    return Version(ref=tip) if tip is not None else NONE_VERSION

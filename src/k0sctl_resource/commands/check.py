@@ -1,0 +1,22 @@
+"""`check`: the first-parent commits of the backup branch (see SPEC.md, check)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from k0sctl_resource import log
+from k0sctl_resource.backup_store import BackupStore
+from k0sctl_resource.context import StepContext
+from k0sctl_resource.models import parse_check
+from k0sctl_resource.redact import REDACT
+
+
+def handle(raw: Any) -> list[dict[str, str]]:
+    request = parse_check(raw)
+    REDACT.add(*request.source.secrets())
+    if request.source.backup is None:
+        log.info("no source.backup configured: this resource has no versions")
+        return []
+    with StepContext(request.source) as ctx:
+        refs = BackupStore.for_context(ctx).versions_since(request.version)
+    return [{"ref": ref} for ref in refs]
