@@ -25,7 +25,7 @@ import pytest
 from k0sctl_resource.errors import ResourceError
 from k0sctl_resource.ping import TRAILING_UNKNOWN_HOPS, PingOptions, PingReport
 from k0sctl_resource.ping_report import metadata, render_table
-from tests.netns import Namespace, NetnsLab, lab_or_skip
+from tests.netns import Namespace, NetnsLab, cleanup_stale, lab_or_skip
 
 pytestmark = pytest.mark.netns
 
@@ -33,6 +33,7 @@ ROUTER_CLIENT_SIDE = "192.0.2.1"
 ROUTER_SERVER_SIDE = "198.51.100.1"
 CLIENT = "192.0.2.10"
 CLIENT2 = "192.0.2.11"
+CLIENT3 = "192.0.2.12"
 OPEN = "198.51.100.10"
 CLOSED = "198.51.100.11"
 ABSENT = "198.51.100.99"
@@ -102,8 +103,12 @@ class PingLab:
             out.append((int(port), peer.removeprefix("::ffff:")))
         return out
 
-    def add_client(self, name: str, address: str) -> Namespace:
-        """A client namespace on 192.0.2.0/24 behind the router, with private name resolution."""
+    def add_client(self, name: str, address: str, nameserver: str = "127.0.0.1") -> Namespace:
+        """A client namespace on 192.0.2.0/24 behind the router, with private name resolution.
+
+        With the default nameserver nothing answers on port 53, so names that are not in the
+        namespace's hosts file fail at once; an address where nobody answers makes them hang.
+        """
         ns = self.lab.namespace(name)
         dev = f"c{len(self.clients)}"
         self.lab.veth(self.router, dev, ns, "eth0")
@@ -112,8 +117,7 @@ class PingLab:
         ns.add_route("default", via=ROUTER_CLIENT_SIDE)
         ns.write_etc("hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n"
                               f"{OPEN} node-open.lab.test\n::1 v6only.lab.test\n")
-        # Nothing listens on port 53 in the namespace: names not in hosts fail at once.
-        ns.write_etc("resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        ns.write_etc("resolv.conf", f"nameserver {nameserver}\noptions timeout:3 attempts:1\n")
         self.clients[name] = ns
         return ns
 
@@ -189,6 +193,8 @@ def ping_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PingLab]:
                                log_dir, clients=[("client", CLIENT), ("client2", CLIENT2)])
         # client2 may use unprivileged ICMP (kernel ping sockets) for every group.
         built.clients["client2"].sysctl("net.ipv4.ping_group_range", "0 2147483647")
+        # client3's DNS server is an address where nobody answers: lookups hang.
+        built.add_client("client3", CLIENT3, nameserver=ABSENT)
         yield built
 
 
@@ -265,6 +271,8 @@ def test_table_and_json_rendering(ping_lab: PingLab) -> None:
     rebuilt = PingReport.from_json(json.loads(json.dumps(data)))
     assert rebuilt.to_json() == data
     assert [h.name for h in rebuilt.unreachable()] == [f"{ABSENT}:22"]
+    assert rebuilt.unreachable()[0].label == f"{ABSENT}:22 (worker)"
+    assert rebuilt.unreachable()[0].describe() == f"{ABSENT}:22 (worker): tcp/22 no answer within 0.5s"
 
     table = result["table"]
     assert table == render_table(rebuilt)  # rendering depends on the report only
@@ -327,6 +335,8 @@ def test_hosts_behind_one_bastion_are_probed_once(ping_lab: PingLab) -> None:
     assert hosts[0]["extra_ports"] == []
     assert any("extra ports not probed" in n for n in hosts[0]["notes"])
     assert f"\n  via    bastion {OPEN}:22\n" in result["table"]
+    report_obj = PingReport.from_json(report)
+    assert report_obj.hosts[1].describe() == f"10.255.0.2:22 (worker) via bastion {OPEN}:22"
 
 
 def test_names_loopback_and_ipv6(ping_lab: PingLab) -> None:
@@ -364,6 +374,18 @@ def test_names_loopback_and_ipv6(ping_lab: PingLab) -> None:
     closed6 = hosts["[::1]:2223"]
     assert closed6["status"] == "unreachable" and closed6["tcp"]["error"] == "connection refused"
     assert result["unreachable"] == ["missing.lab.test:22", "[::1]:2223"]
+
+
+def test_slow_name_resolution_is_bounded_by_the_timeout(ping_lab: PingLab) -> None:
+    config = cluster_yaml(ssh_host("slow.lab.test"), ssh_host(OPEN))
+    result = run_probe(ping_lab.clients["client3"], config, FAST)
+    hosts = hosts_by_name(result)
+    slow = hosts["slow.lab.test:22"]
+    assert slow["status"] == "unreachable"
+    assert slow["error"] == "slow.lab.test: name resolution did not finish within 0.5s"
+    assert hosts[f"{OPEN}:22"]["status"] == "reachable"
+    # resolution (0.5s) + one probe round (BOUND), not the resolver's own 3s timeout
+    assert result["wall_s"] < FAST["timeout"] + BOUND + 0.8, result["wall_s"]
 
 
 def test_openssh_aliases_follow_ssh_config(ping_lab: PingLab, tmp_path: Path) -> None:
@@ -435,3 +457,40 @@ def test_options_are_validated() -> None:
         with pytest.raises(ResourceError, match=r"^ping: "):
             bad.validate()
     PingOptions().validate()
+
+
+# -- the namespace helper itself -------------------------------------------------------------------
+
+
+def _netns_names() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def test_lab_close_removes_namespaces_files_and_processes() -> None:
+    lab = lab_or_skip()
+    with lab:
+        ns = lab.namespace("tmp")
+        hosts = ns.write_etc("hosts", "127.0.0.1 localhost\n")
+        proc = ns.spawn(["sleep", "60"])
+        assert ns.name in _netns_names() and hosts.exists() and proc.poll() is None
+        assert ns.run(["cat", "/etc/hosts"]).stdout == "127.0.0.1 localhost\n"
+    assert ns.name not in _netns_names()
+    assert not hosts.parent.exists()
+    assert proc.returncode is not None
+
+
+def test_cleanup_stale_removes_labs_of_killed_runs() -> None:
+    lab_or_skip().close()
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from tests.netns import NetnsLab; "
+            "ns = NetnsLab().namespace('orphan'); print(ns.name, flush=True); time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).resolve().parents[1])],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    name = child.stdout.readline().strip()
+    os.kill(child.pid, signal.SIGKILL)  # no chance to clean up
+    child.wait(timeout=10)
+    child.stdout.close()
+    assert name in _netns_names()
+    assert name in cleanup_stale()
+    assert name not in _netns_names()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import errno
 import ipaddress
 import os
@@ -300,12 +301,17 @@ class HostResult:
         return _hostport(self.address, self.port)
 
     @property
+    def label(self) -> str:
+        """``address:port (role)``, e.g. ``198.51.100.11:22 (worker)``."""
+        return f"{self.name} ({self.role})"
+
+    @property
     def reachable(self) -> bool:
         return self.status == STATUS_REACHABLE
 
     def describe(self) -> str:
         """One line for messages, e.g. ``198.51.100.11:22 (controller): tcp/22 connection refused``."""
-        text = f"{self.name} ({self.role})"
+        text = self.label
         if self.target is not None and self.target.via is not None:
             text += f" via {self.target.via} {self.target.name}"
         if self.error:
@@ -556,7 +562,25 @@ def _ip_literal(address: str) -> bool:
     return True
 
 
+_commit_lock = threading.Lock()
+
+
 def _resolve(lookup: _Lookup, ssh_config: Path | None) -> None:
+    """Resolve on a private copy, then publish it unless the caller stopped waiting."""
+    work = dataclasses.replace(lookup, notes=[])
+    try:
+        _resolve_into(work, ssh_config)
+    except Exception as exc:  # a thread must always report back
+        work.error = f"{lookup.address}: name resolution failed: {exc}"
+    with _commit_lock:
+        if lookup.done:  # given up on (timeout): keep the timeout error, drop a late answer
+            return
+        for f in dataclasses.fields(_Lookup):
+            setattr(lookup, f.name, getattr(work, f.name))
+        lookup.done = True
+
+
+def _resolve_into(lookup: _Lookup, ssh_config: Path | None) -> None:
     try:
         name = _strip_brackets(lookup.address)
         lookup.hostname = name
@@ -622,8 +646,10 @@ def _resolve_all(lookups: Iterable[_Lookup], ssh_config: Path | None, timeout: f
     deadline = time.monotonic() + timeout
     for lookup, thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-        if not lookup.done:
-            lookup.error = f"{lookup.address}: name resolution did not finish within {timeout:g}s"
+        with _commit_lock:
+            if not lookup.done:
+                lookup.error = f"{lookup.address}: name resolution did not finish within {timeout:g}s"
+                lookup.done = True
 
 
 # ------------------------------------------------------------------------------------------------
@@ -669,7 +695,7 @@ class _TcpProbe:
 class _Channel:
     """One ICMP socket and the sequence numbers of the requests in flight on it."""
 
-    def __init__(self, family: int, privileged: bool) -> None:
+    def __init__(self, family: int, privileged: bool, taken: set[int]) -> None:
         self.family = family
         self.privileged = privileged
         cls = ICMPv4Socket if family == socket.AF_INET else ICMPv6Socket
@@ -679,13 +705,17 @@ class _Channel:
         with contextlib.suppress(OSError):
             self.sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         if not privileged:
-            # Ping sockets hand ICMP errors (Time Exceeded) over through the error queue only.
-            if family == socket.AF_INET:
-                self.sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
-            else:
-                self.sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
+            # Ping sockets hand ICMP errors (Time Exceeded) over through the error queue only;
+            # without it the route report would show only the destination.
+            with contextlib.suppress(OSError):
+                if family == socket.AF_INET:
+                    self.sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
+                else:
+                    self.sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
         # Raw sockets see every ICMP packet of the host: a random identifier picks out ours.
-        self.ident = random.randint(1, 0xFFFF) if privileged else -1  # noqa: S311 - not a secret
+        self.ident = -1
+        while privileged and (self.ident < 0 or self.ident in taken):
+            self.ident = random.randint(1, 0xFFFF)  # noqa: S311 - not a secret
         self.next_seq = random.randint(0, 0x7FFF)  # noqa: S311
         self.used = 0
         self.pending: dict[int, _IcmpProbe] = {}
@@ -809,7 +839,8 @@ class _Loop:
         if channels and not channels[-1].full:
             return channels[-1]
         try:
-            channel = _Channel(family, self.mode == ICMP_PRIVILEGED)
+            taken = {c.ident for group in self.channels.values() for c in group}
+            channel = _Channel(family, self.mode == ICMP_PRIVILEGED, taken)
         except (ICMPSocketError, OSError) as exc:
             name = "ICMPv4" if family == socket.AF_INET else "ICMPv6"
             self.channel_errors[family] = f"{name} socket unavailable: {exc}"

@@ -3,14 +3,28 @@
 The JSON form is :meth:`PingReport.to_json`. The table has a summary line, the notices, then one
 block per host (in config order) with its route under it, laid out like ``mtr --report``::
 
-    ping: 3 hosts: 1 reachable, 2 unreachable | icmp privileged | count 3, timeout 2s | 2.41s
+    ping: 2 hosts: 1 reachable, 1 unreachable | icmp privileged | count 3, timeout 2s | 2.42s
 
-    host[0] 198.51.100.10:22  controller  ssh  REACHABLE
-      ssh    tcp/22 open, 0.21 ms
-      icmp   3 sent, 3 received, 0.0% loss, rtt min/avg/max 0.05/0.06/0.08 ms
-      route      Host              Loss%   Snt    Best     Avg    Wrst
-              1.|-- 192.0.2.1        0.0%     3    0.04    0.05    0.06
-              2.|-- 198.51.100.10    0.0%     3    0.05    0.06    0.07
+    host[0]  198.51.100.10:22  controller  ssh  REACHABLE
+      ssh    tcp/22 open, 0.44 ms
+      ports  tcp/6443 open, 0.73 ms; tcp/9443 connection refused after 0.81 ms
+      icmp   3 sent, 3 received, 0.0% loss, rtt min/avg/max 0.02/0.06/0.09 ms
+      route         Host             Loss%   Snt    Best     Avg    Wrst
+              1.|-- 192.0.2.1         0.0%     3    0.01    0.04    0.08
+              2.|-- 198.51.100.10     0.0%     3    0.01    0.01    0.01
+
+    host[1]  198.51.100.99:22  worker  ssh  UNREACHABLE
+      ssh    tcp/22 no answer within 2s
+      icmp   3 sent, 0 received, 100.0% loss
+      route         Host             Loss%   Snt    Best     Avg    Wrst
+              1.|-- 192.0.2.1         0.0%     3    0.01    0.01    0.01
+              2.|-- ???             100.0%     3       -       -       -
+              3.|-- ???             100.0%     3       -       -       -
+              4.|-- ???             100.0%     3       -       -       -
+             (destination not reached)
+
+Times are milliseconds. Without ICMP permission the notice line follows the summary and the
+``icmp``/``route`` lines are absent.
 """
 
 from __future__ import annotations
