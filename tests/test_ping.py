@@ -14,6 +14,9 @@ leave through this machine's own interfaces. The router does not rate-limit ICMP
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
