@@ -22,6 +22,6 @@ def run(ctx: StepContext, params: PingParams, cluster: ClusterConfig) -> StepRes
     facts: dict[str, object] = {item["name"]: item["value"] for item in metadata(report)}
     down = report.unreachable()
     if down and params.fail_on_unreachable:
-        names = ", ".join(h.label for h in down)
-        raise ResourceError(f"unreachable: {names} (the SSH/WinRM port did not answer)")
+        raise ResourceError(f"{len(down)} of {len(report.hosts)} hosts unreachable: "
+                            + "; ".join(h.describe() for h in down))
     return StepResult(newest_or_none(ctx), facts)
