@@ -101,14 +101,14 @@ def _recorded_kind(metadata_file: Path) -> str | None:
 
 
 def _check_recorded_digest(archive: Path, metadata_file: Path) -> None:
-    from k0sctl_resource.archive import sha256_file
+    from k0sctl_resource.archive import file_digest
 
     try:
         facts = json.loads(metadata_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
     expected = facts.get("sha256") if isinstance(facts, dict) else None
-    if isinstance(expected, str) and sha256_file(archive) != expected:
+    if isinstance(expected, str) and file_digest(archive)[0] != expected:
         raise ResourceError(f"params.restore_from: {archive.name} does not match the sha256 recorded in "
                             "metadata.json; refusing to restore from it")
 
