@@ -168,6 +168,8 @@ def decrypt_file(src: Path, dst: Path, enc: Encryption) -> None:
         except pyrage.DecryptError as exc:
             raise ResourceError(_decrypt_reason(str(exc), passphrase=False)) from None
         except OSError as exc:
+            if exc.errno is None:  # pyrage reports a failed chunk (bad MAC, truncation) as a bare OSError
+                raise ResourceError(_decrypt_reason(str(exc), passphrase=False)) from None
             raise ResourceError(f"decrypting the archive failed: {exc.strerror}") from None
     except BaseException:
         dst.unlink(missing_ok=True)

@@ -67,7 +67,7 @@ def download(store: BackupStore, info: CommitInfo, source: Source, params: GetPa
         target = directory / ENCRYPTED_FILE
         fetched = store.read_blob(info.sha, path, target)
         why = "params.decrypt is false" if not params.decrypt else "no encryption.identities or passphrase"
-        log.info(f"wrote {ENCRYPTED_FILE} ({_human(target.stat().st_size)}, fetched {_human(fetched)}); "
+        log.info(f"wrote {ENCRYPTED_FILE} ({_human(target.stat().st_size)}; fetched {fetched} bytes); "
                  f"not decrypted: {why}")
         return ENCRYPTED_FILE
     partial = directory / f".{PLAIN_FILE}.partial"
@@ -86,7 +86,7 @@ def download(store: BackupStore, info: CommitInfo, source: Source, params: GetPa
         raise ResourceError(f"the archive of {info.sha[:12]} does not match its recorded sha256 "
                             f"(got {digest[:16]}…, recorded {recorded[:16]}…): refusing it")
     os.replace(partial, directory / PLAIN_FILE)
-    log.info(f"wrote {PLAIN_FILE} ({_human(size)}, sha256 verified; fetched {_human(fetched)})")
+    log.info(f"wrote {PLAIN_FILE} ({_human(size)}, sha256 verified; fetched {fetched} bytes)")
     return PLAIN_FILE
 
 

@@ -1,0 +1,228 @@
+"""Helpers for the backup repository tests and the benchmark: keys, sources, repositories, histories.
+
+Every key is generated at run time with the real tools (`age-keygen`, `ssh-keygen`); repositories are
+real bare git repositories. `build_history` writes many backup commits at once with `git fast-import`
+(for histories of 1,000 commits without 1,000 puts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BRANCH = "k0sctl-backup"
+FOLDER = "backups"
+
+
+def git(repo: Path, *args: str, input: bytes | None = None) -> str:
+    proc = subprocess.run(["git", "-C", str(repo), *args], input=input, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
+    return proc.stdout.decode(errors="replace").strip()
+
+
+def bare_repo(path: Path, *, allow_filter: bool = True) -> Path:
+    subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True)
+    if allow_filter:
+        git(path, "config", "uploadpack.allowFilter", "true")
+    return path
+
+
+def first_parents(repo: Path, branch: str = BRANCH) -> list[str]:
+    out = git(repo, "rev-list", "--first-parent", "--reverse", branch)
+    return out.split()
+
+
+def tree_files(repo: Path, rev: str) -> list[str]:
+    return git(repo, "ls-tree", "-r", "--name-only", rev).splitlines()
+
+
+def commit_trailers(repo: Path, rev: str) -> dict[str, str]:
+    body = git(repo, "log", "-1", "--format=%B", rev)
+    last = body.strip().split("\n\n")[-1]
+    return dict(line.split(": ", 1) for line in last.splitlines() if ": " in line)
+
+
+# -- keys ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AgeKey:
+    identity: str  # the identity file's text (comments + AGE-SECRET-KEY-1… line)
+    recipient: str
+    path: Path
+
+
+def age_key(directory: Path, name: str = "age") -> AgeKey:
+    if shutil.which("age-keygen") is None:
+        pytest.skip("age-keygen (Debian package age) is not installed")
+    path = directory / f"{name}.txt"
+    subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
+    recipient = subprocess.run(["age-keygen", "-y", str(path)], check=True, capture_output=True,
+                               text=True).stdout.strip()
+    return AgeKey(identity=path.read_text(encoding="utf-8"), recipient=recipient, path=path)
+
+
+@dataclass(frozen=True)
+class SshKey:
+    private: str
+    public: str
+    path: Path
+
+
+def ssh_key(directory: Path, name: str = "id", kind: str = "ed25519") -> SshKey:
+    path = directory / f"{name}_{kind}"
+    args = ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"{name}@test", "-f", str(path)]
+    if kind == "rsa":
+        args[4:4] = ["-b", "3072"]
+    subprocess.run(args, check=True)
+    return SshKey(private=path.read_text(encoding="utf-8"),
+                  public=path.with_name(path.name + ".pub").read_text(encoding="utf-8").strip(), path=path)
+
+
+# -- requests --------------------------------------------------------------------------------------
+
+def backup_source(uri: str, *, recipients: list[str] | None = None, identities: str | None = None,
+                  passphrase: str | None = None, plaintext: bool | None = None, keep: int | None = None,
+                  private_key: str | None = None, known_hosts: str | None = None,
+                  branch: str | None = None, **backup: Any) -> dict[str, Any]:
+    b: dict[str, Any] = {"uri": uri, **backup}
+    if keep is not None:
+        b["keep"] = keep
+    if private_key is not None:
+        b["private_key"] = private_key
+    if branch is not None:
+        b["branch"] = branch
+    enc: dict[str, Any] = {}
+    if recipients:
+        enc["recipients"] = recipients
+    if identities is not None:
+        enc["identities"] = identities
+    if passphrase is not None:
+        enc["passphrase"] = passphrase
+    if plaintext is not None:
+        enc["plaintext"] = plaintext
+    source: dict[str, Any] = {"backup": b}
+    if enc:
+        source["encryption"] = enc
+    if known_hosts is not None:
+        source["ssh_known_hosts"] = known_hosts
+    return source
+
+
+def put_request(source: dict[str, Any], command: str, **params: Any) -> dict[str, Any]:
+    return {"source": source, "params": {"command": command, **params}}
+
+
+# -- archives --------------------------------------------------------------------------------------
+
+def k0s_backup_tar(extra: int = 2048, seed: bytes | None = None) -> bytes:
+    """A gzip tar shaped like a k0s backup (k0s.yaml, etcd snapshot, pki)."""
+    data = seed if seed is not None else os.urandom(extra)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, content in (("k0s.yaml", b"apiVersion: k0s.k0sproject.io/v1beta1\nkind: ClusterConfig\n"),
+                              ("etcd-snapshot.db", data), ("pki/ca.crt", b"-----CERT-----\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return buf.getvalue()
+
+
+def stub_k0sctl(bin_dir: Path, *, backup_bytes: bytes | None, version: str = "v0.32.2",
+                fail_with: str | None = None) -> Path:
+    """A one-purpose k0sctl stand-in (for archives the shared double does not produce): `version`
+    answers `version`, `backup --output FILE` writes `backup_bytes` (or fails with `fail_with`)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    payload = bin_dir / "backup-payload.bin"
+    payload.write_bytes(backup_bytes or b"")
+    script = bin_dir / "k0sctl"
+    script.write_text(
+        "#!/usr/bin/env python3\n"
+        "import shutil, sys\n"
+        "argv = sys.argv[1:]\n"
+        f"if argv[:1] == ['version']:\n    print('version: {version}')\n    sys.exit(0)\n"
+        "if argv[:1] == ['backup']:\n"
+        f"    fail = {fail_with!r}\n"
+        "    if fail:\n        print(f'level=fatal msg=\"{fail}\"')\n        sys.exit(1)\n"
+        "    out = argv[argv.index('--output') + 1]\n"
+        f"    shutil.copyfile({str(payload)!r}, out)\n"
+        "    print('level=info msg=\"backup written\"')\n    sys.exit(0)\n"
+        "sys.exit(2)\n", encoding="utf-8")
+    script.chmod(0o755)
+    return bin_dir
+
+
+# -- histories -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HistoryCommit:
+    sha: str
+    archive: str
+    size: int
+
+
+def build_history(repo: Path, count: int, archive_size: int, *, cluster: str = "bench",
+                  branch: str = BRANCH, folder: str = FOLDER,
+                  start: datetime | None = None) -> list[str]:
+    """Append `count` backup commits (random, incompressible archives of `archive_size` bytes, every
+    one kept in the tree) to `branch` of the bare `repo`, with `git fast-import`. Returns the shas of
+    the branch's first-parent chain, oldest first."""
+    moment = start or datetime(2025, 1, 1, tzinfo=UTC)
+    parent = None
+    try:
+        parent = git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
+    except AssertionError:
+        parent = None
+    proc = subprocess.Popen(["git", "-C", str(repo), "fast-import", "--quiet", "--done"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert proc.stdin is not None
+    write = proc.stdin.write
+    for i in range(count):
+        data = os.urandom(archive_size)
+        stamp = (moment + timedelta(minutes=i)).strftime("%Y%m%dT%H%M%SZ")
+        created = (moment + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        name = f"{cluster}-{stamp}.tar.gz.age"
+        message = (f"backup {cluster} {name}\n\nsynthetic history for tests\n\n"
+                   f"K0sctl-Resource-Kind: backup\nArchive: {name}\nArchive-Path: {folder}/{name}\n"
+                   f"Created-At: {created}\nCluster: {cluster}\nSha256: {hashlib.sha256(data).hexdigest()}\n"
+                   f"Size: {len(data)}\nEncrypted: true\n").encode()
+        write(f"blob\nmark :{i + 1}\ndata {len(data)}\n".encode())
+        write(data)
+        write(b"\n")
+        when = int((moment + timedelta(minutes=i)).timestamp())
+        write(f"commit refs/heads/{branch}\ncommitter k0sctl-resource <k0sctl-resource@localhost> {when} +0000\n"
+              f"data {len(message)}\n".encode())
+        write(message)
+        if i == 0 and parent:
+            write(f"from {parent}\n".encode())
+        write(f"M 100644 :{i + 1} {folder}/{name}\n\n".encode())
+    write(b"done\n")
+    proc.stdin.close()
+    assert proc.wait() == 0, "git fast-import failed"
+    return first_parents(repo, branch)
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def tree_of(path: Path) -> Iterator[Path]:
+    return (p for p in path.rglob("*") if p.is_file())
+
+
+def use_stub(resource: Any, bin_dir: Path) -> None:
+    """Put a stub k0sctl (see `stub_k0sctl`) first on the resource's PATH."""
+    if bin_dir not in resource.path_prefix:
+        resource.path_prefix.insert(0, bin_dir)
