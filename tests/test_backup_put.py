@@ -1,0 +1,269 @@
+"""put `backup` through the real `out` step, with the k0sctl test double, into real repositories."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.backup_support import (
+    age_key,
+    backup_source,
+    bare_repo,
+    commit_trailers,
+    first_parents,
+    git,
+    put_request,
+    ssh_key,
+    tree_files,
+)
+from tests.conftest import CLUSTER_NAME, Double
+from tests.resource import BUILD_ENV, DOUBLE_DIR, Resource, assert_no_secret_in_files, git_history_text
+from tests.sshd import SshServer, sshd_port22, sshd_server  # noqa: F401 - pytest fixtures
+
+needs_age = pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI (Debian package age) is missing")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return bare_repo(tmp_path / "backups.git")
+
+
+@pytest.fixture
+def running(double: Double) -> Double:
+    double.set(running=True, backup_bytes=50_000)
+    return double
+
+
+def backup_calls(double: Double) -> list[list[str]]:
+    return [argv for argv in double.commands() if argv[:1] == ["backup"]]
+
+
+def blob(repo: Path, rev: str, path: str) -> bytes:
+    return subprocess.run(["git", "-C", str(repo), "cat-file", "blob", f"{rev}:{path}"], capture_output=True,
+                          check=True).stdout
+
+
+def age_decrypt(identity_file: Path, data: bytes, tmp_path: Path) -> bytes:
+    sealed = tmp_path / "sealed.age"
+    sealed.write_bytes(data)
+    return subprocess.run(["age", "-d", "-i", str(identity_file), str(sealed)], capture_output=True,
+                          check=True).stdout
+
+
+def tar_names(data: bytes) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return tar.getnames()
+
+
+@needs_age
+def test_backup_encrypted_to_age_recipient(resource: Resource, workdir: Path, repo: Path, running: Double,
+                                           tmp_path: Path) -> None:
+    key = age_key(tmp_path)
+    resource.secrets.append(key.identity)
+    source = backup_source(f"file://{repo}", recipients=[key.recipient], identities=key.identity)
+    run = resource.put(put_request(source, "backup"), workdir, env=BUILD_ENV).expect_ok()
+    ref = run.answer["version"]["ref"]
+    assert first_parents(repo) == [ref]  # the branch was created by the backup
+    (path,) = tree_files(repo, ref)
+    archive = run.metadata["archive"]
+    assert path == f"backups/{archive}"
+    assert archive.startswith(f"{CLUSTER_NAME}-") and archive.endswith(".tar.gz.age")
+    plain = age_decrypt(key.path, blob(repo, ref, path), tmp_path)
+    assert "k0s.yaml" in tar_names(plain) and "etcd-snapshot.db" in tar_names(plain)
+    meta = run.metadata
+    assert meta["sha256"] == hashlib.sha256(plain).hexdigest() and meta["size"] == str(len(plain))
+    assert meta["cluster"] == CLUSTER_NAME and meta["encrypted"] == "true" and meta["ref"] == ref
+    assert int(meta["entries"]) == len(tar_names(plain))
+    trailers = commit_trailers(repo, ref)
+    assert trailers["K0sctl-Resource-Kind"] == "backup" and trailers["Sha256"] == meta["sha256"]
+    assert trailers["Build-Url"] == BUILD_ENV["BUILD_URL"] and trailers["Cluster"] == CLUSTER_NAME
+    assert trailers["K0sctl-Version"] == "v0.32.2"
+    # k0sctl wrote the plain archive into a private directory that is gone now; the plain archive is
+    # in no commit
+    (argv,) = backup_calls(running)
+    output = Path(argv[argv.index("--output") + 1])
+    assert output.parent.parent.name.startswith("k0sctl-resource-") and output.is_relative_to(resource.tmpdir)
+    assert not output.parent.parent.exists()
+    plain_blob = subprocess.run(["git", "hash-object", "--stdin"], input=plain, capture_output=True,
+                                check=True).stdout.decode().strip()
+    assert subprocess.run(["git", "-C", str(repo), "cat-file", "-e", plain_blob], check=False).returncode != 0
+    # the implicit get of the printed version
+    out = tmp_path / "get"
+    resource.get({"source": source, "version": {"ref": ref}}, out).expect_ok()
+    assert (out / "backup.tar.gz").read_bytes() == plain
+
+
+@needs_age
+def test_backup_over_ssh_to_ssh_recipient(resource: Resource, workdir: Path, running: Double,
+                                          sshd_server: SshServer, tmp_path: Path) -> None:  # noqa: F811
+    repo = bare_repo(tmp_path / "ssh.git")
+    recipient = ssh_key(tmp_path, "ops")
+    source = backup_source(sshd_server.url(repo), private_key=sshd_server.client_key,
+                           known_hosts=sshd_server.known_hosts, recipients=[recipient.public])
+    resource.secrets += [sshd_server.client_key, recipient.private]
+    run = resource.put(put_request(source, "backup"), workdir).expect_ok()
+    ref = run.answer["version"]["ref"]
+    plain = age_decrypt(recipient.path, blob(repo, ref, f"backups/{run.metadata['archive']}"), tmp_path)
+    assert hashlib.sha256(plain).hexdigest() == run.metadata["sha256"]
+    history = git_history_text(repo)
+    for secret in (sshd_server.client_key, recipient.private):
+        assert secret.splitlines()[1] not in history
+    assert not (resource.home / ".ssh").exists()
+
+
+def test_backup_scp_style_url(resource: Resource, workdir: Path, running: Double, sshd_port22: SshServer,  # noqa: F811
+                              tmp_path: Path) -> None:
+    repo = bare_repo(tmp_path / "scp.git")
+    source = backup_source(sshd_port22.scp_url(repo), private_key=sshd_port22.client_key,
+                           known_hosts=sshd_port22.known_hosts, plaintext=True)
+    resource.secrets.append(sshd_port22.client_key)
+    run = resource.put(put_request(source, "backup"), workdir).expect_ok()
+    assert first_parents(repo) == [run.answer["version"]["ref"]]
+
+
+def test_unencrypted_backup_refused_before_k0sctl_runs(resource: Resource, workdir: Path, repo: Path,
+                                                       running: Double) -> None:
+    run = resource.put(put_request(backup_source(f"file://{repo}"), "backup"), workdir)
+    assert run.returncode != 0
+    assert len(run.error_lines) == 1 and "refusing to store an unencrypted backup" in run.error_lines[0]
+    assert "encryption.plaintext: true" in run.error_lines[0]
+    assert backup_calls(running) == []
+    assert git(repo, "for-each-ref") == ""
+
+
+def test_plaintext_backup_when_asked(resource: Resource, workdir: Path, repo: Path, running: Double) -> None:
+    run = resource.put(put_request(backup_source(f"file://{repo}", plaintext=True), "backup"), workdir).expect_ok()
+    ref = run.answer["version"]["ref"]
+    assert run.metadata["archive"].endswith(".tar.gz") and run.metadata["encrypted"] == "false"
+    data = blob(repo, ref, f"backups/{run.metadata['archive']}")
+    assert hashlib.sha256(data).hexdigest() == run.metadata["sha256"]
+    assert "storing the archive unencrypted" in run.stderr
+
+
+def test_backup_without_repository_is_a_clear_error(resource: Resource, workdir: Path, running: Double) -> None:
+    run = resource.put({"source": {}, "params": {"command": "backup"}}, workdir)
+    assert run.returncode != 0 and "backup needs source.backup" in run.error_lines[0]
+    assert backup_calls(running) == []
+
+
+def test_stopped_cluster_has_no_running_controller(resource: Resource, workdir: Path, repo: Path,
+                                                   double: Double) -> None:
+    double.set(running=False)
+    run = resource.put(put_request(backup_source(f"file://{repo}", plaintext=True), "backup"), workdir)
+    assert run.returncode != 0
+    assert "no running controller" in run.error_lines[0]
+    assert git(repo, "for-each-ref") == ""
+
+
+def test_unreadable_archive_is_never_committed(resource: Resource, workdir: Path, repo: Path,
+                                               running: Double) -> None:
+    source = backup_source(f"file://{repo}", plaintext=True)
+    first = resource.put(put_request(source, "backup"), workdir).expect_ok().answer["version"]["ref"]
+    running.set(backup_corrupt=True)
+    run = resource.put(put_request(source, "backup"), workdir)
+    assert run.returncode != 0
+    assert "is not a readable tar.gz" in run.error_lines[0]
+    assert first_parents(repo) == [first]
+
+
+def test_old_k0sctl_writes_into_the_working_directory(resource: Resource, workdir: Path, repo: Path,
+                                                      running: Double) -> None:
+    run = resource.put(put_request(backup_source(f"file://{repo}", plaintext=True), "backup"), workdir,
+                       env={"K0SCTL_DOUBLE_VERSION": "v0.22.0"}).expect_ok()
+    (argv,) = backup_calls(running)
+    assert "--output" not in argv
+    assert run.metadata["k0sctl_version"] == "v0.22.0"
+    data = blob(repo, run.answer["version"]["ref"], f"backups/{run.metadata['archive']}")
+    assert "k0s.yaml" in tar_names(data)
+
+
+def test_keep_removes_old_archives_from_the_tree_only(resource: Resource, workdir: Path, repo: Path,
+                                                      running: Double) -> None:
+    source = backup_source(f"file://{repo}", plaintext=True, keep=2)
+    names = [resource.put(put_request(source, "backup"), workdir).expect_ok().metadata["archive"] for _ in range(4)]
+    assert len(set(names)) == 4  # unique even within one second
+    chain = first_parents(repo)
+    assert len(chain) == 4
+    assert sorted(tree_files(repo, chain[-1])) == sorted(f"backups/{n}" for n in names[-2:])
+    for rev, name in zip(chain, names, strict=True):  # history keeps every archive
+        assert blob(repo, rev, f"backups/{name}")
+    assert commit_trailers(repo, chain[-1])["Removed-Archives"] == "1"
+
+
+def test_unreachable_repository_fails_before_k0sctl(resource: Resource, workdir: Path, running: Double,
+                                                    sshd_server: SshServer, tmp_path: Path) -> None:  # noqa: F811
+    repo = bare_repo(tmp_path / "ssh.git")
+    stranger = ssh_key(tmp_path, "stranger")
+    resource.secrets.append(stranger.private)
+    source = backup_source(sshd_server.url(repo), private_key=stranger.private, known_hosts=sshd_server.known_hosts,
+                           plaintext=True)
+    run = resource.put(put_request(source, "backup"), workdir)
+    assert run.returncode != 0 and "authentication failed" in run.error_lines[0]
+    assert backup_calls(running) == []
+
+
+@needs_age
+def test_six_concurrent_backups_all_land(tmp_path: Path, workdir: Path, repo: Path, running: Double) -> None:
+    key = age_key(tmp_path)
+    source = backup_source(f"file://{repo}", recipients=[key.recipient], identities=key.identity, keep=0)
+    runs: list[Any] = [None] * 6
+    resources = []
+    for i in range(6):
+        home, tmpdir = tmp_path / f"home{i}", tmp_path / f"tmp{i}"
+        home.mkdir()
+        tmpdir.mkdir()
+        resources.append(Resource(home=home, tmpdir=tmpdir, path_prefix=[DOUBLE_DIR],
+                                  env={"K0SCTL_DOUBLE_STATE": str(running.state_file),
+                                       "K0SCTL_DOUBLE_RECORD": str(running.record_file)},
+                                  secrets=[key.identity]))
+
+    def one(i: int) -> None:
+        runs[i] = resources[i].put(put_request(source, "backup"), workdir, timeout=300)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for run in runs:
+        run.expect_ok()
+    chain = first_parents(repo)
+    refs = [run.answer["version"]["ref"] for run in runs]
+    assert len(chain) == 6 and sorted(refs) == sorted(chain)
+    names = {run.metadata["archive"] for run in runs}
+    assert len(names) == 6
+    assert sorted(tree_files(repo, chain[-1])) == sorted(f"backups/{n}" for n in names)
+    for run in runs:  # every archive is the one its put reported, and decrypts
+        data = blob(repo, run.answer["version"]["ref"], f"backups/{run.metadata['archive']}")
+        assert hashlib.sha256(age_decrypt(key.path, data, tmp_path)).hexdigest() == run.metadata["sha256"]
+    retries = sum(run.stderr.count("retrying on the new tip") for run in runs)
+    print(f"6 concurrent puts: {retries} rejected pushes retried")
+    assert key.identity.strip().splitlines()[-1] not in git_history_text(repo)
+
+
+def test_secrets_never_leave(resource: Resource, workdir: Path, repo: Path, running: Double, tmp_path: Path) -> None:
+    key = age_key(tmp_path)
+    k0s_key = ssh_key(tmp_path, "hosts")
+    secrets = [key.identity, k0s_key.private, "the-passphrase-is-long"]
+    resource.secrets += secrets
+    source = backup_source(f"file://{repo}", recipients=[key.recipient], identities=key.identity)
+    source["ssh_private_key"] = k0s_key.private
+    run = resource.put(put_request(source, "backup"), workdir, env=BUILD_ENV).expect_ok()
+    out = tmp_path / "get"
+    got = resource.get({"source": source, "version": run.answer["version"]}, out).expect_ok()
+    history = git_history_text(repo)
+    for secret in secrets:
+        for line in (s.strip() for s in secret.splitlines() if len(s.strip()) >= 16 and "-----" not in s):
+            assert line not in history
+            assert line not in json.dumps(run.answer) and line not in json.dumps(got.answer)
+    assert_no_secret_in_files(out, secrets)
+    assert_no_secret_in_files(repo, secrets)
