@@ -1,0 +1,85 @@
+"""Fixtures for tests that need k0sctl itself: real binaries built by scripts/install-k0sctl.sh, the double.
+
+- `k0sctl_binaries` (session): {version: path} of real k0sctl builds, one per version in
+  $K0SCTL_CONTRACT_VERSIONS (default "v0.32.2 v0.28.0"). The install script runs once per session and
+  reuses its cache (~/.cache/k0sctl-resource or $K0SCTL_RESOURCE_CACHE), so only the first session
+  builds. Without Go or the module proxy the tests skip, naming the reason; under CI=true they fail.
+- `k0sctl_binary` (session): the real k0sctl of the default version (v0.32.2).
+- `k0sctl_double_bin` (session): the path of the k0sctl test double (tests/k0sctl_double/k0sctl).
+- `k0sctl_env` (function): an environment in which k0sctl (real or double) runs without touching the
+  user's home or cache: fresh HOME and XDG_CACHE_HOME under tmp_path, telemetry and upgrade checks off,
+  and no DEBUG/TRACE/DRY_RUN/K0SCTL_DOUBLE_* leaking in from the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTALL_SCRIPT = ROOT / "scripts" / "install-k0sctl.sh"
+DOUBLE = ROOT / "tests" / "k0sctl_double" / "k0sctl"
+DEFAULT_VERSION = "v0.32.2"
+EXIT_PREREQUISITE_MISSING = 3  # install-k0sctl.sh: no Go, no git, or no module proxy
+INSTALL_TIMEOUT_S = 1800
+
+
+def contract_versions() -> list[str]:
+    """The real k0sctl versions the contract tests build and check (collection time)."""
+    text = os.environ.get("K0SCTL_CONTRACT_VERSIONS", f"{DEFAULT_VERSION} v0.28.0")
+    return text.split()
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"real k0sctl is required under CI=true: {reason}", pytrace=False)
+    pytest.skip(f"real k0sctl unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def k0sctl_binaries() -> dict[str, Path]:
+    if shutil.which("go") is None:
+        _unavailable("Go is not installed (scripts/install-k0sctl.sh builds k0sctl with it)")
+    versions = contract_versions()
+    try:
+        proc = subprocess.run(["bash", str(INSTALL_SCRIPT), *versions], capture_output=True, text=True,
+                              timeout=INSTALL_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"scripts/install-k0sctl.sh {' '.join(versions)} did not finish in {INSTALL_TIMEOUT_S}s")
+    notes = "\n".join(line for line in proc.stderr.splitlines() if line.startswith("install-k0sctl:"))
+    if proc.returncode == EXIT_PREREQUISITE_MISSING:
+        _unavailable(notes or "install-k0sctl.sh reported a missing prerequisite")
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/install-k0sctl.sh failed (exit {proc.returncode}):\n{notes or proc.stderr[-3000:]}",
+                    pytrace=False)
+    paths = [Path(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert len(paths) == len(versions), proc.stdout
+    return dict(zip(versions, paths, strict=True))
+
+
+@pytest.fixture(scope="session")
+def k0sctl_binary(k0sctl_binaries: dict[str, Path]) -> Path:
+    return k0sctl_binaries.get(DEFAULT_VERSION) or next(iter(k0sctl_binaries.values()))
+
+
+@pytest.fixture(scope="session")
+def k0sctl_double_bin() -> Path:
+    assert os.access(DOUBLE, os.X_OK), f"{DOUBLE} must be executable"
+    return DOUBLE
+
+
+@pytest.fixture
+def k0sctl_env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "k0sctl-home"
+    cache = tmp_path / "k0sctl-cache"
+    home.mkdir(exist_ok=True)
+    cache.mkdir(exist_ok=True)
+    dropped = ("DEBUG", "TRACE", "DRY_RUN", "SSH_AUTH_SOCK", "XDG_CACHE_HOME")
+    env = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("K0SCTL_DOUBLE")}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(cache), DISABLE_TELEMETRY="true", DISABLE_UPGRADE_CHECK="true",
+               LC_ALL="C")
+    return env
