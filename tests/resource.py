@@ -70,6 +70,7 @@ class Resource:
     path_prefix: list[Path] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
+    argv_prefix: list[str] = field(default_factory=list)  # e.g. `ip netns exec NS` to run inside a namespace
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BUILD_", "ATC_", "K0SCTL_DOUBLE"))}
@@ -83,7 +84,7 @@ class Resource:
     def step(self, args: Iterable[str], request: Any, *, env: Mapping[str, str] | None = None,
              timeout: float = 120) -> StepRun:
         stdin = request if isinstance(request, str | bytes) else json.dumps(request)
-        argv = [executable(), *args]
+        argv = [*self.argv_prefix, executable(), *args]
         proc = subprocess.run(argv, input=stdin.encode() if isinstance(stdin, str) else stdin,
                               capture_output=True, env=self.environment(env), timeout=timeout, check=False)
         out = proc.stdout.decode(errors="replace")
@@ -116,10 +117,15 @@ class Resource:
             assert_no_secret_in_files(root, self.secrets)
 
 
+# The first base64 line of every unencrypted OpenSSH ed25519 key is the same header
+# ("openssh-key-v1", cipher none, ...): it says nothing about the key, so it is not a probe.
+_OPENSSH_HEADER = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"
+
+
 def _secret_probes(secret: str) -> list[str]:
     lines = [secret.strip()]
     lines += [line.strip() for line in secret.splitlines() if len(line.strip()) >= 16
-              and not line.startswith("-----")]
+              and not line.startswith("-----") and not line.startswith(_OPENSSH_HEADER)]
     return [line for line in lines if line]
 
 

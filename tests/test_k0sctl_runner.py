@@ -93,8 +93,9 @@ def test_last_error_and_leftovers() -> None:
         'time="t" level=info msg="==> Running phase: Take backup"',
         'time="t" level=warning msg="[ssh] 192.0.2.10:22: failed to clean up backup temp file '
         '/tmp/x1/k0s_backup_2026.tar.gz: permission denied"',
-        'time="t" level=fatal msg="apply failed - log file saved to /c/k0sctl/k0sctl.log"',
+        'time="t" level=fatal msg="apply failed - log file saved to /c/k0sctl/k0sctl.log: '
+        'failed to connect to \\"192.0.2.10\\": refused"',
         rc=1,
     )
-    assert r.last_error() == "apply failed - log file saved to /c/k0sctl/k0sctl.log"
+    assert r.last_error() == 'failed to connect to "192.0.2.10": refused'
     assert r.leftovers() == ["192.0.2.10:22:/tmp/x1/k0s_backup_2026.tar.gz"]

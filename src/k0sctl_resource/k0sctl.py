@@ -179,14 +179,25 @@ class RunResult:
         return found
 
     def last_error(self) -> str | None:
-        """k0sctl's own reason for a failure: its last `level=fatal`/`level=error` line, as plain text."""
+        """k0sctl's own reason for a failure, from its last `level=fatal`/`level=error` line.
+
+        k0sctl words a failed command as `<command> failed - log file saved to <path>: <reason>`; the
+        path is inside the step's private directory, which is gone when the step ends, so only the reason
+        is kept.
+        """
         for line in reversed(self.lines):
             match = re.search(r'level=(?:fatal|error)\s+msg="((?:[^"\\]|\\.)*)"', line)
             if match:
-                return match.group(1).replace('\\"', '"').replace("\\n", " ")
-            if line.startswith(("FATA", "ERRO", "Error: ")):
-                return re.sub(r"^(FATA|ERRO)\[\d+\]\s*", "", line).removeprefix("Error: ").strip()
+                text = match.group(1).replace('\\"', '"').replace("\\n", " ")
+            elif line.startswith(("FATA", "ERRO", "Error: ")):
+                text = re.sub(r"^(FATA|ERRO)\[\d+\]\s*", "", line).removeprefix("Error: ").strip()
+            else:
+                continue
+            return _LOG_SAVED.sub("", text).strip() or text
         return None
+
+
+_LOG_SAVED = re.compile(r"^[\w ]*failed - log file saved to \S+?: ")
 
 
 def find_binary() -> str:
@@ -298,8 +309,10 @@ class K0sctl:
             raise ResourceError(f"aborted: k0sctl was stopped by {signal.Signals(state.aborted).name}",
                                 exit_code=128 + state.aborted)
         if state.timed_out:
+            reason = result.last_error()
             raise ResourceError(f"k0sctl {argv[1]} did not finish within source.k0sctl.timeout "
-                                f"({_human(float(self.options.timeout or 0))}) and was stopped")
+                                f"({_human(float(self.options.timeout or 0))}) and was stopped"
+                                + (f"; its last error: {reason}" if reason else ""))
         return result
 
     def print_log_tail(self) -> None:
