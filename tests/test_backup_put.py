@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -267,3 +268,31 @@ def test_secrets_never_leave(resource: Resource, workdir: Path, repo: Path, runn
             assert line not in json.dumps(run.answer) and line not in json.dumps(got.answer)
     assert_no_secret_in_files(out, secrets)
     assert_no_secret_in_files(repo, secrets)
+
+
+def test_python_interface_for_apply_and_reset(tmp_path: Path, workdir: Path, repo: Path, double: Double,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """take_backup raises NoRunningController for a stopped cluster and pushes for a running one;
+    newest_version answers none, then the branch's tip."""
+    from k0sctl_resource import k0sctl_config
+    from k0sctl_resource.backup_store import newest_version
+    from k0sctl_resource.commands.backup import NoRunningController, take_backup
+    from k0sctl_resource.context import StepContext
+    from k0sctl_resource.models import NONE_VERSION, parse_source
+
+    monkeypatch.setenv("PATH", f"{DOUBLE_DIR}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("K0SCTL_DOUBLE_STATE", str(double.state_file))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    cluster = k0sctl_config.load(workdir / "config" / "k0sctl.yaml")
+    with StepContext(parse_source({})) as ctx:
+        assert newest_version(ctx) == NONE_VERSION
+    source = parse_source(backup_source(f"file://{repo}", plaintext=True))
+    with StepContext(source) as ctx:
+        assert newest_version(ctx) == NONE_VERSION
+        double.set(running=False)
+        with pytest.raises(NoRunningController):
+            take_backup(ctx, cluster, reason="before reset")
+        double.set(running=True)
+        result = take_backup(ctx, cluster, reason="before reset")
+        assert newest_version(ctx) == result.version
+    assert commit_trailers(repo, result.version.ref)["Reason"] == "before reset"

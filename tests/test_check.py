@@ -54,6 +54,7 @@ def test_versions_per_spec(resource: Resource, tmp_path: Path) -> None:
     assert versions(check(resource, source, chain[-1])) == [chain[-1]]
     assert versions(check(resource, source, chain[1])) == chain[1:]
     assert versions(check(resource, source, chain[0])) == chain
+    assert versions(check(resource, source, chain[2][:12])) == chain[2:]  # a pinned abbreviation
     newer = build_history(repo, 2, 1000, start=None)
     # the cache learns the two new commits
     assert versions(check(resource, source, chain[3])) == newer[3:]

@@ -343,10 +343,19 @@ class CheckState:
     complete: bool = False  # the chain starts at a root commit
 
 
+# Variables that would point git at another repository, index or config than the one we name: a
+# resource (or a task running it inside a git hook) must not inherit them.
+_INHERITED_GIT_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                       "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_COMMON_DIR",
+                       "GIT_CONFIG_PARAMETERS", "GIT_PREFIX", "GIT_SHALLOW_FILE", "GIT_QUARANTINE_PATH")
+
+
 class BackupStore:
     def __init__(self, source: Source, workspace: Workspace) -> None:
         if source.backup is None:
             raise ResourceError("source.backup is not configured")
+        for name in _INHERITED_GIT_VARS:
+            os.environ.pop(name, None)
         self.backup: BackupRepo = source.backup
         self.workspace = workspace
         self.auth = GitAuth(source, workspace)
@@ -631,7 +640,7 @@ class BackupStore:
             log.warn(f"branch {self.branch} does not exist in {self.url} yet; run a put with "
                      "params.command: init (or backup) to create it")
             return []
-        if version is None or version.is_none or version.ref == tip:
+        if version is None or version.is_none or tip.startswith(version.ref):
             return [tip]
         with CheckCache.open(self) as cache:
             return cache.versions_since(version.ref, tip)
@@ -755,7 +764,7 @@ class CheckCache:
                 if state.tip != tip:
                     state = self.refresh(state)
                     self.save(state)
-                while ref not in state.chain and not state.complete:
+                while not any(sha.startswith(ref) for sha in state.chain) and not state.complete:
                     state = self.deepen(state)
                     self.save(state)
                 break
@@ -765,8 +774,9 @@ class CheckCache:
                 log.info("check cache was unusable; rebuilding it")
                 self.reset()
                 state = CheckState()
-        if ref in state.chain:
-            return state.chain[state.chain.index(ref):]
+        found = [i for i, sha in enumerate(state.chain) if sha.startswith(ref)]
+        if found:  # a full sha, or a unique abbreviation of one someone pinned
+            return state.chain[found[-1]:]
         log.info(f"version {ref[:12]} is no longer on {self.store.branch} (the branch was rewritten); "
                  "answering its newest commit")
         return [state.chain[-1] if state.chain else tip]
