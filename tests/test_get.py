@@ -240,3 +240,26 @@ def test_get_from_a_protocol_v0_server(resource: Resource, workdir: Path, sshd_v
     run = get(resource, source, first, tmp_path / "out").expect_ok()
     assert "fetching the whole branch instead" in run.stderr
     assert (tmp_path / "out" / "backup.tar.gz").read_bytes() == payload
+
+
+@pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI (Debian package age) is missing")
+def test_get_decrypts_an_archive_the_age_cli_encrypted(resource: Resource, repo: Path, tmp_path: Path) -> None:
+    """A backup committed by hand (age CLI, ssh-ed25519 recipient) in the same layout is read like ours."""
+    sk = ssh_key(tmp_path, "ops")
+    plain = k0s_backup_tar(extra=50_000)
+    (tmp_path / "plain.tar.gz").write_bytes(plain)
+    work = tmp_path / "hand"
+    git(tmp_path, "init", "-q", "-b", BRANCH, str(work))
+    (work / "backups").mkdir()
+    name = "manual-20260101T000000Z.tar.gz.age"
+    subprocess.run(["age", "-R", str(sk.path) + ".pub", "-o", str(work / "backups" / name),
+                    str(tmp_path / "plain.tar.gz")], check=True)
+    message = (f"backup manual {name}\n\nby hand\n\nK0sctl-Resource-Kind: backup\nArchive: {name}\n"
+               f"Sha256: {hashlib.sha256(plain).hexdigest()}\nSize: {len(plain)}\nEncrypted: true\n")
+    git(work, "add", ".")
+    git(work, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q", "-m", message)
+    git(work, "push", "-q", str(repo), BRANCH)
+    ref = git(work, "rev-parse", "HEAD")
+    out = tmp_path / "out"
+    get(resource, backup_source(f"file://{repo}", identities=sk.private), ref, out).expect_ok()
+    assert (out / "backup.tar.gz").read_bytes() == plain
