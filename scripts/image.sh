@@ -21,6 +21,7 @@
 #   DEBIAN_MIRROR             Debian mirror for debootstrap (default: the one apt uses here)
 #   DEBIAN_SECURITY_MIRROR    security mirror written into the base's apt sources
 #   K0SCTL_VERSION            k0sctl to build in (default: the Dockerfile's ARG K0SCTL_VERSION)
+#   K0SCTL_RESOURCE_MIRROR_PORT  loopback port the k0sctl mirror asks for first (default 18733)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -244,12 +245,13 @@ make_mirror() {
   dir=$CACHE/mirror
   asset=k0sctl-linux-$arch
   mkdir -p "$dir/$version"
+  # Written under temporary names and renamed, so that parallel builds never serve a partial file.
   if ! cmp -s "$bin" "$dir/$version/$asset"; then
-    cp -f "$bin" "$dir/$version/$asset.tmp"
-    mv -f "$dir/$version/$asset.tmp" "$dir/$version/$asset"
+    cp -f "$bin" "$dir/$version/.$asset.$$"
+    mv -f "$dir/$version/.$asset.$$" "$dir/$version/$asset"
   fi
-  (cd "$dir/$version" && sha256sum --binary "$asset") >"$dir/$version/checksums.txt.tmp"
-  mv -f "$dir/$version/checksums.txt.tmp" "$dir/$version/checksums.txt"
+  (cd "$dir/$version" && sha256sum --binary "$asset") >"$dir/$version/.checksums.txt.$$"
+  mv -f "$dir/$version/.checksums.txt.$$" "$dir/$version/checksums.txt"
   printf '%s\n' "$dir"
 }
 
