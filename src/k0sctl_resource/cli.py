@@ -102,27 +102,27 @@ def main() -> None:
 @main.command()
 def check() -> None:
     """Concourse check: list the backup branch's versions."""
-    from k0sctl_resource.commands import check as step
+    from k0sctl_resource.commands.check import handle
 
-    sys.exit(run_step(step.handle))
+    sys.exit(run_step(handle))
 
 
 @main.command(name="in")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def in_(directory: Path) -> None:
     """Concourse get: write metadata.json (and the archive) into DIRECTORY."""
-    from k0sctl_resource.commands import get as step
+    from k0sctl_resource.commands.get import handle
 
-    sys.exit(run_step(lambda raw: step.handle(raw, directory)))
+    sys.exit(run_step(lambda raw: handle(raw, directory)))
 
 
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def out(directory: Path) -> None:
     """Concourse put: run params.command (apply, reset, backup, init, ping)."""
-    from k0sctl_resource.commands import put as step
+    from k0sctl_resource.commands.put import handle
 
-    sys.exit(run_step(lambda raw: step.handle(raw, directory)))
+    sys.exit(run_step(lambda raw: handle(raw, directory)))
 
 
 @main.command()

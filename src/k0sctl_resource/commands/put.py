@@ -23,29 +23,29 @@ def run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResult:
     config_path = inside(directory, params.config, "config")
     log.step(f"k0sctl-resource: {params.command} ({ctx.build.describe()})")
     if isinstance(params, InitParams):
-        from k0sctl_resource.commands import init
+        from k0sctl_resource.commands.init import run as init_run
 
-        result = init.run(ctx, params)
+        result = init_run(ctx, params)
         cluster_name = None
     else:
         cluster = k0sctl_config.load(config_path)
         cluster_name = cluster.name
         if isinstance(params, ApplyParams):
-            from k0sctl_resource.commands import apply
+            from k0sctl_resource.commands.apply import run as apply_run
 
-            result = apply.run(ctx, params, cluster, directory)
+            result = apply_run(ctx, params, cluster, directory)
         elif isinstance(params, ResetParams):
-            from k0sctl_resource.commands import reset
+            from k0sctl_resource.commands.reset import run as reset_run
 
-            result = reset.run(ctx, params, cluster)
+            result = reset_run(ctx, params, cluster)
         elif isinstance(params, BackupParams):
-            from k0sctl_resource.commands import backup
+            from k0sctl_resource.commands.backup import run as backup_run
 
-            result = backup.run(ctx, params, cluster)
+            result = backup_run(ctx, params, cluster)
         elif isinstance(params, PingParams):
-            from k0sctl_resource.commands import ping
+            from k0sctl_resource.commands.ping import run as ping_run
 
-            result = ping.run(ctx, params, cluster)
+            result = ping_run(ctx, params, cluster)
         else:  # pragma: no cover - parse_put_params only builds the classes above
             raise AssertionError(params)
     facts: dict[str, object] = {"command": params.command, "cluster": cluster_name}
