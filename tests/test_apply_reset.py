@@ -54,6 +54,20 @@ def test_apply_flags(resource: Resource, workdir: Path, double: Double) -> None:
     assert argv[argv.index("--concurrency") + 1] == "4"
 
 
+def test_dry_run_never_passes_restore_from(resource: Resource, workdir: Path, double: Double) -> None:
+    """k0sctl would really restore in a dry run; the plan says whether a real apply would restore."""
+    k0s_archive(workdir / "snap.tar.gz")
+    fresh = resource.put(put({"command": "apply", "dry_run": True, "restore_from": "snap.tar.gz"}), workdir)
+    fresh.expect_ok()
+    assert fresh.metadata["restore_planned"] == "true"
+    double.set(running=True)
+    running = resource.put(put({"command": "apply", "dry_run": True, "restore_from": "snap.tar.gz"}), workdir)
+    assert running.expect_ok().metadata["restore_planned"] == "false"
+    assert "would NOT restore" in running.stderr
+    assert all("--restore-from" not in argv for argv in double.commands())
+    assert double.state().get("restores", []) == []
+
+
 @pytest.mark.parametrize("changes", [True, False])
 def test_dry_run_reports_changes(resource: Resource, workdir: Path, double: Double, changes: bool) -> None:
     double.set(running=True, changes=changes)
@@ -95,7 +109,9 @@ def test_restore_required_refuses_running_cluster_before_touching_it(resource: R
     run = resource.put(put({"command": "apply", "restore_from": "snap.tar.gz", "restore": "required"}), workdir)
     assert run.returncode != 0
     assert "restore: required" in run.error_lines[0]
-    assert all("--dry-run" in argv for argv in double.commands()), "only the plan may run"
+    (argv,) = double.commands()
+    assert "--dry-run" in argv, "only the plan may run"
+    assert "--restore-from" not in argv, "k0sctl's restore phase has no dry-run mode"
 
 
 def test_restore_required_fails_when_restore_silently_skipped(resource: Resource, workdir: Path,
@@ -211,6 +227,7 @@ def test_sigterm_from_concourse_is_forwarded(resource: Resource, workdir: Path, 
     assert proc.stdin is not None
     proc.stdin.write(json.dumps(put({"command": "apply"})).encode())
     proc.stdin.close()
+    proc.stdin = None  # communicate() must not touch it again
     deadline = time.monotonic() + 20
     while not double.commands() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -76,8 +76,13 @@ def test_dry_run_summary_parsing() -> None:
     plan = parse_dry_run(changed)
     assert plan.changes is True
     assert plan.actions == ["* [ssh] 192.0.2.10:22 :", "- install k0s v1.31.2+k0s.0", "- start the k0s controller"]
-    same = parse_dry_run(result("dry-run: no cluster state altering actions would be performed"))
+    assert plan.would_restore is True
+    same = parse_dry_run(result(
+        'time="t" level=info msg="[ssh] 192.0.2.10:22: is running k0s controller+worker version v1.31.2+k0s.0"',
+        'time="t" level=info msg="[ssh] 192.0.2.11:22: is running k0s worker version v1.31.2+k0s.0"',
+        "dry-run: no cluster state altering actions would be performed"))
     assert same.changes is False and same.actions == []
+    assert same.running_controllers == ["192.0.2.10:22"] and not same.would_restore
     with pytest.raises(ResourceError, match="no dry-run summary"):
         parse_dry_run(result("level=info msg=\"==> Running phase: Connect to hosts\""))
 

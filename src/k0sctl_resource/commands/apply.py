@@ -4,6 +4,11 @@ k0sctl restores `--restore-from` only onto a cluster where k0s is not running an
 otherwise. This module reads what k0sctl actually ran (its "Running phase: Restore cluster state"
 line) and says plainly whether a restore took place; with `restore: required` it first asks k0sctl
 for a dry-run plan and refuses to touch a cluster the archive would not be restored onto.
+
+`--restore-from` is never passed to a dry run: k0sctl's restore phase has no dry-run mode, so
+`apply --dry-run --restore-from` would upload the archive and run `k0s restore` for real. Whether a
+restore would happen is read instead from the dry run's facts: k0sctl restores only when no controller
+is running k0s ("<host>: is running k0s controller version …" in the Gather k0s facts phase).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from k0sctl_resource.paths import inside
 from k0sctl_resource.results import StepResult
 
 RESTORE_PHASE = re.compile(r"==> Running phase: Restore cluster state")
+RUNNING_CONTROLLER = re.compile(r"(?P<host>\S+): is running k0s (?:controller\S*|single) version")
 DRY_NO_CHANGES = "dry-run: no cluster state altering actions would be performed"
 DRY_CHANGES = "dry-run: cluster state altering actions would be performed"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -42,7 +48,12 @@ class RestoreSource:
 class DryRunPlan:
     changes: bool
     actions: list[str]
-    restore: bool
+    running_controllers: list[str]
+
+    @property
+    def would_restore(self) -> bool:
+        """k0sctl restores only onto a cluster where no controller runs k0s."""
+        return not self.running_controllers
 
 
 def _plain(line: str) -> str:
@@ -67,7 +78,8 @@ def parse_dry_run(result: RunResult) -> DryRunPlan:
             actions.append(line.removeprefix("dry-run:").strip())
     if changes is None:
         raise ResourceError("k0sctl printed no dry-run summary; cannot tell whether the cluster would change")
-    return DryRunPlan(changes=changes, actions=actions, restore=restore_ran(result))
+    running = [m.group("host") for m in (RUNNING_CONTROLLER.search(_plain(line)) for line in result.lines) if m]
+    return DryRunPlan(changes=changes, actions=actions, running_controllers=running)
 
 
 def resolve_restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource:
@@ -149,22 +161,18 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
     base = Invocation("apply", cluster.path, restore_from=archive, no_wait=params.no_wait, no_drain=params.no_drain)
 
     if params.dry_run:
-        result = k0sctl.run(Invocation("apply", cluster.path, restore_from=archive, dry_run=True,
-                                       no_wait=params.no_wait, no_drain=params.no_drain))
-        if not result.ok:
-            raise _fail(result, "apply --dry-run")
-        plan = parse_dry_run(result)
-        _log_plan(plan)
+        plan = _plan(ctx, cluster, params)
         facts.update(changes=plan.changes, planned_actions=len(plan.actions), dry_run=True)
         if archive is not None:
-            facts["restore_planned"] = plan.restore
-            if params.restore == "required" and not plan.restore:
-                raise ResourceError("restore: required, but k0sctl would not restore: k0s is already running "
-                                    "on the cluster's leader")
+            facts["restore_planned"] = plan.would_restore
+            _log_restore_plan(plan)
+            if params.restore == "required" and not plan.would_restore:
+                raise ResourceError("restore: required, but k0s is already running on "
+                                    f"{', '.join(plan.running_controllers)}, so k0sctl would skip the restore")
         return StepResult(newest_or_none(ctx), facts)
 
     if archive is not None and params.restore == "required":
-        _require_restore_plan(ctx, cluster, archive, params)
+        _require_restore_plan(ctx, cluster, params)
 
     taken = None
     if params.backup_first:
@@ -211,20 +219,38 @@ def _log_plan(plan: DryRunPlan) -> None:
         log.info(f"  {action}")
 
 
-def _require_restore_plan(ctx: StepContext, cluster: ClusterConfig, archive: Path, params: ApplyParams) -> None:
+def _plan(ctx: StepContext, cluster: ClusterConfig, params: ApplyParams) -> DryRunPlan:
+    """`k0sctl apply --dry-run` (never with --restore-from, see the module doc) and its parsed plan."""
+    result = ctx.k0sctl().run(Invocation("apply", cluster.path, dry_run=True, no_wait=params.no_wait,
+                                         no_drain=params.no_drain))
+    if not result.ok:
+        raise _fail(result, "apply --dry-run")
+    plan = parse_dry_run(result)
+    _log_plan(plan)
+    return plan
+
+
+def _log_restore_plan(plan: DryRunPlan) -> None:
+    if plan.would_restore:
+        log.info("dry-run: no controller runs k0s, so a real apply would restore the archive")
+    else:
+        log.warn(f"dry-run: k0s is running on {', '.join(plan.running_controllers)}, so a real apply would "
+                 "NOT restore the archive (k0sctl skips the restore on a running cluster)")
+    log.info("dry-run: --restore-from is not passed to k0sctl's dry run (its restore phase has no dry-run "
+             "mode and would restore for real)")
+
+
+def _require_restore_plan(ctx: StepContext, cluster: ClusterConfig, params: ApplyParams) -> None:
     k0sctl = ctx.k0sctl()
     if not k0sctl.version().at_least(SINCE_DRY_RUN):
         log.warn(f"restore: required cannot be checked before the apply with k0sctl {k0sctl.version()} "
                  "(no --dry-run); it is checked afterwards")
         return
-    log.info("restore: required: asking k0sctl for a plan first")
-    result = k0sctl.run(Invocation("apply", cluster.path, restore_from=archive, dry_run=True,
-                                   no_wait=params.no_wait, no_drain=params.no_drain))
-    if not result.ok:
-        raise _fail(result, "apply --dry-run")
-    if not restore_ran(result):
-        raise ResourceError("restore: required, but k0s is already running on the cluster's leader, so k0sctl "
-                            "would skip the restore; nothing was changed")
+    log.info("restore: required: asking k0sctl for a dry-run plan first")
+    plan = _plan(ctx, cluster, params)
+    if not plan.would_restore:
+        raise ResourceError(f"restore: required, but k0s is already running on {', '.join(plan.running_controllers)}"
+                            ", so k0sctl would skip the restore; nothing was changed")
 
 
 def _backup_first(ctx: StepContext, cluster: ClusterConfig) -> StepResult | None:
