@@ -163,3 +163,14 @@ def test_server_without_filters_still_works(resource: Resource, tmp_path: Path, 
     chain = build_history(repo, 3, 100)
     assert versions(check(resource, backup_source(f"file://{repo}"), chain[0])) == chain
     assert first_parents(repo) == chain
+
+
+def test_inherited_git_variables_are_ignored(resource: Resource, tmp_path: Path) -> None:
+    """Run from a git hook or a task with GIT_DIR set, the steps still use only their own repositories."""
+    repo = bare_repo(tmp_path / "r.git")
+    chain = build_history(repo, 3, 100)
+    decoy = bare_repo(tmp_path / "decoy.git")
+    env = {"GIT_DIR": str(decoy), "GIT_INDEX_FILE": str(tmp_path / "decoy-index"), "GIT_WORK_TREE": str(tmp_path)}
+    run = resource.check({"source": backup_source(f"file://{repo}"), "version": {"ref": chain[0]}}, env=env)
+    assert versions(run) == chain
+    assert git(decoy, "for-each-ref") == ""
