@@ -75,7 +75,7 @@ class Outcome:
 
     @property
     def usage_error(self) -> bool:
-        return self.stdout.startswith("Incorrect Usage:")
+        return self.stdout.startswith(("Incorrect Usage:", "Incorrect Usage."))  # "." at app level before v0.15
 
     def shape(self) -> tuple[int, str, str]:
         """What the contract compares: exit code, stderr (timestamps masked), and stdout.
