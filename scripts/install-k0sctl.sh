@@ -202,6 +202,7 @@ install_version() {
     printf '%s\n' "$dest"
     return 0
   fi
+  require_toolchain
   mkdir -p "$(dirname "$dest")"
   tmp=$dest.tmp.$$
   CLEANUP+=("$tmp")
@@ -217,10 +218,10 @@ install_version() {
   printf '%s\n' "$dest"
 }
 
-main() {
-  local versions=("$@")
-  [[ ${#versions[@]} -gt 0 ]] || versions=("${DEFAULT_VERSIONS[@]}")
-
+# Checked only when something has to be built: cached binaries need neither Go nor the proxy.
+TOOLCHAIN_READY=0
+require_toolchain() {
+  [[ $TOOLCHAIN_READY == 1 ]] && return 0
   command -v go >/dev/null 2>&1 || die "$EXIT_PREREQ" "Go is not installed (need a Go toolchain on PATH, >= the go line of k0sctl's go.mod, 1.26 for v0.32.2)"
   command -v git >/dev/null 2>&1 || die "$EXIT_PREREQ" "git is not installed (the build tags a git repository to stamp the version)"
 
@@ -234,6 +235,12 @@ main() {
   # An empty GOFLAGS would fall back to the go env file: keep a harmless flag in it.
   GOFLAGS="${flags[*]:--buildvcs=auto}"
   export GOFLAGS
+  TOOLCHAIN_READY=1
+}
+
+main() {
+  local versions=("$@")
+  [[ ${#versions[@]} -gt 0 ]] || versions=("${DEFAULT_VERSIONS[@]}")
 
   CACHE_ROOT=${K0SCTL_RESOURCE_CACHE:-$HOME/.cache/k0sctl-resource}
   mkdir -p "$CACHE_ROOT"
