@@ -45,8 +45,11 @@ readonly PINNED_SUMS=(
 
 readonly EXIT_BUILD=1 EXIT_USAGE=2 EXIT_PREREQ=3
 
-CLEANUP=()
-cleanup() { [[ ${#CLEANUP[@]} -eq 0 ]] || rm -rf "${CLEANUP[@]}"; }
+CLEANUP=() EMPTY_DIRS=()
+cleanup() {
+  [[ ${#CLEANUP[@]} -eq 0 ]] || rm -rf "${CLEANUP[@]}"
+  [[ ${#EMPTY_DIRS[@]} -eq 0 ]] || rmdir "${EMPTY_DIRS[@]}" 2>/dev/null || true # a failed build leaves none
+}
 trap cleanup EXIT
 
 note() { printf 'install-k0sctl: %s\n' "$*" >&2; }
@@ -204,6 +207,7 @@ install_version() {
   fi
   require_toolchain
   mkdir -p "$(dirname "$dest")"
+  EMPTY_DIRS+=("$(dirname "$dest")")
   tmp=$dest.tmp.$$
   CLEANUP+=("$tmp")
   if ! try_go_install "$version" "$tmp"; then
