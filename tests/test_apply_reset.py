@@ -173,9 +173,9 @@ def test_apply_failure_shows_reason_and_log_tail(resource: Resource, workdir: Pa
 def test_old_k0sctl_gets_only_its_flags(resource: Resource, workdir: Path, double: Double) -> None:
     env = {"K0SCTL_DOUBLE_VERSION": "v0.13.1"}
     resource.put(put({"command": "apply"}, {"k0sctl": {"concurrency": 2}}), workdir, env=env).expect_ok()
-    (argv,) = double.commands()
-    assert "--disable-telemetry" in argv
-    assert "--concurrency" not in argv  # v0.15+
+    (call,) = [c for c in double.calls() if c["argv"][0] == "apply"]
+    assert "--concurrency" not in call["argv"]  # v0.15+
+    assert call["env"]["DISABLE_TELEMETRY"] == "true"  # the old releases' flag, as its environment variable
     run = resource.put(put({"command": "apply", "dry_run": True}), workdir, env=env)
     assert run.returncode != 0 and "dry_run needs k0sctl v0.17" in run.error_lines[0]
 
@@ -262,6 +262,13 @@ def test_unusable_ssh_key_is_one_clear_error(resource: Resource, workdir: Path, 
     assert run.returncode != 0
     assert "source.ssh_private_key: not a usable private key" in run.error_lines[0]
     assert double.commands() == []
+
+
+def test_stray_k0sctl_flag_variables_do_not_reach_k0sctl(resource: Resource, workdir: Path, double: Double) -> None:
+    """DRY_RUN=1 in the container's environment would silently turn an apply into a dry run."""
+    run = resource.put(put({"command": "apply"}), workdir, env={"DRY_RUN": "true", "DEBUG": "yes"}).expect_ok()
+    assert run.metadata["restored"] == "false"
+    assert double.state()["running"] is True, "the apply really ran"
 
 
 def test_secrets_printed_by_k0sctl_are_masked(resource: Resource, workdir: Path, double: Double) -> None:

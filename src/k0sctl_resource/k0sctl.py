@@ -70,7 +70,9 @@ NEWEST = (0, 32, 2)
 SINCE_CONCURRENCY = 15
 SINCE_DRY_RUN = 17
 SINCE_BACKUP_OUTPUT = 24
-UNTIL_TELEMETRY_FLAGS = 21  # --disable-telemetry/--disable-upgrade-check exist only before this
+# --disable-telemetry/--disable-upgrade-check existed only before v0.21, and not on every command of every
+# release (v0.20 rejects --disable-upgrade-check on backup and kubeconfig): they are never passed; the
+# DISABLE_TELEMETRY/DISABLE_UPGRADE_CHECK environment variables do the same for old releases.
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,6 @@ def command_line(version: K0sctlVersion, inv: Invocation, options: K0sctlOptions
         argv.append("--debug")
     if options.trace:
         argv.append("--trace")
-    if not version.at_least(UNTIL_TELEMETRY_FLAGS):
-        argv += ["--disable-telemetry", "--disable-upgrade-check"]
     if inv.command == "kubeconfig":
         return argv
     if options.concurrency is not None and version.at_least(SINCE_CONCURRENCY):
@@ -228,7 +228,9 @@ class K0sctl:
         # Understood by k0sctl before v0.21, ignored later; "true" because k0sctl parses booleans strictly.
         env["DISABLE_TELEMETRY"] = "true"
         env["DISABLE_UPGRADE_CHECK"] = "true"
-        for name in ("DEBUG", "TRACE"):  # k0sctl reads these as flags; a stray value breaks every command
+        # k0sctl reads these as its --debug/--trace/--dry-run flags: a stray DRY_RUN would turn an apply into a
+        # dry run, and a value such as DEBUG=yes breaks every command. The source's options set the flags.
+        for name in ("DEBUG", "TRACE", "DRY_RUN"):
             env.pop(name, None)
         return env
 
