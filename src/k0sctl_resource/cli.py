@@ -1,6 +1,7 @@
 """The `k0sctl-resource` command: the Concourse steps (check, in, out) and tools for tasks and debugging.
 
-`/opt/resource/check|in|out` are thin wrappers around `k0sctl-resource check|in|out`.
+`/opt/resource/check|in|out` are thin wrappers around `k0sctl-resource check|in|out`. This module holds
+the console script and the step runner; the full command-line interface is in `cli_group`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
-
-from k0sctl_resource import __version__, log
+from k0sctl_resource import log
 from k0sctl_resource.errors import ResourceError
 from k0sctl_resource.redact import REDACT
 
@@ -66,92 +65,25 @@ def run_step(step: Callable[[Any], Any]) -> int:
         return 2
 
 
-class _Group(click.Group):
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_paragraph()
-        formatter.write_text("The Concourse steps read one JSON request on stdin and print one JSON "
-                             "answer on stdout; logs go to stderr.")
-
-
-def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if not value or ctx.resilient_parsing:
-        return
-    import subprocess
-
-    from k0sctl_resource.k0sctl import K0sctlVersion, find_binary
-
-    line = f"k0sctl-resource {__version__}"
-    try:
-        binary = find_binary()
-        proc = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30, check=False)
-        found = K0sctlVersion.parse(proc.stdout) if proc.returncode == 0 else None
-        line += f"\nk0sctl {found} ({binary})" if found else f"\nk0sctl: {binary} version failed"
-    except ResourceError:
-        line += "\nk0sctl: not found on PATH"
-    click.echo(line)
-    ctx.exit(0)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--version", is_flag=True, callback=_print_version, expose_value=False, is_eager=True,
-              help="Print this tool's version and the k0sctl version it finds.")
 def main() -> None:
-    """Drive k0sctl from Concourse: install, back up, restore, reset and ping k0s clusters."""
+    """The console script. The Concourse steps (`check`, `in DIR`, `out DIR`) run every minute for every
+    pipeline, so they are dispatched before the command-line parser (click) is even imported; everything
+    else, help included, goes through the click group."""
+    args = sys.argv[1:]
+    if args == ["check"]:
+        from k0sctl_resource.commands.check import handle as check_handle
 
+        sys.exit(run_step(check_handle))
+    if len(args) == 2 and args[0] in ("in", "out") and not args[1].startswith("-"):
+        directory = Path(args[1])
+        if args[0] == "in":
+            from k0sctl_resource.commands.get import handle as get_handle
 
-@main.command()
-def check() -> None:
-    """Concourse check: list the backup branch's versions."""
-    from k0sctl_resource.commands.check import handle
+            sys.exit(run_step(lambda raw: get_handle(raw, directory)))
+        if directory.is_dir():
+            from k0sctl_resource.commands.put import handle as put_handle
 
-    sys.exit(run_step(handle))
+            sys.exit(run_step(lambda raw: put_handle(raw, directory)))
+    from k0sctl_resource.cli_group import group
 
-
-@main.command(name="in")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def in_(directory: Path) -> None:
-    """Concourse get: write metadata.json (and the archive) into DIRECTORY."""
-    from k0sctl_resource.commands.get import handle
-
-    sys.exit(run_step(lambda raw: handle(raw, directory)))
-
-
-@main.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def out(directory: Path) -> None:
-    """Concourse put: run params.command (apply, reset, backup, init, ping)."""
-    from k0sctl_resource.commands.put import handle
-
-    sys.exit(run_step(lambda raw: handle(raw, directory)))
-
-
-@main.command()
-@click.option("-c", "--config", "config", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The k0sctl config (k0sctl.yaml).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for machines).")
-@click.option("--count", default=3, show_default=True, help="ICMP echo requests per host.")
-@click.option("--timeout", default=2.0, show_default=True, help="Seconds to wait for each answer.")
-@click.option("--no-traceroute", is_flag=True, help="Skip the route report.")
-@click.option("--extra-port", "extra_ports", multiple=True, type=int,
-              help="Also probe this TCP port on controllers (repeatable), e.g. 6443.")
-def ping(config: Path, as_json: bool, count: int, timeout: float, no_traceroute: bool,
-         extra_ports: tuple[int, ...]) -> None:
-    """Reachability of every host of a k0sctl config: ICMP, route, and the SSH/WinRM port."""
-    from k0sctl_resource.tools import ping_tool
-
-    sys.exit(ping_tool(config, as_json=as_json, count=count, timeout=timeout,
-                       traceroute=not no_traceroute, extra_ports=extra_ports))
-
-
-@main.command()
-@click.option("-c", "--config", "config", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The k0sctl config (k0sctl.yaml).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the kubeconfig to this file (mode 0600) instead of stdout.")
-@click.option("--source", "source_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A JSON file with the resource's source (for ssh_private_key and k0sctl options).")
-def kubeconfig(config: Path, output: Path | None, source_file: Path | None) -> None:
-    """Print the cluster's admin kubeconfig (for downstream tasks)."""
-    from k0sctl_resource.tools import kubeconfig_tool
-
-    sys.exit(kubeconfig_tool(config, output, source_file))
+    group()

@@ -7,12 +7,14 @@ import contextlib
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from k0sctl_resource.buildenv import BuildEnv
-from k0sctl_resource.k0sctl import K0sctl
 from k0sctl_resource.models import Source
-from k0sctl_resource.sshauth import SshEnvironment
 from k0sctl_resource.workspace import Workspace
+
+if TYPE_CHECKING:  # imported where used: a check or get never runs k0sctl
+    from k0sctl_resource.k0sctl import K0sctl
 
 
 class StepContext:
@@ -37,6 +39,9 @@ class StepContext:
         return self.workspace.path
 
     def k0sctl(self) -> K0sctl:
+        from k0sctl_resource.k0sctl import K0sctl
+        from k0sctl_resource.sshauth import SshEnvironment
+
         if self._k0sctl is None:
             ssh = self._stack.enter_context(SshEnvironment(self.source, self.workspace))
             self._k0sctl = K0sctl(self.source.k0sctl, self.workspace.dir("k0sctl"), env=ssh.env)
@@ -44,6 +49,8 @@ class StepContext:
 
     def k0sctl_version(self) -> str:
         """The version of the k0sctl on PATH, without setting up SSH when no k0sctl run is needed."""
+        from k0sctl_resource.k0sctl import K0sctl
+
         runner = self._k0sctl or K0sctl(self.source.k0sctl, self.workspace.dir("k0sctl"))
         return str(runner.version())
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from k0sctl_resource import log
-from k0sctl_resource.backup_store import BackupStore
-from k0sctl_resource.context import StepContext
 from k0sctl_resource.models import parse_check
 from k0sctl_resource.redact import REDACT
 
@@ -17,6 +15,10 @@ def handle(raw: Any) -> list[dict[str, str]]:
     if request.source.backup is None:
         log.info("no source.backup configured: this resource has no versions")
         return []
+    # git and the store are imported only when there is a repository to ask (check runs every minute)
+    from k0sctl_resource.backup_store import BackupStore
+    from k0sctl_resource.context import StepContext
+
     with StepContext(request.source) as ctx:
         refs = BackupStore.for_context(ctx).versions_since(request.version)
     return [{"ref": ref} for ref in refs]
