@@ -287,3 +287,13 @@ def test_nothing_left_behind(resource: Resource, workdir: Path, double: Double) 
     resource.put(put({"command": "apply"}), workdir).expect_ok()
     assert not list(resource.tmpdir.iterdir())
     assert sorted(os.listdir(workdir)) == ["config"]
+
+
+def test_archive_left_on_controller_is_reported(resource: Resource, workdir: Path, double: Double) -> None:
+    """k0sctl only warns when it cannot remove its copy of the archive from the leader; say it loudly."""
+    double.set(cleanup_fails=True)
+    k0s_archive(workdir / "snap.tar.gz")
+    run = resource.put(put({"command": "apply", "restore_from": "snap.tar.gz"}), workdir).expect_ok()
+    assert run.metadata["restored"] == "true"
+    assert run.metadata["controller_leftovers"] == "1"
+    assert "could not remove the backup archive 192.0.2.10:22:/tmp/k0sctl-restore/k0s_backup.tar.gz" in run.stderr

@@ -178,6 +178,14 @@ class RunResult:
                 found.append(f"{match.group('host')}:{match.group('path')}")
         return found
 
+    def warn_leftovers(self) -> int:
+        """Say loudly where k0sctl left a copy of an archive on a controller; return how many."""
+        leftovers = self.leftovers()
+        for place in leftovers:
+            log.warn(f"k0sctl could not remove the backup archive {place}; it holds the cluster's CA keys and "
+                     "Secrets: remove it by hand")
+        return len(leftovers)
+
     def last_error(self) -> str | None:
         """k0sctl's own reason for a failure, from its last `level=fatal`/`level=error` line.
 

@@ -184,7 +184,8 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
     if not result.ok:
         raise _fail(result, "apply")
     if archive is not None:
-        report_leftovers(result, facts)
+        if leftovers := result.warn_leftovers():
+            facts["controller_leftovers"] = leftovers
         restored = restore_ran(result)
         facts["restored"] = restored
         if restored:
@@ -198,16 +199,6 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
         facts["restored"] = False
     version = taken.version if taken is not None else newest_or_none(ctx)
     return StepResult(version, facts)
-
-
-def report_leftovers(result: RunResult, facts: dict[str, object]) -> None:
-    """Say loudly when k0sctl left a copy of the archive on a controller (it holds the cluster's secrets)."""
-    leftovers = result.leftovers()
-    if leftovers:
-        facts["controller_leftovers"] = len(leftovers)
-        for place in leftovers:
-            log.warn(f"k0sctl could not remove the backup archive {place}; it holds the cluster's CA keys and "
-                     "Secrets: remove it by hand")
 
 
 def _log_plan(plan: DryRunPlan) -> None:

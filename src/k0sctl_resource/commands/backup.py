@@ -69,6 +69,7 @@ def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path) -
             raise NoRunningController(f"k0sctl backup: no running controller in cluster {cluster.name} "
                                       f"({reason})")
         raise ResourceError(f"k0sctl backup failed: {reason}")
+    result.warn_leftovers()
     if target is None:
         found = sorted(out_dir.glob("k0s_backup_*.tar.gz"), key=lambda p: p.stat().st_mtime)
         target = found[-1] if found else None
