@@ -16,7 +16,6 @@ import pytest
 from k0sctl_resource import archive, crypto
 from k0sctl_resource.backup_store import (
     archive_name,
-    classify,
     format_message,
     parse_trailers,
     retention,
@@ -24,6 +23,7 @@ from k0sctl_resource.backup_store import (
 )
 from k0sctl_resource.errors import ResourceError
 from k0sctl_resource.gitauth import GitAuth, RemoteUrl
+from k0sctl_resource.gitrunner import classify
 from k0sctl_resource.models import Encryption, parse_source
 from k0sctl_resource.workspace import Workspace
 from tests.backup_support import age_key, k0s_backup_tar, ssh_key
