@@ -14,13 +14,7 @@ from pathlib import Path
 import pytest
 
 from k0sctl_resource import archive, crypto
-from k0sctl_resource.backup_store import (
-    archive_name,
-    format_message,
-    parse_trailers,
-    retention,
-    unique_name,
-)
+from k0sctl_resource.backup_format import archive_name, format_message, parse_trailers, retention, unique_name
 from k0sctl_resource.errors import ResourceError
 from k0sctl_resource.gitauth import GitAuth, RemoteUrl
 from k0sctl_resource.gitrunner import classify

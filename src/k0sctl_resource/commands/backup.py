@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 
 from k0sctl_resource import archive, crypto, log
-from k0sctl_resource.backup_store import BackupStore, archive_name, format_message, rfc3339, utc_now
+from k0sctl_resource.backup_format import archive_name, format_message, rfc3339, utc_now
+from k0sctl_resource.backup_store import BackupStore
 from k0sctl_resource.context import StepContext
 from k0sctl_resource.errors import ResourceError
 from k0sctl_resource.k0sctl import SINCE_BACKUP_OUTPUT, Invocation, RunResult

@@ -4,7 +4,8 @@ the old tip is first kept under the tag `k0sctl-backup-archive/<UTC timestamp>`.
 from __future__ import annotations
 
 from k0sctl_resource import log
-from k0sctl_resource.backup_store import BackupStore, format_message, rfc3339, utc_now
+from k0sctl_resource.backup_format import format_message, rfc3339, utc_now
+from k0sctl_resource.backup_store import BackupStore
 from k0sctl_resource.context import StepContext
 from k0sctl_resource.errors import ResourceError
 from k0sctl_resource.models import InitParams, Version
