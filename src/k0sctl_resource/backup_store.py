@@ -20,17 +20,11 @@ Gitea/Forgejo, Bitbucket do; a plain `git` over OpenSSH needs `AcceptEnv GIT_PRO
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import json
 import os
 import random
 import re
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +37,7 @@ from k0sctl_resource.backup_format import (
     unique_name,
     utc_now,
 )
+from k0sctl_resource.check_cache import CheckCache
 from k0sctl_resource.context import StepContext
 from k0sctl_resource.errors import ResourceError
 from k0sctl_resource.gitauth import GitAuth
@@ -64,12 +59,8 @@ from k0sctl_resource.workspace import Workspace
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 ARCHIVE_TAG_PREFIX = "k0sctl-backup-archive/"
 PUSH_ATTEMPTS = 10
-CACHE_DIR_NAME = "k0sctl-check-cache"
-CHECK_FIRST_DEPTH = 32
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
-
-# -- the store -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class CommitInfo:
@@ -98,13 +89,6 @@ class InitOutcome:
     created: bool
     archived_as: str | None = None
     previous_tip: str | None = None
-
-
-@dataclass
-class CheckState:
-    tip: str | None = None
-    chain: list[str] = field(default_factory=list)  # first-parent commits, oldest first, ending at tip
-    complete: bool = False  # the chain starts at a root commit
 
 
 class BackupStore:
@@ -400,142 +384,6 @@ class BackupStore:
             return [tip]
         with CheckCache.open(self) as cache:
             return cache.versions_since(version.ref, tip)
-
-
-# -- the check cache -------------------------------------------------------------------------------
-
-def cache_root() -> Path:
-    return Path(tempfile.gettempdir()) / CACHE_DIR_NAME
-
-
-class CheckCache:
-    """A commits-only partial repository and the branch's first-parent list, per (uri, branch).
-
-    Lives in `$TMPDIR/k0sctl-check-cache/<sha256 of uri and branch>` (the check container's
-    temporary space); holds no credential (the URL in it is the credential-free one).
-    """
-
-    def __init__(self, store: BackupStore, path: Path) -> None:
-        self.store = store
-        self.path = path
-        self.repo = path / "repo.git"
-        self.state_file = path / "state.json"
-        self.runner = GitRunner(self.repo, store.auth.env)
-
-    @classmethod
-    @contextlib.contextmanager
-    def open(cls, store: BackupStore) -> Iterator[CheckCache]:
-        key = hashlib.sha256(f"{store.url}\n{store.branch}".encode()).hexdigest()[:32]
-        root = cache_root()
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = root / key
-        path.mkdir(mode=0o700, exist_ok=True)
-        lock = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield cls(store, path)
-        finally:
-            os.close(lock)
-
-    # state ---------------------------------------------------------------------------------------
-    def load(self) -> CheckState:
-        try:
-            raw = json.loads(self.state_file.read_text(encoding="utf-8"))
-            state = CheckState(tip=raw["tip"], chain=list(raw["chain"]), complete=bool(raw["complete"]))
-            if (state.tip and state.chain and state.chain[-1] == state.tip
-                    and (self.repo / "HEAD").exists()):
-                return state
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        return CheckState()
-
-    def save(self, state: CheckState) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"tip": state.tip, "chain": state.chain, "complete": state.complete}),
-                       encoding="utf-8")
-        os.replace(tmp, self.state_file)
-
-    def reset(self) -> None:
-        shutil.rmtree(self.repo, ignore_errors=True)
-        self.state_file.unlink(missing_ok=True)
-
-    # fetching ------------------------------------------------------------------------------------
-    def _fetch(self, *extra: str) -> str:
-        result = self.runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--filter=tree:0",
-                                 *extra, self.store.url, f"+{self.store.head_ref}:{TIP_REF}",
-                                 timeout=NETWORK_TIMEOUT)
-        if not result.ok:
-            kind, reason = classify(result.stderr)
-            raise GitFailure(f"cannot fetch {self.store.describe()}: {reason}", kind, result.stderr)
-        return self.runner.ok("rev-parse", "--verify", TIP_REF, what="reading the cache").strip()
-
-    def _shallow(self) -> set[str]:
-        try:
-            return set((self.repo / "shallow").read_text(encoding="ascii").split())
-        except OSError:
-            return set()
-
-    def _chain_from(self, tip: str) -> CheckState:
-        """The first-parent chain of `tip` as far as the cache has it."""
-        out = self.runner.ok("rev-list", "--first-parent", "--reverse", tip, what="walking the history")
-        chain = out.split()
-        oldest = chain[0] if chain else tip
-        complete = oldest not in self._shallow()
-        return CheckState(tip=tip, chain=chain, complete=complete)
-
-    def _extend(self, state: CheckState, new_tip: str) -> CheckState | None:
-        """`state` extended to `new_tip` when its tip is on the new tip's first-parent chain."""
-        assert state.tip is not None
-        out = self.runner.ok("rev-list", "--first-parent", "--reverse", f"{state.tip}..{new_tip}",
-                             what="walking the history")
-        newer = out.split()
-        if not newer:
-            return None
-        parent = self.runner.run("rev-parse", "--verify", "--quiet", f"{newer[0]}^1")
-        if not parent.ok or parent.stdout.strip() != state.tip:
-            return None
-        return CheckState(tip=new_tip, chain=[*state.chain, *newer], complete=state.complete)
-
-    def refresh(self, state: CheckState) -> CheckState:
-        if state.tip is None or not (self.repo / "HEAD").exists():
-            self.reset()
-            init_repo(self.repo, bare=True)
-            return self._chain_from(self._fetch(f"--depth={CHECK_FIRST_DEPTH}"))
-        new_tip = self._fetch()  # only what is new since the cached tip
-        if new_tip == state.tip:
-            return state
-        extended = self._extend(state, new_tip)
-        return extended if extended is not None else self._chain_from(new_tip)
-
-    def deepen(self, state: CheckState) -> CheckState:
-        depth = max(CHECK_FIRST_DEPTH, len(state.chain))
-        assert state.tip is not None
-        self._fetch(f"--deepen={depth}")
-        return self._chain_from(state.tip)
-
-    def versions_since(self, ref: str, tip: str) -> list[str]:
-        state = self.load()
-        for attempt in (1, 2):
-            try:
-                if state.tip != tip:
-                    state = self.refresh(state)
-                    self.save(state)
-                while not any(sha.startswith(ref) for sha in state.chain) and not state.complete:
-                    state = self.deepen(state)
-                    self.save(state)
-                break
-            except GitFailure as exc:
-                if exc.kind not in ("other", "missing_object") or attempt == 2:
-                    raise
-                log.info("check cache was unusable; rebuilding it")
-                self.reset()
-                state = CheckState()
-        found = [i for i, sha in enumerate(state.chain) if sha.startswith(ref)]
-        if found:  # a full sha, or a unique abbreviation of one someone pinned
-            return state.chain[found[-1]:]
-        log.info(f"version {ref[:12]} is no longer on {self.store.branch} (the branch was rewritten); "
-                 "answering its newest commit")
-        return [state.chain[-1] if state.chain else tip]
 
 
 def newest_version(ctx: StepContext) -> Version:
