@@ -7,6 +7,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +76,22 @@ def test_classify_git_errors(stderr: str, kind: str) -> None:
 
 
 # -- URLs and credentials --------------------------------------------------------------------------
+
+def test_gitpython_is_imported_only_where_git_runs() -> None:
+    """Importing the steps and the store costs no GitPython (nor its `git version` call); running git
+    imports it, since git runs through GitPython's command layer."""
+    code = ("import sys\n"
+            "import k0sctl_resource.commands.check, k0sctl_resource.commands.get\n"
+            "import k0sctl_resource.commands.backup, k0sctl_resource.commands.init, k0sctl_resource.check_cache\n"
+            "assert 'git' not in sys.modules, 'GitPython was imported'\n"
+            "from pathlib import Path\n"
+            "from k0sctl_resource.gitrunner import GitRunner\n"
+            "print(GitRunner(Path('.'), {}).ok('version', what='git version'))\n"
+            "assert 'git' in sys.modules, 'git ran without GitPython'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("git version ")
+
 
 def test_remote_urls() -> None:
     https = RemoteUrl.parse("https://bob:s3cr%40t@git.example.test/ops/backups.git")

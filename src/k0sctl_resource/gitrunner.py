@@ -1,5 +1,9 @@
 """Running git: commands in one directory with the auth environment, their failures sorted by kind, and
 the private repositories the resource keeps for plumbing.
+
+GitPython (the command layer and `Repo.init`) is imported by the functions that run git, not by this
+module, so that importing the resource's modules never pays for it (nor for the `git version` call
+GitPython makes when it is imported).
 """
 
 from __future__ import annotations
@@ -10,12 +14,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import git
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from k0sctl_resource.errors import ResourceError
 from k0sctl_resource.redact import REDACT
+
+if TYPE_CHECKING:
+    import git
 
 NETWORK_TIMEOUT = 1800.0
 LOCAL_TIMEOUT = 600.0
@@ -98,12 +103,16 @@ class GitRunner:
     """git (through GitPython's command layer) in one directory, with the auth environment."""
 
     def __init__(self, cwd: Path, env: Mapping[str, str]) -> None:
+        import git
+
         self.cwd = cwd
         self.env = dict(env)
-        self._git = git.cmd.Git(str(cwd))
+        self._git: git.cmd.Git = git.cmd.Git(str(cwd))
 
     def run(self, *args: str, env: Mapping[str, str] | None = None, stdin: BinaryIO | None = None,
             output: BinaryIO | None = None, timeout: float = LOCAL_TIMEOUT) -> GitResult:
+        import git
+
         merged = dict(self.env)
         if env:
             merged.update(env)
@@ -138,6 +147,8 @@ class GitRunner:
 
 def init_repo(path: Path, *, bare: bool) -> None:
     """A fresh local repository for plumbing (never checked out), quiet and with no automatic gc."""
+    import git
+
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     repo = git.Repo.init(str(path), bare=bare)
     try:
