@@ -1,8 +1,8 @@
 """Helpers for the backup repository tests and the benchmark: keys, sources, repositories, histories.
 
 Every key is generated at run time with the real tools (`age-keygen`, `ssh-keygen`); repositories are
-real bare git repositories. `build_history` writes many backup commits at once with `git fast-import`
-(for histories of 1,000 commits without 1,000 puts).
+real bare git repositories (`bare_repo` is tests/sshd.py's, re-exported here). `build_history` writes
+many backup commits at once with `git fast-import` (for histories of 1,000 commits without 1,000 puts).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.sshd import bare_repo as bare_repo  # noqa: PLC0414 - re-exported (mypy's explicit form)
+
 BRANCH = "k0sctl-backup"
 FOLDER = "backups"
 
@@ -31,13 +33,6 @@ def git(repo: Path, *args: str, input: bytes | None = None) -> str:
     if proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
     return proc.stdout.decode(errors="replace").strip()
-
-
-def bare_repo(path: Path, *, allow_filter: bool = True) -> Path:
-    subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True)
-    if allow_filter:
-        git(path, "config", "uploadpack.allowFilter", "true")
-    return path
 
 
 def first_parents(repo: Path, branch: str = BRANCH) -> list[str]:
