@@ -49,7 +49,7 @@ from pathlib import Path
 import pytest
 
 from tests.netns import Namespace, NetnsLab, netns_unavailable_reason
-from tests.sshd import PRIVSEP_DIR, SSHD, keygen
+from tests.sshd import PRIVSEP_DIR, SSHD, keygen, sshd_config
 
 CTL_ADDRESS = "192.0.2.1"
 NODE_ADDRESS = "192.0.2.10"
@@ -178,24 +178,8 @@ class SshNode:
         self.log_file = self.home / "sshd.log"
         self.config = self.home / "sshd_config"
         self.config.write_text(
-            f"ListenAddress {NODE_ADDRESS}:22\n"
-            f"HostKey {host_key}\n"
-            "PidFile none\n"
-            f"AuthorizedKeysFile {self.authorized_keys}\n"
-            "PermitRootLogin prohibit-password\n"
-            "PubkeyAuthentication yes\n"
-            "PasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\n"
-            "UsePAM no\n"
-            # The authorized_keys file lives under /tmp (world-writable): strict modes would refuse it.
-            "StrictModes no\n"
-            "PrintMotd no\n"
-            "PrintLastLog no\n"
-            "LogLevel VERBOSE\n"
-            "MaxStartups 50:30:100\n"
-            "MaxSessions 50\n"
-            f"SetEnv TMPDIR={self.tmpdir}\n"
-            "Subsystem sftp internal-sftp\n",
+            sshd_config(f"{NODE_ADDRESS}:22", host_key, self.authorized_keys,
+                        extra=["PrintLastLog no", f"SetEnv TMPDIR={self.tmpdir}"]),
             encoding="utf-8",
         )
         self.process: subprocess.Popen[bytes] | None = None

@@ -50,6 +50,31 @@ def keygen(path: Path, kind: str = "ed25519", comment: str = "k0sctl-resource-te
     return path.read_text(encoding="utf-8"), path.with_name(path.name + ".pub").read_text(encoding="utf-8").strip()
 
 
+def sshd_config(listen: str, host_key: Path, authorized_keys: Path, *, pid_file: str = "none",
+                extra: list[str] | None = None) -> str:
+    """A test sshd's configuration: key-only login (root included) against one authorized_keys file."""
+    lines = [
+        f"ListenAddress {listen}",
+        f"HostKey {host_key}",
+        f"PidFile {pid_file}",
+        f"AuthorizedKeysFile {authorized_keys}",
+        "PermitRootLogin prohibit-password",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        # Test files live under /tmp (world-writable parents): strict modes would refuse them.
+        "StrictModes no",
+        "PrintMotd no",
+        "LogLevel VERBOSE",
+        "MaxStartups 50:30:100",
+        "MaxSessions 50",
+        *(extra or []),
+        "Subsystem sftp internal-sftp",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 class SshServer:
     """One sshd process with its own keys and config; stop() (or the context manager) ends it."""
 
@@ -75,24 +100,10 @@ class SshServer:
         self.known_hosts = f"{target} {key_type} {key_b64}"
         self.log_file = root / "sshd.log"
         self.config = root / "sshd_config"
-        accept_env = "AcceptEnv GIT_PROTOCOL\n" if git_protocol_v2 else ""
         self.config.write_text(
-            f"ListenAddress {self.host}:{self.port}\n"
-            f"HostKey {self.host_key_path}\n"
-            f"PidFile {root / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {self.authorized_keys}\n"
-            "PermitRootLogin prohibit-password\n"
-            "PubkeyAuthentication yes\n"
-            "PasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\n"
-            "UsePAM no\n"
-            "StrictModes no\n"
-            "PrintMotd no\n"
-            "LogLevel VERBOSE\n"
-            "MaxStartups 50:30:100\n"
-            "MaxSessions 50\n"
-            f"{accept_env}"
-            "Subsystem sftp internal-sftp\n",
+            sshd_config(f"{self.host}:{self.port}", self.host_key_path, self.authorized_keys,
+                        pid_file=str(root / "sshd.pid"),
+                        extra=["AcceptEnv GIT_PROTOCOL"] if git_protocol_v2 else []),
             encoding="utf-8",
         )
 
