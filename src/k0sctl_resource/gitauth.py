@@ -25,7 +25,7 @@ from typing import Literal
 from k0sctl_resource.errors import ResourceError
 from k0sctl_resource.models import BackupRepo, Source
 from k0sctl_resource.redact import REDACT
-from k0sctl_resource.workspace import Workspace
+from k0sctl_resource.workspace import Workspace, write_private
 
 Transport = Literal["ssh", "http", "file", "git"]
 
@@ -133,10 +133,7 @@ class GitAuth:
             env["GIT_SSH_COMMAND"] = self._ssh_command(folder)
             env["GIT_SSH_VARIANT"] = "ssh"
         if self.remote.transport == "http":
-            askpass = folder / "askpass"
-            fd = os.open(askpass, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o700)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(_ASKPASS_SCRIPT)
+            askpass = write_private(folder / "askpass", _ASKPASS_SCRIPT, mode=0o700)
             env["GIT_ASKPASS"] = str(askpass)
             env[USERNAME_VAR] = self.username or ""
             env[PASSWORD_VAR] = self.password or ""
@@ -146,11 +143,7 @@ class GitAuth:
         ssh = shutil.which("ssh")
         if ssh is None:
             raise ResourceError("source.backup.uri is an SSH URL but ssh (openssh-client) is not on PATH")
-        known_hosts = os.path.join(folder, "known_hosts")
-        content = self.source.ssh_known_hosts or ""
-        fd = os.open(known_hosts, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content if not content or content.endswith("\n") else content + "\n")
+        known_hosts = str(write_private(os.path.join(folder, "known_hosts"), self.source.ssh_known_hosts or ""))
         checking = "yes" if self.source.ssh_known_hosts else "accept-new"
         argv = [ssh, "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
                 "-o", "IdentityAgent=none", "-o", f"UserKnownHostsFile={known_hosts}",
@@ -167,10 +160,7 @@ class GitAuth:
     def _write_key(self, folder: os.PathLike[str]) -> str:
         assert self.backup.private_key is not None
         material = self.backup.private_key.replace("\r\n", "\n").strip() + "\n"
-        path = os.path.join(folder, "id_backup")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(material)
+        path = str(write_private(os.path.join(folder, "id_backup"), material))
         keygen = shutil.which("ssh-keygen")
         if keygen is not None:
             # Fail with a clear sentence now rather than with ssh's "Permission denied" later.

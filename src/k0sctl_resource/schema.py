@@ -75,10 +75,6 @@ def _fail(path: str, expected: str, value: Any) -> ResourceError:
     return ResourceError(f"{path}: expected {expected}, got {_describe(value)}")
 
 
-def _json_name(field: dataclasses.Field[Any]) -> str:
-    return str(field.metadata.get("key", field.name))
-
-
 def convert(tp: Any, value: Any, path: str) -> Any:
     """Convert `value` to the annotated type `tp`, naming `path` in any error."""
     origin = get_origin(tp)
@@ -153,7 +149,7 @@ def from_json(cls: type[T], value: Any, path: str) -> T:
         raise _fail(path, "a mapping", value)
     assert dataclasses.is_dataclass(cls)
     hints = get_type_hints(cls)
-    fields = {_json_name(f): f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in value:
         if key not in fields:
             near = closest(str(key), fields)
@@ -178,8 +174,3 @@ def from_json(cls: type[T], value: Any, path: str) -> T:
 
 def required() -> Any:
     return dataclasses.field(metadata={"required": True})
-
-
-def key(name: str, default: Any = None) -> Any:
-    """A field whose JSON key differs from its Python name (e.g. a keyword)."""
-    return dataclasses.field(default=default, metadata={"key": name})

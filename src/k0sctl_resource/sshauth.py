@@ -22,7 +22,7 @@ from types import TracebackType
 from k0sctl_resource import log
 from k0sctl_resource.errors import ResourceError
 from k0sctl_resource.models import Source
-from k0sctl_resource.workspace import Workspace
+from k0sctl_resource.workspace import Workspace, write_private
 
 
 class SshEnvironment:
@@ -58,12 +58,7 @@ class SshEnvironment:
         return bool(self.source.ssh_known_hosts)
 
     def write_known_hosts(self, ssh_dir: Path) -> Path:
-        path = ssh_dir / "known_hosts"
-        content = self.source.ssh_known_hosts or ""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content if not content or content.endswith("\n") else content + "\n")
-        return path
+        return write_private(ssh_dir / "known_hosts", self.source.ssh_known_hosts or "")
 
     def ssh_options(self, known_hosts: Path) -> list[str]:
         checking = "yes" if self.strict else "accept-new"
@@ -77,9 +72,7 @@ class SshEnvironment:
         if real is None:
             return bin_dir
         opts = " ".join(f"'{o}'" for o in self.ssh_options(known_hosts))
-        wrapper = bin_dir / "ssh"
-        wrapper.write_text(f"#!/bin/sh\nexec '{real}' {opts} \"$@\"\n", encoding="utf-8")
-        wrapper.chmod(0o700)
+        write_private(bin_dir / "ssh", f"#!/bin/sh\nexec '{real}' {opts} \"$@\"\n", mode=0o700)
         return bin_dir
 
     def _start_agent(self, ssh_dir: Path, key: str) -> Path:

@@ -1,7 +1,7 @@
 """A private temporary directory for one step: mode 0700, removed when the step ends.
 
 Every file that may hold a secret or a plain archive (SSH keys, known_hosts, the k0sctl cache and log,
-the archive before encryption) lives here and nowhere else.
+the archive before encryption) lives here and nowhere else; `write_private` creates such files.
 """
 
 from __future__ import annotations
@@ -45,10 +45,15 @@ class Workspace:
         sub.mkdir(mode=0o700, exist_ok=True)
         return sub
 
-    def write_secret(self, name: str, content: str) -> Path:
-        """Write `content` to a 0600 file that only this user can read."""
-        target = self.path / name
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content if content.endswith("\n") else content + "\n")
-        return target
+
+def write_private(path: str | os.PathLike[str], content: str, mode: int = 0o600) -> Path:
+    """Write `content` (a key, known_hosts lines, a helper script) to a file only this user may read.
+
+    The file is created with `mode` from the start (never briefly world-readable) and a symbolic link in
+    its place is refused. Non-empty text is ended with a newline, as ssh and git expect.
+    """
+    target = Path(path)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(content if not content or content.endswith("\n") else content + "\n")
+    return target
