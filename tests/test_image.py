@@ -22,6 +22,9 @@ from typing import Any
 
 import pytest
 
+from tests.backup_support import git
+from tests.resource import StepRun
+
 pytestmark = pytest.mark.image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,12 +67,6 @@ def image_exists(tag: str) -> bool:
     return podman("image", "exists", tag).returncode == 0
 
 
-def git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
 # -- the image -----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -81,25 +78,12 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> str:
     return TAG
 
 
-@dataclass
-class Step:
-    """One resource step run inside a container: its exit code, stdout, stderr and parsed answer."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def answer(self) -> Any:
-        return json.loads(self.stdout)
-
-    @property
-    def metadata(self) -> dict[str, str]:
-        return {item["name"]: item["value"] for item in self.answer.get("metadata", [])}
-
-    def ok(self) -> Step:
-        assert self.returncode == 0, f"exit {self.returncode}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
-        return self
+def step_run(argv: Sequence[str], proc: subprocess.CompletedProcess[str], *, answer: bool) -> StepRun:
+    """A command run in a container as a `StepRun`; `answer`: it is a resource step whose stdout is JSON."""
+    run = StepRun(list(argv), proc.returncode, proc.stdout, proc.stderr)
+    if answer and proc.stdout.strip():
+        run.answer = json.loads(proc.stdout)
+    return run
 
 
 @dataclass
@@ -110,23 +94,24 @@ class Box:
     image: str
     work: Path
 
-    def exec(self, argv: Sequence[str], stdin: str | None = None, env: dict[str, str] | None = None) -> Step:
+    def exec(self, argv: Sequence[str], stdin: str | None = None, env: dict[str, str] | None = None,
+             *, answer: bool = False) -> StepRun:
         flags = [f"--env={k}={v}" for k, v in (env or {}).items()]
         proc = podman("exec", "-i", *flags, self.name, *argv, input=stdin or "")
-        return Step(proc.returncode, proc.stdout, proc.stderr)
+        return step_run(argv, proc, answer=answer)
 
-    def step(self, script: str, request: dict[str, Any], *args: str) -> Step:
-        return self.exec([f"/opt/resource/{script}", *args], stdin=json.dumps(request))
+    def step(self, script: str, request: dict[str, Any], *args: str) -> StepRun:
+        return self.exec([f"/opt/resource/{script}", *args], stdin=json.dumps(request), answer=True)
 
     def run_once(self, argv: Sequence[str], stdin: str, *, mounts: Sequence[str] = (),
-                 env: dict[str, str] | None = None) -> Step:
+                 env: dict[str, str] | None = None) -> StepRun:
         """A fresh container for one command (with extra mounts), removed afterwards."""
         flags = [f"--volume={m}" for m in mounts] + [f"--env={k}={v}" for k, v in (env or {}).items()]
         proc = subprocess.run(
             ["bash", str(IMAGE_SH), "run", "--rm", "-i", "--network=none", f"--volume={self.work}:{IN_BOX}",
              *flags, self.image, *argv],
             input=stdin, capture_output=True, text=True, timeout=300, check=False)
-        return Step(proc.returncode, proc.stdout, proc.stderr)
+        return step_run(argv, proc, answer=argv[0].startswith("/opt/resource/"))
 
 
 @pytest.fixture(scope="module")
@@ -147,25 +132,25 @@ def box(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
 # -- what the image holds ------------------------------------------------------------------------------
 
 def test_k0sctl_is_the_pinned_release(box: Box) -> None:
-    found = box.exec(["sh", "-c", "command -v k0sctl"]).ok()
+    found = box.exec(["sh", "-c", "command -v k0sctl"]).expect_ok()
     assert found.stdout.strip() == "/usr/local/bin/k0sctl"
-    version = box.exec(["k0sctl", "version"]).ok()
+    version = box.exec(["k0sctl", "version"]).expect_ok()
     assert version.stdout.splitlines()[0] == f"version: {K0SCTL_VERSION}"
 
 
 def test_task_image_tools(box: Box) -> None:
-    assert box.exec(["git", "--version"]).ok().stdout.startswith("git version ")
-    ssh = box.exec(["ssh", "-V"]).ok()
+    assert box.exec(["git", "--version"]).expect_ok().stdout.startswith("git version ")
+    ssh = box.exec(["ssh", "-V"]).expect_ok()
     assert "OpenSSH" in ssh.stdout + ssh.stderr
-    cli = box.exec(["k0sctl-resource", "--version"]).ok()
+    cli = box.exec(["k0sctl-resource", "--version"]).expect_ok()
     assert K0SCTL_VERSION in cli.stdout + cli.stderr
 
 
 def test_resource_scripts_exec_the_cli(box: Box) -> None:
     for script in ("check", "in", "out"):
-        mode = box.exec(["stat", "-c", "%a %U", f"/opt/resource/{script}"]).ok().stdout.split()
+        mode = box.exec(["stat", "-c", "%a %U", f"/opt/resource/{script}"]).expect_ok().stdout.split()
         assert mode == ["755", "root"], script
-        text = box.exec(["cat", f"/opt/resource/{script}"]).ok().stdout
+        text = box.exec(["cat", f"/opt/resource/{script}"]).expect_ok().stdout
         assert text == (ROOT / "assets" / script).read_text(encoding="utf-8")
         assert f"exec k0sctl-resource {script} " in text
 
@@ -175,7 +160,7 @@ def test_no_build_leftovers(box: Box) -> None:
     probe = box.exec(["sh", "-c", 'for c in curl wget gcc cc make pip pip3; do command -v "$c"; done; '
                                   "ls -d /root/.cache /src /download /tmp/* /var/lib/apt/lists/*.lz4 "
                                   "/var/lib/apt/lists/*_Packages* 2>/dev/null; true"])
-    assert probe.ok().stdout == ""
+    assert probe.expect_ok().stdout == ""
 
 
 def test_labels_and_size(image: str) -> None:
@@ -188,7 +173,7 @@ def test_labels_and_size(image: str) -> None:
 
 
 def test_check_without_backup_repository(box: Box) -> None:
-    run = box.step("check", {"source": {}}).ok()
+    run = box.step("check", {"source": {}}).expect_ok()
     assert run.answer == []
 
 
@@ -212,8 +197,8 @@ class Flow:
     repo: Path
     source: dict[str, Any]
     identity: str
-    init: Step | None = None
-    backup: Step | None = None
+    init: StepRun | None = None
+    backup: StepRun | None = None
 
 
 @pytest.fixture(scope="module")
@@ -253,14 +238,14 @@ def after_backup(box: Box, after_init: Flow) -> Flow:
     return flow
 
 
-def assert_no_secret(flow: Flow, step: Step) -> None:
+def assert_no_secret(flow: Flow, step: StepRun) -> None:
     assert flow.identity not in step.stdout and flow.identity not in step.stderr
 
 
 def test_out_init(after_init: Flow) -> None:
     flow = after_init
     assert flow.init is not None
-    run = flow.init.ok()
+    run = flow.init.expect_ok()
     assert_no_secret(flow, run)
     ref = run.answer["version"]["ref"]
     assert ref == git(flow.repo, "rev-parse", BRANCH)
@@ -270,7 +255,7 @@ def test_out_init(after_init: Flow) -> None:
 def test_out_backup_with_the_k0sctl_double(box: Box, after_backup: Flow) -> None:
     flow = after_backup
     assert flow.backup is not None
-    run = flow.backup.ok()
+    run = flow.backup.expect_ok()
     assert_no_secret(flow, run)
     ref = run.answer["version"]["ref"]
     assert ref == git(flow.repo, "rev-parse", BRANCH)
@@ -284,7 +269,7 @@ def test_out_backup_with_the_k0sctl_double(box: Box, after_backup: Flow) -> None
     calls = [json.loads(line) for line in (box.work / "double-calls.jsonl").read_text().splitlines() if line]
     assert any(call["argv"][:1] == ["backup"] for call in calls), calls
     # ... and the long-running container still has the image's own k0sctl
-    version = box.exec(["k0sctl", "version"]).ok()
+    version = box.exec(["k0sctl", "version"]).expect_ok()
     assert version.stdout.splitlines()[0] == f"version: {K0SCTL_VERSION}"
     if flow.init is not None and flow.init.returncode == 0:
         assert git(flow.repo, "rev-parse", f"{ref}^") == flow.init.answer["version"]["ref"]
@@ -295,14 +280,14 @@ def test_check_lists_the_branch(box: Box, after_backup: Flow) -> None:
     tip = git(flow.repo, "rev-parse", BRANCH)
     history = git(flow.repo, "rev-list", "--first-parent", "--reverse", BRANCH).splitlines()
     assert len(history) == 2, "needs the init and backup puts"
-    newest = box.step("check", {"source": flow.source}).ok()
+    newest = box.step("check", {"source": flow.source}).expect_ok()
     assert newest.answer == [{"ref": tip}]
-    since_init = box.step("check", {"source": flow.source, "version": {"ref": history[0]}}).ok()
+    since_init = box.step("check", {"source": flow.source, "version": {"ref": history[0]}}).expect_ok()
     assert since_init.answer == [{"ref": sha} for sha in history]
-    gone = box.step("check", {"source": flow.source, "version": {"ref": "0" * 40}}).ok()
+    gone = box.step("check", {"source": flow.source, "version": {"ref": "0" * 40}}).expect_ok()
     assert gone.answer == [{"ref": tip}]
     other_branch = {**flow.source, "backup": {**flow.source["backup"], "branch": "no-such-branch"}}
-    missing = box.step("check", {"source": other_branch}).ok()
+    missing = box.step("check", {"source": other_branch}).expect_ok()
     assert missing.answer == []
     assert "init" in missing.stderr
 
@@ -311,7 +296,7 @@ def test_in_decrypts_the_backup(box: Box, after_backup: Flow) -> None:
     flow = after_backup
     assert flow.backup is not None and flow.backup.returncode == 0, "needs the backup put"
     version = flow.backup.answer["version"]
-    run = box.step("in", {"source": flow.source, "version": version}, f"{IN_BOX}/get-backup").ok()
+    run = box.step("in", {"source": flow.source, "version": version}, f"{IN_BOX}/get-backup").expect_ok()
     assert_no_secret(flow, run)
     assert run.answer["version"] == version
     got = box.work / "get-backup"
@@ -330,11 +315,11 @@ def test_in_init_commit_and_placeholder(box: Box, after_init: Flow) -> None:
     flow = after_init
     assert flow.init is not None and flow.init.returncode == 0, "needs the init put"
     version = flow.init.answer["version"]
-    box.step("in", {"source": flow.source, "version": version}, f"{IN_BOX}/get-init").ok()
+    box.step("in", {"source": flow.source, "version": version}, f"{IN_BOX}/get-init").expect_ok()
     got = box.work / "get-init"
     assert json.loads((got / "metadata.json").read_text(encoding="utf-8"))["kind"] == "init"
     assert sorted(p.name for p in got.iterdir()) == ["metadata.json"]
-    box.step("in", {"source": {}, "version": {"ref": "none"}}, f"{IN_BOX}/get-none").ok()
+    box.step("in", {"source": {}, "version": {"ref": "none"}}, f"{IN_BOX}/get-none").expect_ok()
     got = box.work / "get-none"
     assert json.loads((got / "metadata.json").read_text(encoding="utf-8"))["kind"] == "none"
     assert sorted(p.name for p in got.iterdir()) == ["metadata.json"]
