@@ -25,16 +25,11 @@ def _debug_requested(raw: Any) -> bool:
 
 
 def _register_secrets(raw: Any) -> None:
-    """Feed every secret-looking value to the redactor before anything is validated or printed."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("source"), dict):
-        return
-    source = raw["source"]
-    candidates: list[Any] = [source.get("ssh_private_key")]
-    for section, keys in (("backup", ("private_key", "password")), ("encryption", ("identities", "passphrase"))):
-        sub = source.get(section)
-        if isinstance(sub, dict):
-            candidates += [sub.get(k) for k in keys]
-    REDACT.add(*(c for c in candidates if isinstance(c, str)))
+    """Feed every secret value to the redactor before anything is validated or printed."""
+    from k0sctl_resource.models import secrets_in_raw
+
+    if isinstance(raw, dict):
+        REDACT.add(*secrets_in_raw(raw.get("source")))
 
 
 def run_step(step: Callable[[Any], Any]) -> int:

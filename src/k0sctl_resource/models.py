@@ -116,10 +116,32 @@ class Source:
 
     def secrets(self) -> list[str]:
         """Every secret value this source carries, for the redactor."""
-        values = [self.ssh_private_key, self.encryption.identities, self.encryption.passphrase]
-        if self.backup is not None:
-            values += [self.backup.private_key, self.backup.password]
-        return [v for v in values if v]
+        return [v for path in SECRET_PATHS if isinstance(v := _walk(self, path, getattr), str) and v]
+
+
+# Where a source carries secrets. `secrets_in_raw` reads the same places from the request JSON before it
+# is validated, so that even a validation error cannot print one.
+SECRET_PATHS = (
+    ("ssh_private_key",),
+    ("backup", "private_key"),
+    ("backup", "password"),
+    ("encryption", "identities"),
+    ("encryption", "passphrase"),
+)
+
+
+def _walk(node: Any, path: tuple[str, ...], get: Any) -> Any:
+    for name in path:
+        node = get(node, name, None) if node is not None else None
+    return node
+
+
+def secrets_in_raw(raw_source: Any) -> list[str]:
+    """The secret values of a source not yet validated (any shape): strings found at SECRET_PATHS."""
+    def get(node: Any, name: str, default: None) -> Any:
+        return node.get(name, default) if isinstance(node, dict) else default
+
+    return [v for path in SECRET_PATHS if isinstance(v := _walk(raw_source, path, get), str) and v]
 
 
 @dataclass(frozen=True)
