@@ -43,21 +43,27 @@ def run_step(step: Callable[[Any], Any]) -> int:
         _register_secrets(raw)
         channel.send(step(raw))
         return 0
-    except ResourceError as exc:
-        if _debug_requested(raw):
-            log.write(traceback.format_exc())
+    except BaseException as exc:
+        return report_failure(exc, debug=_debug_requested(raw),
+                              hint="set source.k0sctl.debug: true for a traceback")
+
+
+def report_failure(exc: BaseException, *, debug: bool, hint: str) -> int:
+    """Turn a failure into one `error:` line on stderr (a traceback before it only with `debug`) and the
+    exit code. Used by the Concourse steps and the CLI tools alike."""
+    if isinstance(exc, SystemExit):
+        raise exc
+    if debug:
+        log.write("".join(traceback.format_exception(exc)))
+    if isinstance(exc, ResourceError):
         log.error(exc.message)
         return exc.exit_code
-    except KeyboardInterrupt:
+    if isinstance(exc, KeyboardInterrupt):
         log.error("interrupted")
         return 130
-    except Exception as exc:
-        if _debug_requested(raw):
-            log.write(traceback.format_exc())
-        detail = REDACT(str(exc)).splitlines()
-        log.error(f"internal error: {exc.__class__.__name__}: {detail[0] if detail else ''} "
-                  "(set source.k0sctl.debug: true for a traceback)")
-        return 2
+    detail = REDACT(str(exc)).splitlines()
+    log.error(f"internal error: {exc.__class__.__name__}: {detail[0] if detail else ''} ({hint})")
+    return 2
 
 
 def main() -> None:

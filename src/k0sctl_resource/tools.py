@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from k0sctl_resource import k0sctl_config, log
@@ -14,19 +14,14 @@ from k0sctl_resource.models import Source, parse_json, parse_source
 from k0sctl_resource.redact import REDACT
 
 
-def _guarded(func: object) -> int:
-    assert callable(func)
+def _guarded(func: Callable[[], int]) -> int:
+    from k0sctl_resource.cli import report_failure
+
     try:
-        result = func()
-        return int(result) if isinstance(result, int) else 0
-    except ResourceError as exc:
-        log.error(exc.message)
-        return exc.exit_code
-    except Exception as exc:
-        if os.environ.get("K0SCTL_RESOURCE_DEBUG") == "true":
-            log.write(traceback.format_exc())
-        log.error(f"internal error: {exc.__class__.__name__}: {REDACT(str(exc))}")
-        return 2
+        return func()
+    except BaseException as exc:
+        return report_failure(exc, debug=os.environ.get("K0SCTL_RESOURCE_DEBUG") == "true",
+                              hint="set K0SCTL_RESOURCE_DEBUG=true for a traceback")
 
 
 def ping_tool(config: Path, *, as_json: bool, count: int, timeout: float, traceroute: bool,
