@@ -274,11 +274,11 @@ def test_python_interface_for_apply_and_reset(tmp_path: Path, workdir: Path, rep
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """take_backup raises NoRunningController for a stopped cluster and pushes for a running one;
     newest_version answers none, then the branch's tip."""
-    from k0sctl_resource import k0sctl_config
-    from k0sctl_resource.backup_store import newest_version
-    from k0sctl_resource.commands.backup import NoRunningController, take_backup
-    from k0sctl_resource.context import StepContext
-    from k0sctl_resource.models import NONE_VERSION, parse_source
+    from k0sctl_resource.config import cluster as k0sctl_config
+    from k0sctl_resource.config.models import NONE_VERSION, parse_source
+    from k0sctl_resource.steps.backup import NoRunningController, take_backup
+    from k0sctl_resource.steps.context import StepContext
+    from k0sctl_resource.steps.latest import newest_version
 
     monkeypatch.setenv("PATH", f"{DOUBLE_DIR}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("K0SCTL_DOUBLE_STATE", str(double.state_file))

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from k0sctl_resource import archive, crypto
-from k0sctl_resource.backup_format import archive_name, format_message, parse_trailers, retention, unique_name
-from k0sctl_resource.errors import ResourceError
-from k0sctl_resource.gitauth import GitAuth, RemoteUrl
-from k0sctl_resource.gitrunner import classify
-from k0sctl_resource.models import Encryption, parse_source
-from k0sctl_resource.workspace import Workspace
+from k0sctl_resource.archive import crypto, inspection
+from k0sctl_resource.config.models import Encryption, parse_source
+from k0sctl_resource.gitstore.auth import GitAuth, RemoteUrl
+from k0sctl_resource.gitstore.commit_format import archive_name, format_message, parse_trailers, retention, unique_name
+from k0sctl_resource.gitstore.runner import classify
+from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.runtime.workspace import Workspace
 from tests.backup_support import age_key, k0s_backup_tar, ssh_key
 
 needs_age = pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI (Debian package age) is missing")
@@ -81,11 +81,11 @@ def test_gitpython_is_imported_only_where_git_runs() -> None:
     """Importing the steps and the store costs no GitPython (nor its `git version` call); running git
     imports it, since git runs through GitPython's command layer."""
     code = ("import sys\n"
-            "import k0sctl_resource.commands.check, k0sctl_resource.commands.get\n"
-            "import k0sctl_resource.commands.backup, k0sctl_resource.commands.init, k0sctl_resource.check_cache\n"
+            "import k0sctl_resource.steps.check, k0sctl_resource.steps.get\n"
+            "import k0sctl_resource.steps.backup, k0sctl_resource.steps.init, k0sctl_resource.gitstore.check_cache\n"
             "assert 'git' not in sys.modules, 'GitPython was imported'\n"
             "from pathlib import Path\n"
-            "from k0sctl_resource.gitrunner import GitRunner\n"
+            "from k0sctl_resource.gitstore.runner import GitRunner\n"
             "print(GitRunner(Path('.'), {}).ok('version', what='git version'))\n"
             "assert 'git' in sys.modules, 'git ran without GitPython'\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -153,7 +153,7 @@ def test_passphrase_protected_backup_key_is_named(tmp_path: Path) -> None:
 def test_inspect_recognises_k0s_parts(tmp_path: Path) -> None:
     path = tmp_path / "a.tar.gz"
     path.write_bytes(k0s_backup_tar())
-    facts = archive.inspect(path)
+    facts = inspection.inspect(path)
     assert facts.entries == 3
     assert facts.parts == ("config", "etcd", "pki")
     assert facts.size == path.stat().st_size and len(facts.sha256) == 64
@@ -180,7 +180,7 @@ def test_inspect_refuses_unusable_archives(tmp_path: Path, content: object, reas
         assert isinstance(content, bytes)
         path.write_bytes(content)
     with pytest.raises(ResourceError, match=reason):
-        archive.inspect(path)
+        inspection.inspect(path)
 
 
 # -- age, interoperating with the real age CLI -----------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from k0sctl_resource.k0sctl import K0sctlVersion, command_lines_for_contract
+from k0sctl_resource.k0sctl.runner import K0sctlVersion, command_lines_for_contract
 from tests import k0sctl_fixtures as fx
 
 k0sctl_binaries = fx.k0sctl_binaries

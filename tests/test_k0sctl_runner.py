@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from k0sctl_resource.commands.apply import parse_dry_run, restore_ran
-from k0sctl_resource.errors import ResourceError
-from k0sctl_resource.k0sctl import Invocation, K0sctlVersion, RunResult, command_line, command_lines_for_contract
-from k0sctl_resource.models import K0sctlOptions
+from k0sctl_resource.config.models import K0sctlOptions
+from k0sctl_resource.k0sctl.runner import Invocation, K0sctlVersion, RunResult, command_line, command_lines_for_contract
+from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.apply import parse_dry_run, restore_ran
 
 CFG = Path("/w/config/k0sctl.yaml")
 

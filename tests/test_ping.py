@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from k0sctl_resource.errors import ResourceError
 from k0sctl_resource.ping import TRAILING_UNKNOWN_HOPS, PingOptions, PingReport
-from k0sctl_resource.ping_report import metadata, render_table
+from k0sctl_resource.ping.report import metadata, render_table
+from k0sctl_resource.runtime.errors import ResourceError
 from tests.netns import Namespace, NetnsLab, cleanup_stale, lab_or_skip
 
 pytestmark = pytest.mark.netns
@@ -47,7 +47,9 @@ NOBODY = 65534
 PROBE_CHILD = """
 import json, sys, time
 from pathlib import Path
-from k0sctl_resource import k0sctl_config, ping, ping_report
+from k0sctl_resource import ping
+from k0sctl_resource.config import cluster as k0sctl_config
+from k0sctl_resource.ping import report as ping_report
 request = json.load(sys.stdin)
 options = dict(request["options"])
 if options.get("ssh_config"):

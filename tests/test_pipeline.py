@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from k0sctl_resource.errors import ResourceError
-from k0sctl_resource.models import parse_get, parse_put, parse_source
+from k0sctl_resource.config.models import parse_get, parse_put, parse_source
+from k0sctl_resource.runtime.errors import ResourceError
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ROOT / "pipeline" / "pipeline.yml"

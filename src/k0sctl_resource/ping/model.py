@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from k0sctl_resource.errors import ResourceError
+from k0sctl_resource.runtime.errors import ResourceError
 
 JSON_FORMAT = 1
 """Version of the :meth:`PingReport.to_json` shape; raised only on incompatible changes."""

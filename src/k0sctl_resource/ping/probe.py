@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from k0sctl_resource.k0sctl_config import ClusterConfig, Endpoint, Host
+from k0sctl_resource.config.cluster import ClusterConfig, Endpoint, Host
 from k0sctl_resource.ping.icmp import IcmpTarget
 from k0sctl_resource.ping.loop import Loop
 from k0sctl_resource.ping.mode import ICMP_NONE, detect_icmp_mode

@@ -1,0 +1,1 @@
+"""Backup archives: what a k0s backup archive holds, and age encryption of it."""

@@ -1,0 +1,96 @@
+"""Reading a backup archive back before it is trusted: a gzip tar with entries, and what is in it."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from k0sctl_resource.runtime.errors import ResourceError
+
+CHUNK = 1024 * 1024
+
+# What `k0s backup` puts into its archive (k0s pkg/backup), by the part of the cluster it saves.
+_FILES = {
+    "k0s.yaml": "config",
+    "etcd-snapshot.db": "etcd",
+    "kine-state-backup.db": "kine",
+}
+_FOLDERS = {
+    "pki": "pki",
+    "manifests": "manifests",
+    "images": "images",
+    "charts": "helm",
+    "helmhome": "helm",
+}
+
+
+@dataclass(frozen=True)
+class ArchiveFacts:
+    sha256: str
+    size: int
+    entries: int
+    parts: tuple[str, ...]  # recognisable k0s backup parts, sorted: config, etcd, kine, pki, …
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """sha256 (hex) and size in bytes of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _part(name: str) -> str | None:
+    clean = name.lstrip("./").lstrip("/")
+    if clean in _FILES:
+        return _FILES[clean]
+    first = clean.split("/", 1)[0]
+    return _FOLDERS.get(first)
+
+
+def inspect(path: Path) -> ArchiveFacts:
+    """Read the whole archive as a gzip tar (streaming). Raise ResourceError naming why it is unusable."""
+    try:
+        sha256, size = file_digest(path)
+    except FileNotFoundError:
+        raise ResourceError(f"the backup archive {path.name} does not exist") from None
+    except OSError as exc:
+        raise ResourceError(f"the backup archive {path.name} cannot be read: {exc.strerror}") from None
+    if size == 0:
+        raise ResourceError(f"the backup archive {path.name} is empty (0 bytes)")
+    entries = 0
+    parts: set[str] = set()
+    try:
+        with tarfile.open(path, mode="r|gz") as tar:
+            for member in tar:
+                entries += 1
+                part = _part(member.name)
+                if part is not None:
+                    parts.add(part)
+                if member.isfile():
+                    # read the member's data so that a truncated or corrupt stream is found
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        while handle.read(CHUNK):
+                            pass
+    except (tarfile.ReadError, gzip.BadGzipFile) as exc:
+        raise ResourceError(f"the backup archive {path.name} is not a readable tar.gz ({_reason(exc)})") from None
+    except (EOFError, zlib.error, tarfile.TarError, OSError) as exc:
+        raise ResourceError(f"the backup archive {path.name} is damaged ({_reason(exc)})") from None
+    if entries == 0:
+        raise ResourceError(f"the backup archive {path.name} holds no entries")
+    return ArchiveFacts(sha256=sha256, size=size, entries=entries, parts=tuple(sorted(parts)))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, EOFError) or "end of file" in text.lower() or "unexpected end" in text.lower():
+        return "truncated"
+    return text[:120] or exc.__class__.__name__

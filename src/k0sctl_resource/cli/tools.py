@@ -1,0 +1,77 @@
+"""The CLI tools for tasks and local debugging: `ping` and `kubeconfig`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from k0sctl_resource.concourse.runner import report_failure
+from k0sctl_resource.config import cluster as k0sctl_config
+from k0sctl_resource.config.models import Source, parse_json, parse_source
+from k0sctl_resource.runtime import log
+from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.runtime.redact import REDACT
+
+
+def _guarded(func: Callable[[], int]) -> int:
+    try:
+        return func()
+    except BaseException as exc:
+        return report_failure(exc, debug=os.environ.get("K0SCTL_RESOURCE_DEBUG") == "true",
+                              hint="set K0SCTL_RESOURCE_DEBUG=true for a traceback")
+
+
+def ping_tool(config: Path, *, as_json: bool, count: int, timeout: float, traceroute: bool,
+              extra_ports: tuple[int, ...]) -> int:
+    def body() -> int:
+        from k0sctl_resource.ping import PingOptions, probe_cluster
+        from k0sctl_resource.ping.report import render_table
+
+        cluster = k0sctl_config.load(config)
+        report = probe_cluster(cluster, PingOptions(count=count, timeout=timeout, traceroute=traceroute,
+                                                    extra_ports=list(extra_ports)))
+        if as_json:
+            sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        else:
+            sys.stdout.write(render_table(report))
+        return 1 if report.unreachable() else 0
+
+    return _guarded(body)
+
+
+def _load_source(source_file: Path | None) -> Source:
+    if source_file is None:
+        return Source()
+    source = parse_source(parse_json(source_file.read_text(encoding="utf-8")))
+    REDACT.add(*source.secrets())
+    return source
+
+
+def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None) -> int:
+    def body() -> int:
+        from k0sctl_resource.k0sctl.runner import Invocation
+        from k0sctl_resource.steps.context import StepContext
+
+        source = _load_source(source_file)
+        cluster = k0sctl_config.load(config)
+        with StepContext(source) as ctx:
+            result = ctx.k0sctl().capture(Invocation("kubeconfig", cluster.path.resolve()))
+            if not result.ok:
+                reason = result.last_error() or f"exit code {result.returncode}"
+                raise ResourceError(f"k0sctl kubeconfig failed: {reason}")
+            text = "\n".join(result.lines) + "\n"
+            if "apiVersion" not in text or "clusters:" not in text:
+                raise ResourceError("k0sctl kubeconfig printed no kubeconfig")
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            log.info(f"kubeconfig written to {output} (mode 0600)")
+        return 0
+
+    return _guarded(body)

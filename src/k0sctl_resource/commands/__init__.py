@@ -1,1 +1,0 @@
-"""One module per step (check, get) and per put command (apply, reset, backup, init, ping)."""

@@ -1,0 +1,69 @@
+"""The Concourse side of a step: read the request, keep stdout for the answer alone, write the answer.
+
+Concourse reads only the first JSON value on stdout, so a single stray byte from us or from a child
+process (k0sctl, git, ssh) before it would break the step. `AnswerChannel` therefore moves the real
+stdout to a private, non-inheritable file descriptor and points descriptor 1 at stderr for the rest
+of the process: whatever anybody writes to "stdout" lands in the log instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any, TextIO
+
+from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.runtime.redact import REDACT
+
+MAX_REQUEST = 4 * 1024 * 1024
+
+
+class AnswerChannel:
+    def __init__(self) -> None:
+        sys.stdout.flush()
+        saved = os.dup(1)  # non-inheritable by default: children never get it
+        os.dup2(2, 1)
+        self._out: TextIO = os.fdopen(saved, "w", encoding="utf-8")
+        sys.stdout = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+        self._sent = False
+
+    def send(self, value: Any) -> None:
+        if self._sent:
+            raise RuntimeError("an answer was sent already")
+        text = json.dumps(value, indent=2, sort_keys=False)
+        if REDACT(text) != text:
+            # A secret must never reach the answer; this is a bug, not user error.
+            raise ResourceError("refusing to print an answer that contains a secret value")
+        self._out.write(text + "\n")
+        self._out.flush()
+        self._sent = True
+
+
+def read_request(stream: TextIO | None = None) -> Any:
+    handle = stream if stream is not None else sys.stdin
+    if handle.isatty():
+        raise ResourceError("request: expected a JSON object on stdin (got a terminal)")
+    text = handle.read(MAX_REQUEST + 1)
+    if len(text) > MAX_REQUEST:
+        raise ResourceError(f"request: larger than {MAX_REQUEST // (1024 * 1024)} MiB")
+    from k0sctl_resource.config.models import parse_json
+
+    return parse_json(text)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    return str(value)
+
+
+def metadata(facts: Mapping[str, object] | Iterable[tuple[str, object]]) -> list[dict[str, str]]:
+    """Concourse metadata: a list of {name, value} strings, redacted, None values left out."""
+    items = facts.items() if isinstance(facts, Mapping) else facts
+    return [{"name": name, "value": REDACT(_text(value))} for name, value in items if value is not None]

@@ -1,0 +1,144 @@
+"""Reading the facts this resource needs from a k0sctl cluster config (k0sctl.yaml).
+
+Only what the resource itself uses is read: the cluster name and, for every host, its role and how
+k0sctl connects to it. k0sctl validates the rest of the file itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from k0sctl_resource.runtime.errors import ResourceError
+
+DEFAULT_CLUSTER_NAME = "k0s-cluster"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a host is reached: an address and the TCP port of its management protocol."""
+
+    address: str
+    port: int
+    protocol: str  # "ssh", "openSSH" or "winRM"
+
+
+@dataclass(frozen=True)
+class Host:
+    """One entry of spec.hosts, as far as this resource cares."""
+
+    index: int
+    role: str
+    connection: str  # "ssh", "openSSH", "winRM" or "localhost"
+    endpoint: Endpoint | None  # None for localhost hosts
+    bastion: Endpoint | None = None
+
+    @property
+    def is_controller(self) -> bool:
+        return self.role.startswith("controller") or self.role == "single"
+
+    @property
+    def probe_target(self) -> Endpoint | None:
+        """The endpoint a reachability probe should hit: the bastion when there is one."""
+        return self.bastion or self.endpoint
+
+    @property
+    def label(self) -> str:
+        if self.endpoint is None:
+            return f"host[{self.index}] (localhost)"
+        return f"{self.endpoint.address} ({self.role})"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    path: Path
+    name: str
+    hosts: list[Host] = field(default_factory=list)
+    k0s_version: str | None = None
+
+
+def _mapping(value: Any, where: str, path: Path) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ResourceError(f"{path}: {where} must be a mapping")
+    return value
+
+
+def _port(value: Any, default: int, where: str, path: Path) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ResourceError(f"{path}: {where} must be a port number, got {value!r}")
+    return value
+
+
+def _endpoint(conn: dict[str, Any], protocol: str, where: str, path: Path) -> Endpoint:
+    address = conn.get("address")
+    if not isinstance(address, str) or not address.strip():
+        raise ResourceError(f"{path}: {where}.address is missing")
+    https = bool(conn.get("useHTTPS"))
+    default = (5986 if https else 5985) if protocol == "winRM" else 22
+    return Endpoint(address=address.strip(), port=_port(conn.get("port"), default, f"{where}.port", path),
+                    protocol=protocol)
+
+
+def _host(index: int, raw: Any, path: Path) -> Host:
+    where = f"spec.hosts[{index}]"
+    item = _mapping(raw, where, path)
+    role = item.get("role", "worker")
+    if not isinstance(role, str):
+        raise ResourceError(f"{path}: {where}.role must be a string")
+    kinds = [k for k in ("ssh", "openSSH", "winRM", "localhost") if item.get(k) is not None]
+    if len(kinds) != 1:
+        raise ResourceError(
+            f"{path}: {where} needs exactly one of ssh, openSSH, winRM or localhost (found {len(kinds)})"
+        )
+    kind = kinds[0]
+    if kind == "localhost":
+        return Host(index=index, role=role, connection=kind, endpoint=None)
+    conn = _mapping(item[kind], f"{where}.{kind}", path)
+    endpoint = _endpoint(conn, kind, f"{where}.{kind}", path)
+    bastion = None
+    if kind == "ssh" and conn.get("bastion") is not None:
+        bastion = _endpoint(_mapping(conn["bastion"], f"{where}.ssh.bastion", path), "ssh",
+                            f"{where}.ssh.bastion", path)
+    return Host(index=index, role=role, connection=kind, endpoint=endpoint, bastion=bastion)
+
+
+def parse(text: str, path: Path) -> ClusterConfig:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ResourceError(f"{path}: not valid YAML{at}") from None
+    root = _mapping(doc, "the document", path)
+    if root.get("kind") not in (None, "Cluster"):
+        raise ResourceError(f"{path}: kind must be Cluster, got {root.get('kind')!r}")
+    metadata = _mapping(root.get("metadata"), "metadata", path)
+    name = metadata.get("name") or DEFAULT_CLUSTER_NAME
+    if not isinstance(name, str):
+        raise ResourceError(f"{path}: metadata.name must be a string")
+    spec = _mapping(root.get("spec"), "spec", path)
+    raw_hosts = spec.get("hosts") or []
+    if not isinstance(raw_hosts, list):
+        raise ResourceError(f"{path}: spec.hosts must be a list")
+    hosts = [_host(i, h, path) for i, h in enumerate(raw_hosts)]
+    k0s = _mapping(spec.get("k0s"), "spec.k0s", path)
+    version = k0s.get("version")
+    return ClusterConfig(path=path, name=name, hosts=hosts,
+                         k0s_version=str(version) if version else None)
+
+
+def load(path: Path) -> ClusterConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResourceError(f"k0sctl config not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResourceError(f"cannot read k0sctl config {path}: {exc.__class__.__name__}") from None
+    return parse(text, path)

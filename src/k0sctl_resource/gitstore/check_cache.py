@@ -1,0 +1,163 @@
+"""The cache behind `check`: a commits-only partial repository and the branch's first-parent list, kept in
+the check container's temporary space so that a check fetches only what is new since the last one."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from k0sctl_resource.gitstore.remote import Remote
+from k0sctl_resource.gitstore.runner import NETWORK_TIMEOUT, TIP_REF, GitFailure, GitRunner, classify, init_repo
+from k0sctl_resource.runtime import log
+
+CACHE_DIR_NAME = "k0sctl-check-cache"
+CHECK_FIRST_DEPTH = 32
+
+
+@dataclass
+class CheckState:
+    tip: str | None = None
+    chain: list[str] = field(default_factory=list)  # first-parent commits, oldest first, ending at tip
+    complete: bool = False  # the chain starts at a root commit
+
+
+def cache_root() -> Path:
+    return Path(tempfile.gettempdir()) / CACHE_DIR_NAME
+
+
+class CheckCache:
+    """A commits-only partial repository and the branch's first-parent list, per (uri, branch).
+
+    Lives in `$TMPDIR/k0sctl-check-cache/<sha256 of uri and branch>` (the check container's
+    temporary space); holds no credential (the URL in it is the credential-free one).
+    """
+
+    def __init__(self, remote: Remote, path: Path) -> None:
+        self.remote = remote
+        self.path = path
+        self.repo = path / "repo.git"
+        self.state_file = path / "state.json"
+        self.runner = GitRunner(self.repo, remote.env)
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, remote: Remote) -> Iterator[CheckCache]:
+        key = hashlib.sha256(f"{remote.url}\n{remote.branch}".encode()).hexdigest()[:32]
+        root = cache_root()
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = root / key
+        path.mkdir(mode=0o700, exist_ok=True)
+        lock = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield cls(remote, path)
+        finally:
+            os.close(lock)
+
+    # state ---------------------------------------------------------------------------------------
+    def load(self) -> CheckState:
+        try:
+            raw = json.loads(self.state_file.read_text(encoding="utf-8"))
+            state = CheckState(tip=raw["tip"], chain=list(raw["chain"]), complete=bool(raw["complete"]))
+            if (state.tip and state.chain and state.chain[-1] == state.tip
+                    and (self.repo / "HEAD").exists()):
+                return state
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return CheckState()
+
+    def save(self, state: CheckState) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"tip": state.tip, "chain": state.chain, "complete": state.complete}),
+                       encoding="utf-8")
+        os.replace(tmp, self.state_file)
+
+    def reset(self) -> None:
+        shutil.rmtree(self.repo, ignore_errors=True)
+        self.state_file.unlink(missing_ok=True)
+
+    # fetching ------------------------------------------------------------------------------------
+    def _fetch(self, *extra: str) -> str:
+        result = self.runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--filter=tree:0",
+                                 *extra, self.remote.url, f"+{self.remote.head_ref}:{TIP_REF}",
+                                 timeout=NETWORK_TIMEOUT)
+        if not result.ok:
+            kind, reason = classify(result.stderr)
+            raise GitFailure(f"cannot fetch {self.remote.describe()}: {reason}", kind, result.stderr)
+        return self.runner.ok("rev-parse", "--verify", TIP_REF, what="reading the cache").strip()
+
+    def _shallow(self) -> set[str]:
+        try:
+            return set((self.repo / "shallow").read_text(encoding="ascii").split())
+        except OSError:
+            return set()
+
+    def _chain_from(self, tip: str) -> CheckState:
+        """The first-parent chain of `tip` as far as the cache has it."""
+        out = self.runner.ok("rev-list", "--first-parent", "--reverse", tip, what="walking the history")
+        chain = out.split()
+        oldest = chain[0] if chain else tip
+        complete = oldest not in self._shallow()
+        return CheckState(tip=tip, chain=chain, complete=complete)
+
+    def _extend(self, state: CheckState, new_tip: str) -> CheckState | None:
+        """`state` extended to `new_tip` when its tip is on the new tip's first-parent chain."""
+        assert state.tip is not None
+        out = self.runner.ok("rev-list", "--first-parent", "--reverse", f"{state.tip}..{new_tip}",
+                             what="walking the history")
+        newer = out.split()
+        if not newer:
+            return None
+        parent = self.runner.run("rev-parse", "--verify", "--quiet", f"{newer[0]}^1")
+        if not parent.ok or parent.stdout.strip() != state.tip:
+            return None
+        return CheckState(tip=new_tip, chain=[*state.chain, *newer], complete=state.complete)
+
+    def refresh(self, state: CheckState) -> CheckState:
+        if state.tip is None or not (self.repo / "HEAD").exists():
+            self.reset()
+            init_repo(self.repo, bare=True)
+            return self._chain_from(self._fetch(f"--depth={CHECK_FIRST_DEPTH}"))
+        new_tip = self._fetch()  # only what is new since the cached tip
+        if new_tip == state.tip:
+            return state
+        extended = self._extend(state, new_tip)
+        return extended if extended is not None else self._chain_from(new_tip)
+
+    def deepen(self, state: CheckState) -> CheckState:
+        depth = max(CHECK_FIRST_DEPTH, len(state.chain))
+        assert state.tip is not None
+        self._fetch(f"--deepen={depth}")
+        return self._chain_from(state.tip)
+
+    def versions_since(self, ref: str, tip: str) -> list[str]:
+        state = self.load()
+        for attempt in (1, 2):
+            try:
+                if state.tip != tip:
+                    state = self.refresh(state)
+                    self.save(state)
+                while not any(sha.startswith(ref) for sha in state.chain) and not state.complete:
+                    state = self.deepen(state)
+                    self.save(state)
+                break
+            except GitFailure as exc:
+                if exc.kind not in ("other", "missing_object") or attempt == 2:
+                    raise
+                log.info("check cache was unusable; rebuilding it")
+                self.reset()
+                state = CheckState()
+        found = [i for i, sha in enumerate(state.chain) if sha.startswith(ref)]
+        if found:  # a full sha, or a unique abbreviation of one someone pinned
+            return state.chain[found[-1]:]
+        log.info(f"version {ref[:12]} is no longer on {self.remote.branch} (the branch was rewritten); "
+                 "answering its newest commit")
+        return [state.chain[-1] if state.chain else tip]

@@ -1,0 +1,388 @@
+"""The one way this resource runs k0sctl.
+
+- finds `k0sctl` on PATH and learns its version once (`k0sctl version`);
+- builds only flags that version has (see `command_line`);
+- runs it with a private cache/log directory and the SSH environment of `sshauth`, streaming every
+  output line live to stderr through the redactor and keeping the lines for callers that parse them;
+- bounds a run by `source.k0sctl.timeout` (SIGTERM, then SIGKILL) and forwards SIGTERM/SIGINT from
+  Concourse to k0sctl;
+- prints the tail of k0sctl's own log file when a run fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Literal
+
+from k0sctl_resource.config.models import K0sctlOptions
+from k0sctl_resource.runtime import log
+from k0sctl_resource.runtime.errors import ResourceError
+
+KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
+LOG_TAIL_LINES = 25
+MAX_KEPT_LINES = 20000
+
+_LEFTOVER = re.compile(
+    r"(?:\[\w+\] )?(?P<host>[^\s\"=]+): failed to (?:clean up backup temp file|remove backup file) "
+    r"(?P<path>/\S+?):? "
+)
+
+K0sctlCommand = Literal["apply", "backup", "reset", "kubeconfig"]
+
+
+@dataclass(frozen=True, order=True)
+class K0sctlVersion:
+    major: int
+    minor: int
+    patch: int
+    known: bool = field(default=True, compare=False)
+
+    @classmethod
+    def parse(cls, text: str) -> K0sctlVersion:
+        """Read `version: v0.32.2` (the output of `k0sctl version`) or a bare `v0.32.2`."""
+        match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
+        if match is None or match.group(0).lstrip("v") == "0.0.0":
+            # A build without version information (`(devel)` or 0.0.0): assume the newest flags.
+            return cls(*NEWEST, known=False)
+        return cls(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+
+    def at_least(self, minor: int) -> bool:
+        return (self.major, self.minor) >= (0, minor) or self.major > 0
+
+    def __str__(self) -> str:
+        return f"v{self.major}.{self.minor}.{self.patch}" if self.known else "unknown"
+
+
+NEWEST = (0, 32, 2)
+
+# Flags by the first k0sctl minor version that has them (k0sctl is still at 0.x).
+SINCE_CONCURRENCY = 15
+SINCE_DRY_RUN = 17
+SINCE_BACKUP_OUTPUT = 24
+# --disable-telemetry/--disable-upgrade-check existed only before v0.21, and not on every command of every
+# release (v0.20 rejects --disable-upgrade-check on backup and kubeconfig): they are never passed; the
+# DISABLE_TELEMETRY/DISABLE_UPGRADE_CHECK environment variables do the same for old releases.
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one k0sctl command should do; `command_line` turns it into flags for a version."""
+
+    command: K0sctlCommand
+    config: Path
+    dry_run: bool = False
+    no_wait: bool = False
+    no_drain: bool = False
+    restore_from: Path | None = None
+    output: Path | None = None  # backup archive path (v0.24+)
+
+
+def command_line(version: K0sctlVersion, inv: Invocation, options: K0sctlOptions) -> list[str]:
+    """The argv (without the binary) for `inv`, using only flags `version` has."""
+    argv: list[str] = [inv.command, "--config", str(inv.config)]
+    if options.debug:
+        argv.append("--debug")
+    if options.trace:
+        argv.append("--trace")
+    if inv.command == "kubeconfig":
+        return argv
+    if options.concurrency is not None and version.at_least(SINCE_CONCURRENCY):
+        argv += ["--concurrency", str(options.concurrency)]
+    if inv.command == "apply":
+        if inv.dry_run:
+            if not version.at_least(SINCE_DRY_RUN):
+                raise ResourceError(f"dry_run needs k0sctl v0.{SINCE_DRY_RUN} or newer (found {version})")
+            argv.append("--dry-run")
+        if inv.no_wait:
+            argv.append("--no-wait")
+        if inv.no_drain:
+            argv.append("--no-drain")
+        if inv.restore_from is not None:
+            argv += ["--restore-from", str(inv.restore_from)]
+    elif inv.command == "backup":
+        if inv.output is not None and version.at_least(SINCE_BACKUP_OUTPUT):
+            argv += ["--output", str(inv.output)]
+    elif inv.command == "reset":
+        argv.append("--force")
+    return argv
+
+
+def command_lines_for_contract(version: K0sctlVersion, config: Path, workdir: Path) -> list[list[str]]:
+    """Every argv the resource can build for `version`: each command with each option combination."""
+    archive = workdir / "restore.tar.gz"
+    out = workdir / "backup.tar.gz"
+    option_sets = [
+        K0sctlOptions(),
+        K0sctlOptions(debug=True, trace=True),
+        K0sctlOptions(concurrency=3),
+        K0sctlOptions(debug=True, concurrency=1),
+    ]
+    invocations = [
+        Invocation("apply", config),
+        Invocation("apply", config, no_wait=True, no_drain=True),
+        Invocation("apply", config, restore_from=archive),
+        Invocation("apply", config, restore_from=archive, no_wait=True, no_drain=True),
+        Invocation("backup", config, output=out),
+        Invocation("reset", config),
+        Invocation("kubeconfig", config),
+    ]
+    if version.at_least(SINCE_DRY_RUN):
+        invocations += [
+            Invocation("apply", config, dry_run=True),
+            Invocation("apply", config, dry_run=True, restore_from=archive, no_wait=True, no_drain=True),
+        ]
+    lines: list[list[str]] = []
+    for inv in invocations:
+        for options in option_sets:
+            argv = command_line(version, inv, options)
+            if argv not in lines:
+                lines.append(argv)
+    return lines
+
+
+@dataclass
+class RunResult:
+    argv: list[str]
+    returncode: int
+    lines: list[str]
+    duration_s: float
+    timed_out: bool = False
+    aborted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and not self.aborted
+
+    def leftovers(self) -> list[str]:
+        """Backup files k0sctl could not remove from a controller (it warns and goes on).
+
+        k0sctl uploads the archive for a restore, and writes it for a backup, into a temporary directory on
+        the leader and removes it afterwards; when that removal fails, a copy of the cluster's secrets stays
+        on the host. The caller reports these paths so an operator can remove them.
+        """
+        found = []
+        for line in self.lines:
+            match = _LEFTOVER.search(line)
+            if match:
+                found.append(f"{match.group('host')}:{match.group('path')}")
+        return found
+
+    def warn_leftovers(self) -> int:
+        """Say loudly where k0sctl left a copy of an archive on a controller; return how many."""
+        leftovers = self.leftovers()
+        for place in leftovers:
+            log.warn(f"k0sctl could not remove the backup archive {place}; it holds the cluster's CA keys and "
+                     "Secrets: remove it by hand")
+        return len(leftovers)
+
+    def last_error(self) -> str | None:
+        """k0sctl's own reason for a failure, from its last `level=fatal`/`level=error` line.
+
+        k0sctl words a failed command as `<command> failed - log file saved to <path>: <reason>`; the
+        path is inside the step's private directory, which is gone when the step ends, so only the reason
+        is kept.
+        """
+        for line in reversed(self.lines):
+            match = re.search(r'level=(?:fatal|error)\s+msg="((?:[^"\\]|\\.)*)"', line)
+            if match:
+                text = match.group(1).replace('\\"', '"').replace("\\n", " ")
+            elif line.startswith(("FATA", "ERRO", "Error: ")):
+                text = re.sub(r"^(FATA|ERRO)\[\d+\]\s*", "", line).removeprefix("Error: ").strip()
+            else:
+                continue
+            return _LOG_SAVED.sub("", text).strip() or text
+        return None
+
+
+_LOG_SAVED = re.compile(r"^[\w ]*failed - log file saved to \S+?: ")
+
+
+def find_binary() -> str:
+    found = shutil.which("k0sctl")
+    if found is None:
+        raise ResourceError("k0sctl not found on PATH (the image installs it at /usr/local/bin/k0sctl)")
+    return found
+
+
+class K0sctl:
+    """Runs k0sctl inside one step's private workspace."""
+
+    def __init__(self, options: K0sctlOptions, private_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.options = options
+        self.binary = find_binary()
+        self.cache_dir = private_dir / "cache"
+        self.cache_dir.mkdir(mode=0o700, exist_ok=True)
+        self.workdir = private_dir
+        self._extra_env = dict(env or {})
+        self._version: K0sctlVersion | None = None
+
+    # -- environment -------------------------------------------------------------------------------
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.options.env)
+        env.update(self._extra_env)
+        env["XDG_CACHE_HOME"] = str(self.cache_dir)
+        # Understood by k0sctl before v0.21, ignored later; "true" because k0sctl parses booleans strictly.
+        env["DISABLE_TELEMETRY"] = "true"
+        env["DISABLE_UPGRADE_CHECK"] = "true"
+        # k0sctl reads these as its --debug/--trace/--dry-run flags: a stray DRY_RUN would turn an apply into a
+        # dry run, and a value such as DEBUG=yes breaks every command. The source's options set the flags.
+        for name in ("DEBUG", "TRACE", "DRY_RUN"):
+            env.pop(name, None)
+        return env
+
+    @property
+    def log_file(self) -> Path:
+        return self.cache_dir / "k0sctl" / "k0sctl.log"
+
+    # -- version -----------------------------------------------------------------------------------
+    def version(self) -> K0sctlVersion:
+        if self._version is None:
+            try:
+                proc = subprocess.run([self.binary, "version"], capture_output=True, text=True, timeout=60,
+                                      env=self.environment(), cwd=self.workdir, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ResourceError(f"cannot run {self.binary} version: {exc.__class__.__name__}") from None
+            if proc.returncode != 0:
+                raise ResourceError(f"{self.binary} version failed (exit {proc.returncode})")
+            parsed = K0sctlVersion.parse(proc.stdout)
+            if not parsed.known:
+                log.warn("k0sctl reports no version; assuming the flags of the newest supported release")
+            self._version = parsed
+        return self._version
+
+    def argv(self, inv: Invocation) -> list[str]:
+        return command_line(self.version(), inv, self.options)
+
+    # -- running -----------------------------------------------------------------------------------
+    def run(self, inv: Invocation, *, cwd: Path | None = None, stdin: bytes | None = None,
+            echo: bool = True) -> RunResult:
+        """Run one k0sctl command; never raises for a k0sctl failure (see `RunResult.ok`)."""
+        argv = [self.binary, *self.argv(inv)]
+        log.step(f"$ k0sctl {' '.join(argv[1:])}")
+        return self._run(argv, cwd=cwd or self.workdir, stdin=stdin, echo=echo)
+
+    def _run(self, argv: list[str], *, cwd: Path, stdin: bytes | None, echo: bool) -> RunResult:
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=self.environment(),
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        except OSError as exc:
+            raise ResourceError(f"cannot start k0sctl: {exc.strerror}") from None
+        state = _RunState(proc)
+        previous = {sig: signal.signal(sig, state.forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+        watchdog = None
+        if self.options.timeout is not None:
+            watchdog = threading.Timer(float(self.options.timeout), state.expire)
+            watchdog.daemon = True
+            watchdog.start()
+        lines: list[str] = []
+        try:
+            if stdin is not None and proc.stdin is not None:
+                proc.stdin.write(stdin)
+                proc.stdin.close()
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                if echo:
+                    log.info(line)
+                lines.append(line)
+                if len(lines) > MAX_KEPT_LINES:
+                    del lines[: len(lines) - MAX_KEPT_LINES]
+            returncode = proc.wait()
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            state.finish()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        result = RunResult(argv=argv[1:], returncode=returncode, lines=lines,
+                           duration_s=time.monotonic() - started, timed_out=state.timed_out,
+                           aborted=state.aborted is not None)
+        if not result.ok:
+            self.print_log_tail()
+        if state.aborted is not None:
+            raise ResourceError(f"aborted: k0sctl was stopped by {signal.Signals(state.aborted).name}",
+                                exit_code=128 + state.aborted)
+        if state.timed_out:
+            reason = result.last_error()
+            raise ResourceError(f"k0sctl {argv[1]} did not finish within source.k0sctl.timeout "
+                                f"({_human(float(self.options.timeout or 0))}) and was stopped"
+                                + (f"; its last error: {reason}" if reason else ""))
+        return result
+
+    def print_log_tail(self) -> None:
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return
+        tail = text.splitlines()[-LOG_TAIL_LINES:]
+        if tail:
+            log.info(f"--- last {len(tail)} lines of k0sctl.log ---")
+            for line in tail:
+                log.info(line)
+            log.info("--- end of k0sctl.log ---")
+
+    def capture(self, inv: Invocation) -> RunResult:
+        """Run without echoing stdout (for commands whose output is data, like kubeconfig)."""
+        argv = [self.binary, *self.argv(inv)]
+        return self._run(argv, cwd=self.workdir, stdin=None, echo=False)
+
+
+class _RunState:
+    """Signal forwarding and the timeout for one running k0sctl process group."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.timed_out = False
+        self.aborted: int | None = None
+        self._killer: threading.Timer | None = None
+
+    def _terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+        if self._killer is None:
+            self._killer = threading.Timer(KILL_GRACE, self._signal, args=(signal.SIGKILL,))
+            self._killer.daemon = True
+            self._killer.start()
+
+    def _signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+
+    def expire(self) -> None:
+        self.timed_out = True
+        log.warn("source.k0sctl.timeout passed: stopping k0sctl (SIGTERM, SIGKILL after "
+                 f"{KILL_GRACE:.0f}s)")
+        self._terminate()
+
+    def forward(self, signum: int, frame: FrameType | None) -> None:
+        self.aborted = signum
+        log.warn(f"received {signal.Signals(signum).name}: stopping k0sctl")
+        self._terminate()
+
+    def finish(self) -> None:
+        if self._killer is not None:
+            self._killer.cancel()
+
+
+def _human(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g}h"
+    if seconds >= 60:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"

@@ -1,0 +1,256 @@
+"""put `command: apply`: `k0sctl apply`, with optional restore, a backup first, and dry-run plans.
+
+k0sctl restores `--restore-from` only onto a cluster where k0s is not running and skips it silently
+otherwise. This module reads what k0sctl actually ran (its "Running phase: Restore cluster state"
+line) and says plainly whether a restore took place; with `restore: required` it first asks k0sctl
+for a dry-run plan and refuses to touch a cluster the archive would not be restored onto.
+
+`--restore-from` is never passed to a dry run: k0sctl's restore phase has no dry-run mode, so
+`apply --dry-run --restore-from` would upload the archive and run `k0s restore` for real. Whether a
+restore would happen is read instead from the dry run's facts: k0sctl restores only when no controller
+is running k0s ("<host>: is running k0s controller version …" in the Gather k0s facts phase).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.config.models import ApplyParams
+from k0sctl_resource.config.paths import inside
+from k0sctl_resource.k0sctl.runner import SINCE_DRY_RUN, Invocation, RunResult
+from k0sctl_resource.runtime import log
+from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.steps.latest import newest_or_none
+
+RESTORE_PHASE = re.compile(r"==> Running phase: Restore cluster state")
+RUNNING_CONTROLLER = re.compile(r"(?P<host>\S+): is running k0s (?:controller\S*|single) version")
+DRY_NO_CHANGES = "dry-run: no cluster state altering actions would be performed"
+DRY_CHANGES = "dry-run: cluster state altering actions would be performed"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+PLAIN_NAME = "backup.tar.gz"
+ENCRYPTED_NAME = "backup.tar.gz.age"
+
+
+@dataclass(frozen=True)
+class RestoreSource:
+    archive: Path | None  # the plain archive to hand to k0sctl, None for a fresh install
+    description: str
+
+
+@dataclass(frozen=True)
+class DryRunPlan:
+    changes: bool
+    actions: list[str]
+    running_controllers: list[str]
+
+    @property
+    def would_restore(self) -> bool:
+        """k0sctl restores only onto a cluster where no controller runs k0s."""
+        return not self.running_controllers
+
+
+def _plain(line: str) -> str:
+    return _ANSI.sub("", line)
+
+
+def restore_ran(result: RunResult) -> bool:
+    return any(RESTORE_PHASE.search(_plain(line)) for line in result.lines)
+
+
+def parse_dry_run(result: RunResult) -> DryRunPlan:
+    """Read k0sctl's dry-run summary: whether anything would change, and the planned actions."""
+    changes: bool | None = None
+    actions: list[str] = []
+    for raw in result.lines:
+        line = _plain(raw).strip()
+        if DRY_NO_CHANGES in line:
+            changes = False
+        elif DRY_CHANGES in line:
+            changes = True
+        elif changes and line.startswith("dry-run:"):
+            actions.append(line.removeprefix("dry-run:").strip())
+    if changes is None:
+        raise ResourceError("k0sctl printed no dry-run summary; cannot tell whether the cluster would change")
+    running = [m.group("host") for m in (RUNNING_CONTROLLER.search(_plain(line)) for line in result.lines) if m]
+    return DryRunPlan(changes=changes, actions=actions, running_controllers=running)
+
+
+def resolve_restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource:
+    """Find the plain archive named by `restore_from` (a get's directory or an archive file)."""
+    assert params.restore_from is not None
+    target = inside(directory, params.restore_from, "restore_from")
+    if target.is_dir():
+        plain, encrypted = target / PLAIN_NAME, target / ENCRYPTED_NAME
+        if plain.is_file():
+            _check_recorded_digest(plain, target / "metadata.json")
+            return RestoreSource(plain, f"{params.restore_from}/{PLAIN_NAME}")
+        if encrypted.is_file():
+            return RestoreSource(_decrypt(ctx, encrypted), f"{params.restore_from}/{ENCRYPTED_NAME} (decrypted)")
+        kind = _recorded_kind(target / "metadata.json")
+        return RestoreSource(None, f"{params.restore_from} holds no archive"
+                             + (f" (version kind: {kind})" if kind else ""))
+    if target.is_file():
+        if target.name.endswith(".age"):
+            return RestoreSource(_decrypt(ctx, target), f"{params.restore_from} (decrypted)")
+        return RestoreSource(target, params.restore_from)
+    raise ResourceError(f"params.restore_from: {params.restore_from!r} does not exist")
+
+
+def _recorded_kind(metadata_file: Path) -> str | None:
+    try:
+        facts = json.loads(metadata_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    kind = facts.get("kind") if isinstance(facts, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _check_recorded_digest(archive: Path, metadata_file: Path) -> None:
+    from k0sctl_resource.archive.inspection import file_digest
+
+    try:
+        facts = json.loads(metadata_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    expected = facts.get("sha256") if isinstance(facts, dict) else None
+    if isinstance(expected, str) and file_digest(archive)[0] != expected:
+        raise ResourceError(f"params.restore_from: {archive.name} does not match the sha256 recorded in "
+                            "metadata.json; refusing to restore from it")
+
+
+def _decrypt(ctx: StepContext, encrypted: Path) -> Path:
+    from k0sctl_resource.archive.crypto import decrypt_file
+
+    if not ctx.source.encryption.can_decrypt:
+        raise ResourceError("params.restore_from: the archive is encrypted, but source.encryption has no "
+                            "identities or passphrase to decrypt it")
+    plain = ctx.workspace.dir("restore") / PLAIN_NAME
+    decrypt_file(encrypted, plain, ctx.source.encryption)
+    return plain
+
+
+def _fail(result: RunResult, what: str) -> ResourceError:
+    reason = result.last_error() or f"exit code {result.returncode}"
+    return ResourceError(f"k0sctl {what} failed: {reason}")
+
+
+def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory: Path) -> StepResult:
+    from k0sctl_resource.archive.inspection import inspect
+
+    facts: dict[str, object] = {}
+    restore = None
+    if params.restore_from is not None:
+        restore = resolve_restore_source(ctx, params, directory)
+        if restore.archive is None:
+            if params.restore == "required":
+                raise ResourceError(f"restore: required, but {restore.description}; nothing was changed")
+            log.info(f"restore: {restore.description}: going on as a fresh install")
+        else:
+            found = inspect(restore.archive)
+            log.info(f"restore: archive {restore.description} ({found.size} bytes, {found.entries} entries)")
+
+    k0sctl = ctx.k0sctl()
+    archive = restore.archive if restore else None
+    base = Invocation("apply", cluster.path, restore_from=archive, no_wait=params.no_wait, no_drain=params.no_drain)
+
+    if params.dry_run:
+        plan = _plan(ctx, cluster, params)
+        facts.update(changes=plan.changes, planned_actions=len(plan.actions), dry_run=True)
+        if archive is not None:
+            facts["restore_planned"] = plan.would_restore
+            _log_restore_plan(plan)
+            if params.restore == "required" and not plan.would_restore:
+                raise ResourceError("restore: required, but k0s is already running on "
+                                    f"{', '.join(plan.running_controllers)}, so k0sctl would skip the restore")
+        return StepResult(newest_or_none(ctx), facts)
+
+    if archive is not None and params.restore == "required":
+        _require_restore_plan(ctx, cluster, params)
+
+    taken = None
+    if params.backup_first:
+        taken = _backup_first(ctx, cluster)
+        if taken is not None:
+            facts["backup_ref"] = taken.version.ref
+
+    result = k0sctl.run(base)
+    if not result.ok:
+        raise _fail(result, "apply")
+    if archive is not None:
+        if leftovers := result.warn_leftovers():
+            facts["controller_leftovers"] = leftovers
+        restored = restore_ran(result)
+        facts["restored"] = restored
+        if restored:
+            log.ok(f"restore: the cluster was restored from {restore.description if restore else 'the archive'}")
+        else:
+            log.warn("restore: NOT restored: k0s was already running on the leader, so k0sctl skipped the "
+                     "restore and applied the config to the running cluster")
+            if params.restore == "required":
+                raise ResourceError("restore: required, but k0sctl did not restore (k0s was already running)")
+    else:
+        facts["restored"] = False
+    version = taken.version if taken is not None else newest_or_none(ctx)
+    return StepResult(version, facts)
+
+
+def _log_plan(plan: DryRunPlan) -> None:
+    if not plan.changes:
+        log.ok("dry-run: k0sctl would not change the cluster")
+        return
+    log.step(f"dry-run: k0sctl would change the cluster ({len(plan.actions)} planned actions):")
+    for action in plan.actions:
+        log.info(f"  {action}")
+
+
+def _plan(ctx: StepContext, cluster: ClusterConfig, params: ApplyParams) -> DryRunPlan:
+    """`k0sctl apply --dry-run` (never with --restore-from, see the module doc) and its parsed plan."""
+    result = ctx.k0sctl().run(Invocation("apply", cluster.path, dry_run=True, no_wait=params.no_wait,
+                                         no_drain=params.no_drain))
+    if not result.ok:
+        raise _fail(result, "apply --dry-run")
+    plan = parse_dry_run(result)
+    _log_plan(plan)
+    return plan
+
+
+def _log_restore_plan(plan: DryRunPlan) -> None:
+    if plan.would_restore:
+        log.info("dry-run: no controller runs k0s, so a real apply would restore the archive")
+    else:
+        log.warn(f"dry-run: k0s is running on {', '.join(plan.running_controllers)}, so a real apply would "
+                 "NOT restore the archive (k0sctl skips the restore on a running cluster)")
+    log.info("dry-run: --restore-from is not passed to k0sctl's dry run (its restore phase has no dry-run "
+             "mode and would restore for real)")
+
+
+def _require_restore_plan(ctx: StepContext, cluster: ClusterConfig, params: ApplyParams) -> None:
+    k0sctl = ctx.k0sctl()
+    if not k0sctl.version().at_least(SINCE_DRY_RUN):
+        log.warn(f"restore: required cannot be checked before the apply with k0sctl {k0sctl.version()} "
+                 "(no --dry-run); it is checked afterwards")
+        return
+    log.info("restore: required: asking k0sctl for a dry-run plan first")
+    plan = _plan(ctx, cluster, params)
+    if not plan.would_restore:
+        raise ResourceError(f"restore: required, but k0s is already running on {', '.join(plan.running_controllers)}"
+                            ", so k0sctl would skip the restore; nothing was changed")
+
+
+def _backup_first(ctx: StepContext, cluster: ClusterConfig) -> StepResult | None:
+    from k0sctl_resource.steps.backup import NoRunningController, take_backup
+
+    if ctx.source.backup is None:
+        raise ResourceError("params.backup_first: needs source.backup (a backup repository)")
+    try:
+        return take_backup(ctx, cluster, reason="before apply")
+    except NoRunningController:
+        log.info("backup_first: no running controller, so nothing to back up (fresh cluster); going on")
+        return None

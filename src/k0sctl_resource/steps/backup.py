@@ -1,0 +1,128 @@
+"""put `backup`: `k0sctl backup`, read the archive back, encrypt it, commit it to the backup branch.
+
+The plain archive exists only in the step's private workspace; what leaves it is the age-encrypted
+file (or the plain one when `encryption.plaintext: true` and there is nothing to encrypt to).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from k0sctl_resource.archive import crypto, inspection
+from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.config.models import BackupParams, Version
+from k0sctl_resource.gitstore.commit_format import archive_name, format_message, rfc3339, utc_now
+from k0sctl_resource.gitstore.store import BackupStore
+from k0sctl_resource.k0sctl.runner import SINCE_BACKUP_OUTPUT, Invocation, RunResult
+from k0sctl_resource.runtime import log
+from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.context import StepContext
+
+NO_CONTROLLER_MARKERS = ("failed to find a running controller", "no running controller")
+
+
+class NoRunningController(ResourceError):
+    """k0sctl found no running controller: there is nothing to back up (k0s is not running)."""
+
+
+def run(ctx: StepContext, params: BackupParams, cluster: ClusterConfig) -> StepResult:
+    return take_backup(ctx, cluster, reason="")
+
+
+def preflight(ctx: StepContext) -> BackupStore:
+    """Everything that can be refused before k0sctl runs: no repository, nothing to encrypt to, a bad
+    recipient, a repository that cannot be reached."""
+    source = ctx.source
+    if source.backup is None:
+        raise ResourceError("backup needs source.backup: the git repository that keeps the archives")
+    enc = source.encryption
+    if enc.can_encrypt:
+        crypto.check_can_encrypt(enc)
+    elif not enc.plaintext:
+        raise ResourceError("refusing to store an unencrypted backup: set source.encryption.recipients "
+                            "(or encryption.passphrase), or encryption.plaintext: true to store archives in plain")
+    store = BackupStore.for_context(ctx)
+    tip = store.remote_tip()
+    log.info(f"backup repository: {store.describe()} ("
+             + (f"tip {tip[:12]}" if tip else "branch does not exist yet; the backup creates it") + ")")
+    return store
+
+
+def _no_controller(result: RunResult) -> bool:
+    text = "\n".join(result.lines[-200:]).lower()
+    return any(marker in text for marker in NO_CONTROLLER_MARKERS)
+
+
+def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path) -> Path:
+    """Run `k0sctl backup` so that its archive lands in `out_dir`; return the archive's path."""
+    k0sctl = ctx.k0sctl()
+    version = k0sctl.version()
+    if version.at_least(SINCE_BACKUP_OUTPUT):
+        target: Path | None = out_dir / "k0s_backup.tar.gz"
+        result = k0sctl.run(Invocation("backup", cluster.path, output=target), cwd=out_dir)
+    else:
+        target = None  # older k0sctl writes k0s_backup_<timestamp>.tar.gz into its working directory
+        result = k0sctl.run(Invocation("backup", cluster.path), cwd=out_dir)
+    if not result.ok:
+        reason = result.last_error() or f"exit code {result.returncode}"
+        if _no_controller(result):
+            raise NoRunningController(f"k0sctl backup: no running controller in cluster {cluster.name} "
+                                      f"({reason})")
+        raise ResourceError(f"k0sctl backup failed: {reason}")
+    result.warn_leftovers()
+    if target is None:
+        found = sorted(out_dir.glob("k0s_backup_*.tar.gz"), key=lambda p: p.stat().st_mtime)
+        target = found[-1] if found else None
+    if target is None or not target.is_file():
+        raise ResourceError("k0sctl backup succeeded but wrote no archive")
+    return target
+
+
+def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str) -> StepResult:
+    """Take a backup of `cluster` and push it; used by put `backup` and by `backup_first` of apply
+    and reset. Raises NoRunningController when k0s runs nowhere, ResourceError for any other failure."""
+    store = preflight(ctx)
+    enc = ctx.source.encryption
+    encrypt = enc.can_encrypt
+    out_dir = Path(tempfile.mkdtemp(prefix="backup-", dir=ctx.private))
+    plain = run_k0sctl_backup(ctx, cluster, out_dir)
+    facts = inspection.inspect(plain)
+    log.info(f"archive read back: {facts.entries} entries ({', '.join(facts.parts) or 'no known k0s parts'}), "
+             f"{facts.size} bytes, sha256 {facts.sha256[:16]}…")
+    created = utc_now()
+    if encrypt:
+        stored = out_dir / "archive.tar.gz.age"
+        crypto.encrypt_file(plain, stored, enc)
+        plain.unlink(missing_ok=True)
+        how = (f"{len(enc.recipients)} recipient(s)" if enc.recipients else "the passphrase")
+        log.info(f"encrypted with age to {how}")
+    else:
+        stored = plain
+        log.warn("storing the archive unencrypted (encryption.plaintext: true)")
+    k0sctl_version = str(ctx.k0sctl().version())
+    build = ctx.build
+
+    def message_for(name: str, path: str, removed: tuple[str, ...]) -> str:
+        body = [f"k0sctl backup of cluster {cluster.name}, by {build.describe()}"
+                + (f" ({reason})" if reason else "") + "."]
+        if removed:
+            body.append(f"keep: {len(removed)} older archive(s) removed from the tree (history keeps them).")
+        return format_message(f"backup {cluster.name} {name}", body, {
+            "kind": "backup", "archive": name, "archive_path": path, "created_at": rfc3339(created),
+            "cluster": cluster.name, "sha256": facts.sha256, "size": facts.size, "encrypted": encrypt,
+            "entries": facts.entries, "parts": ", ".join(facts.parts) or None, "k0sctl_version": k0sctl_version,
+            "build_url": build.build_url, "build": build.describe(), "reason": reason or None,
+            "removed_archives": len(removed) or None,
+        })
+
+    pushed = store.push_archive(stored, archive_name(cluster.name, created, encrypt), message_for)
+    stored.unlink(missing_ok=True)
+    log.ok(f"backup {pushed.archive} pushed to {store.describe()} as {pushed.sha[:12]}"
+           + (f" (after {pushed.attempts} attempts)" if pushed.attempts > 1 else ""))
+    return StepResult(Version(ref=pushed.sha), {
+        "cluster": cluster.name, "archive": pushed.archive, "sha256": facts.sha256, "size": facts.size,
+        "entries": facts.entries, "encrypted": encrypt, "ref": pushed.sha, "k0sctl_version": k0sctl_version,
+        "branch": store.branch, "removed_archives": len(pushed.removed),
+    })

@@ -1,0 +1,44 @@
+"""put `init`: create the backup branch (see SPEC.md, out `init`). Nothing is ever lost: with `force`,
+the old tip is first kept under the tag `k0sctl-backup-archive/<UTC timestamp>`."""
+
+from __future__ import annotations
+
+from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.config.models import InitParams, Version
+from k0sctl_resource.gitstore.commit_format import format_message, rfc3339, utc_now
+from k0sctl_resource.gitstore.store import BackupStore
+from k0sctl_resource.runtime import log
+from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.context import StepContext
+
+
+def run(ctx: StepContext, params: InitParams) -> StepResult:
+    if ctx.source.backup is None:
+        raise ResourceError("init needs source.backup: the git repository that keeps the archives")
+    store = BackupStore.for_context(ctx)
+    created = utc_now()
+    build = ctx.build
+
+    def message_for(archived_as: str | None, previous: str | None) -> str:
+        body = [f"Backup branch {store.branch} created by k0sctl-resource, by {build.describe()}."]
+        if archived_as:
+            body.append(f"It replaces the previous history, kept under tag {archived_as}.")
+        return format_message(f"init {store.branch}", body, {
+            "kind": "init", "created_at": rfc3339(created), "build_url": build.build_url,
+            "build": build.describe(), "archived_as": archived_as, "previous_tip": previous,
+        })
+
+    tag_message = (f"Tip of {store.branch} before init with force: true, by {build.describe()}"
+                   + (f" ({build.build_url})" if build.build_url else "") + ".\n")
+    outcome = store.init_branch(force=params.force, message_for=message_for, tag_message=tag_message)
+    if outcome.created and outcome.archived_as:
+        log.ok(f"{store.describe()} replaced by {outcome.sha[:12]}; its old history is kept under tag "
+               f"{outcome.archived_as}")
+    elif outcome.created:
+        log.ok(f"created {store.describe()} at {outcome.sha[:12]}")
+    else:
+        log.info(f"{store.describe()} exists and holds no archive: nothing changed (newest {outcome.sha[:12]})")
+    return StepResult(Version(ref=outcome.sha), {
+        "kind": "init", "branch": store.branch, "created": outcome.created,
+        "archived_as": outcome.archived_as, "previous_tip": outcome.previous_tip,
+    })

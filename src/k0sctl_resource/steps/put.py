@@ -1,0 +1,68 @@
+"""`out`: dispatch a put to its command and add the facts every put reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.config import cluster as k0sctl_config
+from k0sctl_resource.config.models import (
+    ApplyParams,
+    BackupParams,
+    InitParams,
+    PingParams,
+    PutRequest,
+    ResetParams,
+)
+from k0sctl_resource.config.paths import inside
+from k0sctl_resource.runtime import log
+from k0sctl_resource.steps.context import StepContext
+
+
+def run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResult:
+    params = request.params
+    config_path = inside(directory, params.config, "config")
+    log.step(f"k0sctl-resource: {params.command} ({ctx.build.describe()})")
+    if isinstance(params, InitParams):
+        from k0sctl_resource.steps.init import run as init_run
+
+        result = init_run(ctx, params)
+        cluster_name = None
+    else:
+        cluster = k0sctl_config.load(config_path)
+        cluster_name = cluster.name
+        if isinstance(params, ApplyParams):
+            from k0sctl_resource.steps.apply import run as apply_run
+
+            result = apply_run(ctx, params, cluster, directory)
+        elif isinstance(params, ResetParams):
+            from k0sctl_resource.steps.reset import run as reset_run
+
+            result = reset_run(ctx, params, cluster)
+        elif isinstance(params, BackupParams):
+            from k0sctl_resource.steps.backup import run as backup_run
+
+            result = backup_run(ctx, params, cluster)
+        elif isinstance(params, PingParams):
+            from k0sctl_resource.steps.ping import run as ping_run
+
+            result = ping_run(ctx, params, cluster)
+        else:  # pragma: no cover - parse_put_params only builds the classes above
+            raise AssertionError(params)
+    facts: dict[str, object] = {"command": params.command, "cluster": cluster_name}
+    facts.update(result.facts)
+    facts.setdefault("k0sctl_version", ctx.k0sctl_version())
+    facts["duration_s"] = ctx.elapsed()
+    if ctx.build.build_url:
+        facts.setdefault("build_url", ctx.build.build_url)
+    return StepResult(result.version, facts)
+
+
+def handle(raw: object, directory: Path) -> dict[str, object]:
+    from k0sctl_resource.config.models import parse_put
+    from k0sctl_resource.runtime.redact import REDACT
+
+    request = parse_put(raw)
+    REDACT.add(*request.source.secrets())
+    with StepContext(request.source) as ctx:
+        return run(request, directory, ctx).to_json()
