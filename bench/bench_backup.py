@@ -34,9 +34,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.backup_support import age_key, backup_source, bare_repo, build_history, put_request  # noqa: E402
-from tests.resource import DOUBLE_DIR, executable  # noqa: E402
-from tests.sshd import SshServer  # noqa: E402
+from tests.support import DOUBLE_DIR  # noqa: E402
+from tests.support.backup_support import age_key, backup_source, bare_repo, build_history, put_request  # noqa: E402
+from tests.support.resource import executable  # noqa: E402
+from tests.support.sshd import SshServer  # noqa: E402
 
 SSH_COUNTER = """#!{python}
 import os, subprocess, sys

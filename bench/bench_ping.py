@@ -24,8 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.netns import NetnsLab, netns_unavailable_reason
-from tests.test_ping import (
+from tests.support.netns import NetnsLab, netns_unavailable_reason
+from tests.system.test_ping import (
     CLIENT,
     NodeSpec,
     build_ping_lab,

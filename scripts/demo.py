@@ -2,7 +2,7 @@
 
 The stand-ins: a local sshd on 127.0.0.1 that is both the cluster's one node (for ping) and the server
 of the backup repository (git over SSH, with its own key), and the k0sctl test double
-(tests/k0sctl_double/k0sctl) in place of real k0sctl, since no k0s cluster can run here. The resource
+(tests/support/k0sctl_double/k0sctl) in place of real k0sctl, since no k0s cluster can run here. The resource
 itself runs exactly as Concourse runs it: `k0sctl-resource check|in|out` with a JSON request on stdin.
 """
 
@@ -19,7 +19,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.sshd import SshServer, bare_repo  # noqa: E402  (the same local sshd the tests use)
+from tests.support import DOUBLE_DIR  # noqa: E402
+from tests.support.sshd import SshServer, bare_repo  # noqa: E402  (the same local sshd the tests use)
 
 BOLD, DIM, RESET = ("\x1b[1m", "\x1b[2m", "\x1b[0m") if sys.stdout.isatty() else ("", "", "")
 CLI = str(Path(sys.executable).parent / "k0sctl-resource")
@@ -85,7 +86,7 @@ def main() -> int:
             }, indent=2))
             state = base / "double-state.json"
             state.write_text(json.dumps({"running": True}))  # the stand-in cluster is up
-            env = {**os.environ, "PATH": f"{ROOT / 'tests' / 'k0sctl_double'}{os.pathsep}{os.environ['PATH']}",
+            env = {**os.environ, "PATH": f"{DOUBLE_DIR}{os.pathsep}{os.environ['PATH']}",
                    "K0SCTL_DOUBLE_STATE": str(state), "TMPDIR": str(base),
                    "BUILD_PIPELINE_NAME": "demo", "BUILD_JOB_NAME": "backup", "BUILD_NAME": "1"}
 

@@ -28,7 +28,8 @@ import pytest
 from k0sctl_resource.ping import TRAILING_UNKNOWN_HOPS, PingOptions, PingReport
 from k0sctl_resource.ping.report import metadata, render_table
 from k0sctl_resource.runtime.errors import ResourceError
-from tests.netns import Namespace, NetnsLab, cleanup_stale, lab_or_skip
+from tests.support import ROOT
+from tests.support.netns import Namespace, NetnsLab, cleanup_stale, lab_or_skip
 
 pytestmark = pytest.mark.netns
 
@@ -487,9 +488,9 @@ def test_lab_close_removes_namespaces_files_and_processes() -> None:
 
 def test_cleanup_stale_removes_labs_of_killed_runs() -> None:
     lab_or_skip().close()
-    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from tests.netns import NetnsLab; "
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from tests.support.netns import NetnsLab; "
             "ns = NetnsLab().namespace('orphan'); print(ns.name, flush=True); time.sleep(60)")
-    child = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).resolve().parents[1])],
+    child = subprocess.Popen([sys.executable, "-c", code, str(ROOT)],
                              stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     name = child.stdout.readline().strip()

@@ -1,7 +1,7 @@
 """Helpers for the backup repository tests and the benchmark: keys, sources, repositories, histories.
 
 Every key is generated at run time with the real tools (`age-keygen`, `ssh-keygen`); repositories are
-real bare git repositories (`bare_repo` is tests/sshd.py's, re-exported here). `build_history` writes
+real bare git repositories (`bare_repo` is tests/support/sshd.py's, re-exported here). `build_history` writes
 many backup commits at once with `git fast-import` (for histories of 1,000 commits without 1,000 puts).
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.sshd import bare_repo as bare_repo  # noqa: PLC0414 - re-exported (mypy's explicit form)
+from tests.support.sshd import bare_repo as bare_repo  # noqa: PLC0414 - re-exported (mypy's explicit form)
 
 BRANCH = "k0sctl-backup"
 FOLDER = "backups"

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.backup_support import (
+from tests.support import DOUBLE_DIR
+from tests.support.backup_support import (
     age_key,
     backup_source,
     bare_repo,
@@ -26,9 +27,9 @@ from tests.backup_support import (
     ssh_key,
     tree_files,
 )
-from tests.conftest import CLUSTER_NAME, Double
-from tests.resource import BUILD_ENV, DOUBLE_DIR, Resource, assert_no_secret_in_files, git_history_text
-from tests.sshd import SshServer, sshd_port22, sshd_server  # noqa: F401 - pytest fixtures
+from tests.support.fixtures import CLUSTER_NAME, Double
+from tests.support.resource import BUILD_ENV, Resource, assert_no_secret_in_files, git_history_text
+from tests.support.sshd import SshServer
 
 needs_age = pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI (Debian package age) is missing")
 
@@ -105,7 +106,7 @@ def test_backup_encrypted_to_age_recipient(resource: Resource, workdir: Path, re
 
 @needs_age
 def test_backup_over_ssh_to_ssh_recipient(resource: Resource, workdir: Path, running: Double,
-                                          sshd_server: SshServer, tmp_path: Path) -> None:  # noqa: F811
+                                          sshd_server: SshServer, tmp_path: Path) -> None:
     repo = bare_repo(tmp_path / "ssh.git")
     recipient = ssh_key(tmp_path, "ops")
     source = backup_source(sshd_server.url(repo), private_key=sshd_server.client_key,
@@ -121,7 +122,7 @@ def test_backup_over_ssh_to_ssh_recipient(resource: Resource, workdir: Path, run
     assert not (resource.home / ".ssh").exists()
 
 
-def test_backup_scp_style_url(resource: Resource, workdir: Path, running: Double, sshd_port22: SshServer,  # noqa: F811
+def test_backup_scp_style_url(resource: Resource, workdir: Path, running: Double, sshd_port22: SshServer,
                               tmp_path: Path) -> None:
     repo = bare_repo(tmp_path / "scp.git")
     source = backup_source(sshd_port22.scp_url(repo), private_key=sshd_port22.client_key,
@@ -201,7 +202,7 @@ def test_keep_removes_old_archives_from_the_tree_only(resource: Resource, workdi
 
 
 def test_unreachable_repository_fails_before_k0sctl(resource: Resource, workdir: Path, running: Double,
-                                                    sshd_server: SshServer, tmp_path: Path) -> None:  # noqa: F811
+                                                    sshd_server: SshServer, tmp_path: Path) -> None:
     repo = bare_repo(tmp_path / "ssh.git")
     stranger = ssh_key(tmp_path, "stranger")
     resource.secrets.append(stranger.private)

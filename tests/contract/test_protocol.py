@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Double
-from tests.resource import Resource
+from tests.support import ROOT
+from tests.support.fixtures import Double
+from tests.support.resource import Resource
 
 SRC: dict[str, Any] = {"source": {}}
 BACKUP = {"uri": "file:///nonexistent/backup.git"}
@@ -136,7 +137,7 @@ def test_metadata_are_name_value_strings(resource: Resource, workdir: Path, doub
 
 
 def test_build_variables_used_when_present(resource: Resource, workdir: Path, double: Double) -> None:
-    from tests.resource import BUILD_ENV
+    from tests.support.resource import BUILD_ENV
 
     double.set(running=True)
     with_env = resource.put({"source": {}, "params": {"command": "apply"}}, workdir, env=BUILD_ENV).expect_ok()
@@ -161,7 +162,7 @@ def test_request_with_null_version_and_params(resource: Resource) -> None:
 def test_cli_version(resource: Resource) -> None:
     import subprocess
 
-    from tests.resource import executable
+    from tests.support.resource import executable
 
     out = subprocess.run([executable(), "--version"], capture_output=True, text=True, check=True,
                          env=resource.environment())
@@ -170,7 +171,7 @@ def test_cli_version(resource: Resource) -> None:
 
 
 def test_assets_are_thin_wrappers() -> None:
-    root = Path(__file__).resolve().parent.parent / "assets"
+    root = ROOT / "assets"
     for name, sub in (("check", "check"), ("in", "in"), ("out", "out")):
         path = root / name
         assert path.exists(), f"assets/{name} is missing"

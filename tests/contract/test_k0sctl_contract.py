@@ -22,11 +22,8 @@ from typing import Any
 import pytest
 
 from k0sctl_resource.k0sctl.runner import K0sctlVersion, command_lines_for_contract
-from tests import k0sctl_fixtures as fx
-
-k0sctl_binaries = fx.k0sctl_binaries
-k0sctl_double_bin = fx.k0sctl_double_bin
-k0sctl_env = fx.k0sctl_env
+from tests.support import DOUBLE
+from tests.support import k0sctl_fixtures as fx
 
 pytestmark = pytest.mark.k0sctl
 
@@ -105,7 +102,7 @@ def load_double() -> ModuleType:
     name = "k0sctl_double_module"
     if name in sys.modules:
         return sys.modules[name]
-    loader = importlib.machinery.SourceFileLoader(name, str(fx.DOUBLE))
+    loader = importlib.machinery.SourceFileLoader(name, str(DOUBLE))
     spec = importlib.util.spec_from_loader(name, loader)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)

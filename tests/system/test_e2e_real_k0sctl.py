@@ -1,6 +1,6 @@
 """End to end: the resource's own steps drive the REAL k0sctl against a real SSH node.
 
-The node (tests/node.py) is an sshd in its own network, UTS and mount namespaces, reached from a
+The node (tests/support/node.py) is an sshd in its own network, UTS and mount namespaces, reached from a
 "ctl" namespace where the resource runs exactly as Concourse runs it (JSON on stdin, one answer on
 stdout). The key k0sctl logs in with comes only from ``source.ssh_private_key`` (through the
 resource's private ssh-agent): the k0sctl config has no ``keyPath`` and HOME has no ``.ssh``.
@@ -30,10 +30,9 @@ from typing import Any
 
 import pytest
 
-from tests.node import CTL_ADDRESS, K0S_VERSION, NODE_ADDRESS, NODE_HOSTNAME, SshNode, ssh_node
-from tests.resource import ROOT, Resource, StepRun, executable
-
-__all__ = ["ssh_node"]  # the fixture, imported for pytest
+from tests.support import ROOT
+from tests.support.node import CTL_ADDRESS, K0S_VERSION, NODE_ADDRESS, NODE_HOSTNAME, SshNode
+from tests.support.resource import Resource, StepRun, executable
 
 pytestmark = [pytest.mark.k0sctl, pytest.mark.netns, pytest.mark.sshd]
 

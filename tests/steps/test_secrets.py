@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.backup_support import age_key, bare_repo, ssh_key
-from tests.conftest import CLUSTER_NAME, Double
-from tests.resource import Resource, assert_no_secret_in_files, git_history_text
+from tests.support.backup_support import age_key, bare_repo, ssh_key
+from tests.support.fixtures import CLUSTER_NAME, Double
+from tests.support.resource import Resource, assert_no_secret_in_files, git_history_text
 
 PASSWORD = "correct-horse-battery-staple-7d1f"
 PROXY_PASSWORD = "pr0xy-s3cret-9a2b7c"

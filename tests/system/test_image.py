@@ -22,14 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.backup_support import git
-from tests.resource import StepRun
+from tests.support import DOUBLE, ROOT
+from tests.support.backup_support import git
+from tests.support.resource import StepRun
 
 pytestmark = pytest.mark.image
 
-ROOT = Path(__file__).resolve().parent.parent
 IMAGE_SH = ROOT / "scripts" / "image.sh"
-DOUBLE = ROOT / "tests" / "k0sctl_double" / "k0sctl"
 TAG = "localhost/k0sctl-resource:test"
 BRANCH = "k0sctl-backup"
 CLUSTER = "image-smoke"

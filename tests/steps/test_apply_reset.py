@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CLUSTER_NAME, Double
-from tests.resource import Resource, executable
+from tests.support.fixtures import CLUSTER_NAME, Double
+from tests.support.resource import Resource, executable
 
 
 def put(params: dict[str, Any], source: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -28,8 +28,8 @@ import yaml
 
 from k0sctl_resource.config.models import parse_get, parse_put, parse_source
 from k0sctl_resource.runtime.errors import ResourceError
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ROOT / "pipeline" / "pipeline.yml"
 VARS = ROOT / "pipeline" / "vars.example.yml"
 PICTURE = ROOT / "docs" / "pipeline.svg"

@@ -48,8 +48,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns import Namespace, NetnsLab, netns_unavailable_reason
-from tests.sshd import PRIVSEP_DIR, SSHD, keygen, sshd_config
+from tests.support.netns import Namespace, NetnsLab, netns_unavailable_reason
+from tests.support.sshd import PRIVSEP_DIR, SSHD, keygen, sshd_config
 
 CTL_ADDRESS = "192.0.2.1"
 NODE_ADDRESS = "192.0.2.10"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.backup_support import (
+from tests.support.backup_support import (
     BRANCH,
     backup_source,
     bare_repo,
@@ -19,8 +19,8 @@ from tests.backup_support import (
     git,
     ssh_key,
 )
-from tests.resource import Resource, assert_no_secret_in_files
-from tests.sshd import SshServer, sshd_server  # noqa: F401 - pytest fixture
+from tests.support.resource import Resource, assert_no_secret_in_files
+from tests.support.sshd import SshServer
 
 
 def versions(run: Any) -> list[str]:
@@ -112,7 +112,7 @@ def _ssh_connections(server: SshServer) -> int:
     return len(re.findall(r"Accepted publickey", server.log_file.read_text(errors="replace")))
 
 
-def test_check_over_ssh_warm_is_one_connection(resource: Resource, sshd_server: SshServer,  # noqa: F811
+def test_check_over_ssh_warm_is_one_connection(resource: Resource, sshd_server: SshServer,
                                                tmp_path: Path) -> None:
     repo = bare_repo(tmp_path / "ssh.git")
     chain = build_history(repo, 6, 1000)
@@ -134,7 +134,7 @@ def test_check_over_ssh_warm_is_one_connection(resource: Resource, sshd_server: 
     assert "ssh://" in (next(cache.glob("*/repo.git/config"))).read_text()
 
 
-def test_ssh_errors_are_clear_and_secret_free(resource: Resource, sshd_server: SshServer,  # noqa: F811
+def test_ssh_errors_are_clear_and_secret_free(resource: Resource, sshd_server: SshServer,
                                              tmp_path: Path) -> None:
     repo = bare_repo(tmp_path / "ssh.git")
     build_history(repo, 1, 10)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_support import (
+from tests.support.backup_support import (
     BRANCH,
     age_key,
     backup_source,
@@ -20,8 +20,8 @@ from tests.backup_support import (
     tree_files,
     use_stub,
 )
-from tests.resource import Resource, git_history_text
-from tests.sshd import SshServer, sshd_server  # noqa: F401 - pytest fixture
+from tests.support.resource import Resource, git_history_text
+from tests.support.sshd import SshServer
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_init_refuses_when_only_history_holds_archives(
     assert refused.returncode != 0 and "already holds backups (1 archive(s))" in refused.stderr
 
 
-def test_init_force_over_ssh(resource: Resource, workdir: Path, sshd_server: SshServer,  # noqa: F811
+def test_init_force_over_ssh(resource: Resource, workdir: Path, sshd_server: SshServer,
                                             tmp_path: Path, stub: Path) -> None:
     repo = bare_repo(tmp_path / "ssh-backups.git")
     source = backup_source(sshd_server.url(repo), private_key=sshd_server.client_key,

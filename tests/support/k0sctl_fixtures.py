@@ -5,7 +5,7 @@
   reuses its cache (~/.cache/k0sctl-resource or $K0SCTL_RESOURCE_CACHE), so only the first session
   builds. Without Go or the module proxy the tests skip, naming the reason; under CI=true they fail.
 - `k0sctl_binary` (session): the real k0sctl of the default version (v0.32.2).
-- `k0sctl_double_bin` (session): the path of the k0sctl test double (tests/k0sctl_double/k0sctl).
+- `k0sctl_double_bin` (session): the path of the k0sctl test double (tests/support/k0sctl_double/k0sctl).
 - `k0sctl_env` (function): an environment in which k0sctl (real or double) runs without touching the
   user's home or cache: fresh HOME and XDG_CACHE_HOME under tmp_path, telemetry and upgrade checks off,
   and no DEBUG/TRACE/DRY_RUN/K0SCTL_DOUBLE_* leaking in from the caller.
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import DOUBLE, ROOT
+
 INSTALL_SCRIPT = ROOT / "scripts" / "install-k0sctl.sh"
-DOUBLE = ROOT / "tests" / "k0sctl_double" / "k0sctl"
 DEFAULT_VERSION = "v0.32.2"
 EXIT_PREREQUISITE_MISSING = 3  # install-k0sctl.sh: no Go, no git, or no module proxy
 INSTALL_TIMEOUT_S = 1800

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.backup_support import backup_source, bare_repo, first_parents, put_request
-from tests.conftest import Double
-from tests.resource import Resource, assert_no_secret_in_files, git_history_text
+from tests.support.backup_support import backup_source, bare_repo, first_parents, put_request
+from tests.support.fixtures import Double
+from tests.support.resource import Resource, assert_no_secret_in_files, git_history_text
 
 USER = "backup-bot"
 PASSWORD = "http-password-0123456789"

@@ -4,7 +4,7 @@
 free port, with a host key and a client key generated at run time, a private `sshd_config` and an
 `AuthorizedKeysFile` that only the test controls. It logs in as the current user (root here).
 
-Fixtures (import them into a test module, e.g. `from tests.sshd import sshd_server, ssh_git_repo`):
+Fixtures (import them into a test module, e.g. `from tests.support.sshd import sshd_server, ssh_git_repo`):
 
 - `sshd_server` (session): a running `SshServer`; `.client_key` is the private key text,
   `.known_hosts` the host's known_hosts line, `.url(path)` an `ssh://` URL, `.scp_url(path)` the

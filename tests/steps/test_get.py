@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.backup_support import (
+from tests.support.backup_support import (
     BRANCH,
     age_key,
     backup_source,
@@ -26,8 +26,8 @@ from tests.backup_support import (
     stub_k0sctl,
     use_stub,
 )
-from tests.resource import BUILD_ENV, Resource, git_history_text
-from tests.sshd import SshServer
+from tests.support.resource import BUILD_ENV, Resource, git_history_text
+from tests.support.sshd import SshServer
 
 PAYLOAD_SIZE = 300_000
 

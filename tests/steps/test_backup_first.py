@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.backup_support import age_key, bare_repo, first_parents, tree_files
-from tests.conftest import CLUSTER_NAME, Double
-from tests.resource import Resource
+from tests.support.backup_support import age_key, bare_repo, first_parents, tree_files
+from tests.support.fixtures import CLUSTER_NAME, Double
+from tests.support.resource import Resource
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The k0sctl test double's behaviours (tests/k0sctl_double/k0sctl); no real k0sctl needed.
+"""The k0sctl test double's behaviours (tests/support/k0sctl_double/k0sctl); no real k0sctl needed.
 
 How the double's command line and error shapes match real k0sctl is held by test_k0sctl_contract.py;
 these tests hold the scripted cluster: install, restore, dry run, backup archives, reset, kubeconfig,
@@ -25,9 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests import k0sctl_fixtures as fx
-
-k0sctl_env = fx.k0sctl_env
+from tests.support import DOUBLE
 
 CONFIG = """\
 apiVersion: k0sctl.k0sproject.io/v1beta1
@@ -97,7 +95,7 @@ class Double:
 
     def run(self, *args: str, version: str = "v0.32.2", env: dict[str, str] | None = None,
             stdin: str | None = None, cwd: Path | None = None, config: bool = True) -> Result:
-        argv = [str(fx.DOUBLE), *args]
+        argv = [str(DOUBLE), *args]
         if config and args and args[0] != "version" and not {"-c", "--config"} & set(args):
             argv += ["--config", str(self.config)]
         proc = subprocess.run(argv, env=self.environment(version, env), cwd=cwd or self.dir, capture_output=True,
@@ -106,7 +104,7 @@ class Double:
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def start(self, *args: str, version: str = "v0.32.2") -> subprocess.Popen[str]:
-        argv = [str(fx.DOUBLE), *args, "--config", str(self.config)]
+        argv = [str(DOUBLE), *args, "--config", str(self.config)]
         return subprocess.Popen(argv, env=self.environment(version), cwd=self.dir, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
 
@@ -548,7 +546,7 @@ def load_double() -> Any:
 
     name = "k0sctl_double_module"
     if name not in sys.modules:
-        loader = importlib.machinery.SourceFileLoader(name, str(fx.DOUBLE))
+        loader = importlib.machinery.SourceFileLoader(name, str(DOUBLE))
         spec = importlib.util.spec_from_loader(name, loader)
         assert spec is not None
         module = importlib.util.module_from_spec(spec)
@@ -626,7 +624,7 @@ def test_debug_adds_timestamps_and_debug_lines(double: Double) -> None:
 
 def test_state_survives_parallel_runs(double: Double) -> None:
     double.set(running=True)
-    procs = [subprocess.Popen([str(fx.DOUBLE), "backup", "-o", f"b{n}.tgz", "--config", str(double.config)],
+    procs = [subprocess.Popen([str(DOUBLE), "backup", "-o", f"b{n}.tgz", "--config", str(double.config)],
                               env=double.environment("v0.32.2"), cwd=double.dir, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for n in range(6)]
     assert [p.wait(timeout=60) for p in procs] == [0] * 6
@@ -636,7 +634,7 @@ def test_state_survives_parallel_runs(double: Double) -> None:
 def test_runs_with_a_bare_python(tmp_path: Path, k0sctl_env: dict[str, str]) -> None:
     """The double needs nothing but the standard library (also when started as `python3 k0sctl`)."""
     env = {k: v for k, v in k0sctl_env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    proc = subprocess.run(["python3", "-I", str(fx.DOUBLE), "version"], env=env, capture_output=True, text=True,
+    proc = subprocess.run(["python3", "-I", str(DOUBLE), "version"], env=env, capture_output=True, text=True,
                           check=True, timeout=60, cwd=tmp_path)
     assert proc.stdout.startswith("version: v0.32.2\n")
-    assert os.access(fx.DOUBLE, os.X_OK)
+    assert os.access(DOUBLE, os.X_OK)

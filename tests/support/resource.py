@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-DOUBLE_DIR = ROOT / "tests" / "k0sctl_double"
 BUILD_ENV = {
     "BUILD_ID": "1234",
     "BUILD_NAME": "42",

@@ -21,7 +21,7 @@ from k0sctl_resource.gitstore.commit_format import archive_name, format_message,
 from k0sctl_resource.gitstore.runner import classify
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.workspace import Workspace
-from tests.backup_support import age_key, k0s_backup_tar, ssh_key
+from tests.support.backup_support import age_key, k0s_backup_tar, ssh_key
 
 needs_age = pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI (Debian package age) is missing")
 

@@ -1,0 +1,101 @@
+"""Shared fixtures: the resource as Concourse runs it, the k0sctl test double, a put directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import DOUBLE_DIR
+from tests.support.resource import Resource
+
+CLUSTER_NAME = "prod-eu"
+
+
+def k0sctl_yaml(name: str = CLUSTER_NAME, hosts: list[dict[str, Any]] | None = None) -> str:
+    hosts = hosts or [
+        {"role": "controller", "ssh": {"address": "192.0.2.10", "user": "root", "port": 22}},
+        {"role": "worker", "ssh": {"address": "192.0.2.11", "user": "root"}},
+    ]
+    doc = {
+        "apiVersion": "k0sctl.k0sproject.io/v1beta1",
+        "kind": "Cluster",
+        "metadata": {"name": name},
+        "spec": {"hosts": hosts, "k0s": {"version": "v1.31.2+k0s.0"}},
+    }
+    return json.dumps(doc, indent=2)  # JSON is YAML
+
+
+@dataclass
+class Double:
+    """Scenario and call record of the k0sctl test double (tests/support/k0sctl_double/k0sctl)."""
+
+    state_file: Path
+    record_file: Path
+
+    def set(self, **state: Any) -> None:
+        current = self.state()
+        current.update(state)
+        self.state_file.write_text(json.dumps(current), encoding="utf-8")
+
+    def state(self) -> dict[str, Any]:
+        if not self.state_file.exists():
+            return {}
+        loaded: dict[str, Any] = json.loads(self.state_file.read_text(encoding="utf-8"))
+        return loaded
+
+    def calls(self) -> list[dict[str, Any]]:
+        if not self.record_file.exists():
+            return []
+        return [json.loads(line) for line in self.record_file.read_text(encoding="utf-8").splitlines() if line]
+
+    def commands(self) -> list[list[str]]:
+        return [call["argv"] for call in self.calls() if call["argv"][:1] != ["version"]]
+
+
+@pytest.fixture
+def double(tmp_path: Path) -> Double:
+    d = Double(tmp_path / "double-state.json", tmp_path / "double-calls.jsonl")
+    d.set(running=False)
+    return d
+
+
+@pytest.fixture
+def resource(tmp_path: Path, double: Double) -> Iterator[Resource]:
+    home = tmp_path / "home"
+    tmpdir = tmp_path / "tmp"
+    home.mkdir()
+    tmpdir.mkdir()
+    res = Resource(home=home, tmpdir=tmpdir, path_prefix=[DOUBLE_DIR],
+                   env={"K0SCTL_DOUBLE_STATE": str(double.state_file),
+                        "K0SCTL_DOUBLE_RECORD": str(double.record_file)})
+    yield res
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A put's directory with the config repository's k0sctl.yaml at config/k0sctl.yaml."""
+    d = tmp_path / "build"
+    (d / "config").mkdir(parents=True)
+    (d / "config" / "k0sctl.yaml").write_text(k0sctl_yaml(), encoding="utf-8")
+    return d
+
+
+@pytest.fixture(scope="session")
+def ssh_keypair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A freshly generated ed25519 key pair: (private key text, public key line)."""
+    d = tmp_path_factory.mktemp("sshkey")
+    key = d / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", str(key)], check=True)
+    return key.read_text(), (d / "id_ed25519.pub").read_text().strip()
+
+
+@pytest.fixture
+def ci() -> bool:
+    return os.environ.get("CI") == "true"
