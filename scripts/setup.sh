@@ -9,8 +9,9 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Debian packages: git and OpenSSH (client for k0sctl/git, server for the test nodes), age (the CLI the
 # tests hold our archives against), iproute2 (network namespaces), podman/runc/debootstrap (image tests),
-# graphviz (the pipeline picture), mtr-tiny is not needed: the route report is our own.
-packages=(git openssh-client openssh-server age iproute2 procps podman runc debootstrap graphviz
+# graphviz (the pipeline picture), shellcheck (the task scripts and assets, tests/system/test_workflows.py),
+# mtr-tiny is not needed: the route report is our own.
+packages=(git openssh-client openssh-server age iproute2 procps podman runc debootstrap graphviz shellcheck
           python3-venv ca-certificates curl)
 missing=()
 for p in "${packages[@]}"; do
