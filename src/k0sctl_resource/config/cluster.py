@@ -6,6 +6,7 @@ k0sctl connects to it. k0sctl validates the rest of the file itself.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,23 @@ import yaml
 from k0sctl_resource.runtime.errors import ResourceError
 
 DEFAULT_CLUSTER_NAME = "k0s-cluster"
+LOCALHOST = "localhost"
+
+
+def normal_address(text: str) -> str:
+    """An address in one spelling, for comparing hosts: lower case, no trailing dot or IPv6 brackets,
+    IP addresses in their canonical form (IPv4-mapped IPv6 as IPv4), every loopback address and a
+    k0sctl `localhost` connection as `localhost`. Names are not resolved."""
+    text = text.strip().lower().rstrip(".")
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return LOCALHOST if text in (LOCALHOST, "localhost.localdomain") else text
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return LOCALHOST if ip.is_loopback else ip.compressed
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,11 @@ class Host:
         return self.bastion or self.endpoint
 
     @property
+    def address(self) -> str:
+        """The host's own address, normalised (`localhost` for a localhost connection)."""
+        return normal_address(self.endpoint.address) if self.endpoint is not None else LOCALHOST
+
+    @property
     def label(self) -> str:
         if self.endpoint is None:
             return f"host[{self.index}] (localhost)"
@@ -58,6 +81,10 @@ class ClusterConfig:
     name: str
     hosts: list[Host] = field(default_factory=list)
     k0s_version: str | None = None
+
+    def addresses(self) -> list[str]:
+        """The hosts' own addresses (not their bastions), normalised, in config order, once each."""
+        return list(dict.fromkeys(host.address for host in self.hosts))
 
 
 def _mapping(value: Any, where: str, path: Path) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from k0sctl_resource.config.schema import Duration, Seconds, closest, from_json,
 from k0sctl_resource.runtime.errors import ResourceError
 
 NO_VERSION = "none"
-COMMANDS = ("apply", "reset", "backup", "init", "ping")
-Command = Literal["apply", "reset", "backup", "init", "ping"]
+COMMANDS = ("apply", "reset", "backup", "init", "ping", "drill")
+Command = Literal["apply", "reset", "backup", "init", "ping", "drill"]
 
 
 def _empty_env() -> MappingProxyType[str, str]:
@@ -228,13 +228,27 @@ class PingParams:
                 raise ResourceError(f"{path}.extra_ports[{i}]: not a port number")
 
 
-PutParams = ApplyParams | ResetParams | BackupParams | InitParams | PingParams
+@dataclass(frozen=True, kw_only=True)
+class DrillParams:
+    """A restore drill: the newest backup restored onto scratch hosts, checked, torn down, timed.
+
+    `config` has no default: the default path of the other commands names the production cluster."""
+
+    command: Literal["drill"] = "drill"
+    config: str = required()  # the scratch cluster's k0sctl.yaml
+    restore_from: str = required()  # a get of this resource
+    confirm: str | None = None  # must equal the scratch cluster's metadata.name (checked by the step)
+    keep: bool = False  # leave the restored scratch cluster running after a successful drill
+
+
+PutParams = ApplyParams | ResetParams | BackupParams | InitParams | PingParams | DrillParams
 _PUT_PARAMS: dict[str, type[Any]] = {
     "apply": ApplyParams,
     "reset": ResetParams,
     "backup": BackupParams,
     "init": InitParams,
     "ping": PingParams,
+    "drill": DrillParams,
 }
 
 

@@ -23,6 +23,7 @@ TRAILERS: tuple[tuple[str, str, type], ...] = (
     ("Archive-Path", "archive_path", str),
     ("Created-At", "created_at", str),
     ("Cluster", "cluster", str),
+    ("Hosts", "hosts", str),  # the cluster's host addresses, comma-separated (a drill refuses them)
     ("Sha256", "sha256", str),
     ("Size", "size", int),
     ("Encrypted", "encrypted", bool),

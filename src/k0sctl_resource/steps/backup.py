@@ -103,6 +103,7 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str) -> StepRe
         log.warn("storing the archive unencrypted (encryption.plaintext: true)")
     k0sctl_version = str(ctx.k0sctl().version())
     build = ctx.build
+    hosts = ", ".join(cluster.addresses())  # what a drill checks its scratch hosts against
 
     def message_for(name: str, path: str, removed: tuple[str, ...]) -> str:
         body = [f"k0sctl backup of cluster {cluster.name}, by {build.describe()}"
@@ -111,7 +112,8 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str) -> StepRe
             body.append(f"keep: {len(removed)} older archive(s) removed from the tree (history keeps them).")
         return format_message(f"backup {cluster.name} {name}", body, {
             "kind": "backup", "archive": name, "archive_path": path, "created_at": rfc3339(created),
-            "cluster": cluster.name, "sha256": facts.sha256, "size": facts.size, "encrypted": encrypt,
+            "cluster": cluster.name, "hosts": hosts or None, "sha256": facts.sha256, "size": facts.size,
+            "encrypted": encrypt,
             "entries": facts.entries, "parts": ", ".join(facts.parts) or None, "k0sctl_version": k0sctl_version,
             "build_url": build.build_url, "build": build.describe(), "reason": reason or None,
             "removed_archives": len(removed) or None,
@@ -122,7 +124,7 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str) -> StepRe
     log.ok(f"backup {pushed.archive} pushed to {store.describe()} as {pushed.sha[:12]}"
            + (f" (after {pushed.attempts} attempts)" if pushed.attempts > 1 else ""))
     return StepResult(Version(ref=pushed.sha), {
-        "cluster": cluster.name, "archive": pushed.archive, "sha256": facts.sha256, "size": facts.size,
+        "cluster": cluster.name, "hosts": hosts, "archive": pushed.archive, "sha256": facts.sha256, "size": facts.size,
         "entries": facts.entries, "encrypted": encrypt, "ref": pushed.sha, "k0sctl_version": k0sctl_version,
         "branch": store.branch, "removed_archives": len(pushed.removed),
     })

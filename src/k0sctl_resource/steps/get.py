@@ -22,8 +22,8 @@ PLAIN_FILE = "backup.tar.gz"
 ENCRYPTED_FILE = "backup.tar.gz.age"
 
 # metadata.json keys, in order, by kind of commit
-_BACKUP_KEYS = ("archive", "created_at", "cluster", "sha256", "size", "encrypted", "k0sctl_version", "build_url",
-                "entries", "parts", "reason")
+_BACKUP_KEYS = ("archive", "created_at", "cluster", "hosts", "sha256", "size", "encrypted", "k0sctl_version",
+                "build_url", "entries", "parts", "reason")
 _INIT_KEYS = ("created_at", "build_url", "archived_as", "previous_tip")
 
 
@@ -43,7 +43,7 @@ def commit_metadata(info: CommitInfo) -> dict[str, Any]:
         value = info.facts.get(key)
         if value is None:
             continue
-        if key == "parts":
+        if key in ("parts", "hosts"):
             value = [p.strip() for p in str(value).split(",") if p.strip()]
         meta[key] = value
     return meta

@@ -9,6 +9,7 @@ from k0sctl_resource.config import cluster as k0sctl_config
 from k0sctl_resource.config.models import (
     ApplyParams,
     BackupParams,
+    DrillParams,
     InitParams,
     PingParams,
     PutRequest,
@@ -47,6 +48,10 @@ def run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResult:
             from k0sctl_resource.steps.ping import run as ping_run
 
             result = ping_run(ctx, params, cluster)
+        elif isinstance(params, DrillParams):
+            from k0sctl_resource.steps.drill import run as drill_run
+
+            result = drill_run(ctx, params, cluster, directory)
         else:  # pragma: no cover - parse_put_params only builds the classes above
             raise AssertionError(params)
     facts: dict[str, object] = {"command": params.command, "cluster": cluster_name}

@@ -8,17 +8,13 @@ from k0sctl_resource.config.models import ResetParams
 from k0sctl_resource.k0sctl.runner import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.confirm import require_confirm
 from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import newest_or_none
 
 
 def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig) -> StepResult:
-    if params.confirm is None:
-        raise ResourceError(f"params.confirm: required for reset; set it to the cluster's name "
-                            f"({cluster.name!r}) to confirm. Nothing was changed")
-    if params.confirm != cluster.name:
-        raise ResourceError(f"params.confirm: {params.confirm!r} does not match the cluster's metadata.name "
-                            f"{cluster.name!r}; nothing was changed")
+    require_confirm(params.confirm, cluster.name, "reset")
     backup_first = params.backup_first if params.backup_first is not None else ctx.source.backup is not None
     facts: dict[str, object] = {"backup_first": backup_first}
     taken = None

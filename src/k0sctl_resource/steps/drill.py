@@ -1,0 +1,167 @@
+"""put `command: drill`: restore a backup onto scratch hosts, check it, tear it down, and time it.
+
+A backup nobody has restored is a hope. A drill proves, on throwaway hosts, that the archive a get
+handed over restores into a cluster k0sctl reports ready, and measures how long that takes:
+
+1. refusals, before anything runs (`drill_guard`): confirm, the backup's record (name and hosts),
+   then the archive's sha256 against that record (`restore_source`, as apply checks it);
+2. `k0sctl reset --force` on the scratch hosts: whatever an earlier drill (`keep: true`) or a broken
+   one left there, running or half-installed, is removed; on empty hosts it only warns;
+3. `k0sctl apply --restore-from`: restores and waits until k0sctl reports the cluster ready
+   (`restore_s` is this step: from the start of the apply to ready);
+4. checks through k0sctl: the restore phase ran, the API readiness wait, the k0s version it installed,
+   and `k0sctl kubeconfig` answers with an admin kubeconfig (never printed);
+5. `k0sctl reset --force` unless `keep`. A drill that fails after step 2 resets the hosts too, and fails
+   with k0sctl's reason; an aborted drill (SIGTERM/SIGINT) does not, the next drill resets them first.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.config.models import DrillParams, Version
+from k0sctl_resource.k0sctl.runner import Invocation, RunResult
+from k0sctl_resource.runtime import log
+from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps import drill_guard
+from k0sctl_resource.steps.apply import RUNNING_CONTROLLER, restore_ran
+from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.steps.latest import newest_version
+
+API_WAIT = re.compile(r"waiting for kubernetes api to respond")
+INSTALLED = re.compile(r"k0s cluster version (?P<version>\S+) is now installed")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory: Path) -> StepResult:
+    from k0sctl_resource.archive.inspection import inspect
+    from k0sctl_resource.steps.restore_source import verified_get_archive
+
+    drill_guard.check_confirm(params, scratch)
+    get_dir, record = drill_guard.backup_record(params, directory)
+    drill_guard.check_not_production(scratch, record)
+    archive = verified_get_archive(ctx, get_dir, record)
+    found = inspect(archive)
+    ref = str(record.get("ref", ""))
+    log.info(f"drill: backup {ref[:12]} of cluster {record.get('cluster')} ({record.get('archive')}, "
+             f"{found.size} bytes, sha256 verified) onto scratch cluster {scratch.name!r} "
+             f"({', '.join(h.label for h in scratch.hosts)})")
+    before = newest_version(ctx)  # a branch that cannot be read stops the drill before k0sctl runs
+    facts: dict[str, Any] = {"drilled_ref": ref or None, "drilled_archive": record.get("archive"),
+                             "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts)}
+    facts.update(_drill(ctx, scratch, archive, params.keep))
+    return StepResult(_after(ctx, before), facts)
+
+
+def _drill(ctx: StepContext, scratch: ClusterConfig, archive: Path, keep: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    was_running = _reset(ctx, scratch, "before the drill")
+    try:
+        facts = _restore_and_check(ctx, scratch, archive)
+    except ResourceError as exc:
+        if exc.exit_code >= 128:  # aborted: Concourse is about to stop the container
+            raise ResourceError(f"{exc.message}; the scratch hosts were not reset (the next drill resets them "
+                                "first)", exit_code=exc.exit_code) from None
+        raise _reset_after_failure(ctx, scratch, exc) from None
+    if keep:
+        log.warn(f"keep: true: the restored scratch cluster {scratch.name!r} is left running")
+    else:
+        try:
+            _reset(ctx, scratch, "after the drill")
+        except ResourceError as exc:
+            raise ResourceError(f"the drill passed (restore_s {facts['restore_s']}), but {exc.message}; the "
+                                "scratch cluster may still be running") from None
+    facts.update(total_s=round(time.monotonic() - started, 1), kept=keep, scratch_was_running=was_running)
+    log.ok(f"drill passed: backup restored onto {scratch.name!r} and ready in {facts['restore_s']} s "
+           f"({facts['total_s']} s with the resets)")
+    return facts
+
+
+def _reset(ctx: StepContext, scratch: ClusterConfig, when: str) -> bool:
+    """`k0sctl reset --force` on the scratch hosts; whether k0s was running there before."""
+    log.step(f"drill: resetting the scratch hosts of {scratch.name!r} ({when})")
+    result = ctx.k0sctl().run(Invocation("reset", scratch.path))
+    if not result.ok:
+        raise ResourceError(f"k0sctl reset of the scratch hosts ({when}) failed: {_reason(result)}")
+    running = [m.group("host") for m in (RUNNING_CONTROLLER.search(_plain(line)) for line in result.lines) if m]
+    if running:
+        log.info(f"drill: k0s was running on {', '.join(running)} ({when}); it was reset")
+    return bool(running)
+
+
+def _restore_and_check(ctx: StepContext, scratch: ClusterConfig, archive: Path) -> dict[str, Any]:
+    k0sctl = ctx.k0sctl()
+    started = time.monotonic()
+    result = k0sctl.run(Invocation("apply", scratch.path, restore_from=archive))
+    restore_s = round(time.monotonic() - started, 1)
+    if not result.ok:
+        raise ResourceError(f"k0sctl apply --restore-from failed: {_reason(result)}")
+    facts: dict[str, Any] = {"restore_s": restore_s}
+    if leftovers := result.warn_leftovers():
+        facts["controller_leftovers"] = leftovers
+    if not restore_ran(result):
+        raise ResourceError("k0sctl apply did not run its restore phase (k0s was still running on the scratch "
+                            "leader after the reset)")
+    facts["restored"] = True
+    lines = [_plain(line) for line in result.lines]
+    facts["api_ready"] = any(API_WAIT.search(line) for line in lines)
+    if not facts["api_ready"]:
+        log.warn("drill: k0sctl's output shows no wait for the Kubernetes API (another k0sctl wording?)")
+    installed = [m.group("version") for m in (INSTALLED.search(line) for line in lines) if m]
+    facts["k0s_version"] = installed[-1] if installed else scratch.k0s_version
+    log.ok(f"drill: restored; k0sctl reports the cluster ready after {restore_s} s, k0s {facts['k0s_version']}")
+    facts["api_server"] = _check_kubeconfig(ctx, scratch)
+    return facts
+
+
+def _check_kubeconfig(ctx: StepContext, scratch: ClusterConfig) -> str:
+    """`k0sctl kubeconfig` must answer with an admin kubeconfig; returns its API server. Never printed."""
+    import yaml
+
+    result = ctx.k0sctl().capture(Invocation("kubeconfig", scratch.path))
+    if not result.ok:
+        raise ResourceError(f"k0sctl kubeconfig failed after the restore: {_reason(result)}")
+    try:
+        doc = yaml.safe_load("\n".join(result.lines))
+        server = doc["clusters"][0]["cluster"]["server"]
+        user = doc["users"][0]["user"]
+    except (yaml.YAMLError, KeyError, IndexError, TypeError):
+        raise ResourceError("k0sctl kubeconfig answered, but not with a kubeconfig (clusters, users)") from None
+    if not isinstance(server, str) or not server.startswith("https://") or not isinstance(user, dict) or not user:
+        raise ResourceError("k0sctl kubeconfig answered with a kubeconfig without an https server or credentials")
+    log.ok(f"drill: k0sctl kubeconfig: admin credentials for {server}")
+    return server
+
+
+def _reset_after_failure(ctx: StepContext, scratch: ClusterConfig, failure: ResourceError) -> ResourceError:
+    log.warn(f"drill failed ({failure.message}); resetting the scratch hosts")
+    try:
+        _reset(ctx, scratch, "after the failed drill")
+    except ResourceError as exc:
+        return ResourceError(f"{failure.message}; and {exc.message}")
+    return ResourceError(f"{failure.message}; the scratch hosts were reset")
+
+
+def _after(ctx: StepContext, before: Version) -> Version:
+    """The branch's newest commit after the drill; the one read before when it cannot be read now."""
+    if before.is_none:
+        return before
+    try:
+        now = newest_version(ctx)
+    except ResourceError as exc:
+        log.warn(f"could not read the backup branch again ({exc.message}); printing {before.ref[:12]}")
+        return before
+    return now if not now.is_none else before
+
+
+def _reason(result: RunResult) -> str:
+    return result.last_error() or f"exit code {result.returncode}"
+
+
+def _plain(line: str) -> str:
+    return _ANSI.sub("", line)
