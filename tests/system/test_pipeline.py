@@ -234,7 +234,7 @@ def test_structure_and_references() -> None:
 
     jobs = {j["name"]: j for j in doc["jobs"]}
     assert len(jobs) == len(doc["jobs"]), "duplicate job names"
-    assert set(jobs) == {"ping", "init", "install", "backup", "uninstall"}
+    assert set(jobs) == {"ping", "init", "install", "backup", "uninstall", "restore-drill"}
     used: set[str] = set()
     for name, job in jobs.items():
         assert set(job) <= JOB_KEYS, f"job {name}: unknown keys {set(job) - JOB_KEYS}"
@@ -254,6 +254,8 @@ def test_structure_and_references() -> None:
     # k0sctl never runs twice at once against the cluster.
     for name in ("init", "install", "backup", "uninstall"):
         assert jobs[name].get("serial_groups") == ["cluster"], name
+    # The drill never touches the cluster, so it waits for nothing of it.
+    assert "serial_groups" not in jobs["restore-drill"] and jobs["restore-drill"]["serial"] is True
     # Every job reports its failures.
     for name, job in jobs.items():
         assert "on_failure" in job and "on_error" in job, name
@@ -275,7 +277,9 @@ def test_puts_name_their_inputs_for_inputs_detect() -> None:
                     if key in step["params"]:
                         first = str(step["params"][key]).split("/", 1)[0]
                         assert first in artifacts, f"{path}: params.{key} starts with {first!r}, not an artifact"
-                if step["params"].get("command") != "init":
+                if step["params"].get("command") == "drill":
+                    assert step["params"]["config"] == "scratch-config/scratch/k0sctl.yaml", path
+                elif step["params"].get("command") != "init":
                     assert step["params"].get("config") == "config/k0sctl.yaml", path
                 artifacts.add(step["put"])
 
@@ -310,6 +314,28 @@ def test_the_jobs_do_what_the_readme_says() -> None:
     assert reset["command"] == "reset" and reset["confirm"] == "((cluster_name))"
     assert any(s.get("task") == "smoke-test" for s in steps("install"))
 
+    assert triggers("restore-drill") == {"weekly"}
+    drill = put("restore-drill")
+    assert drill["resource"] == "scratch" and drill["no_get"] is True
+    assert drill["params"] == {"command": "drill", "config": "scratch-config/scratch/k0sctl.yaml",
+                               "restore_from": "cluster", "confirm": "((scratch_cluster_name))"}
+    assert [s.get("passed") for s in steps("restore-drill") if s.get("get") == "cluster"] == [None], \
+        "the drill restores the newest backup"
+
+
+def test_the_scratch_cluster_is_not_the_cluster() -> None:
+    """The drill's own SSH key, config path and name: the production key and name never reach it."""
+    doc = pipeline()
+    variables = example_vars()
+    resources = {r["name"]: r for r in doc["resources"]}
+    assert variables["scratch_cluster_name"] != variables["cluster_name"]
+    scratch, cluster = resources["scratch"]["source"], resources["cluster"]["source"]
+    assert scratch["ssh_private_key"] == "((scratch_ssh_private_key))" != cluster["ssh_private_key"]
+    assert scratch["backup"]["uri"] == cluster["backup"]["uri"], "the same backup branch"
+    assert "encryption" not in scratch, "the archive arrives decrypted by the get of cluster"
+    assert resources["scratch-config"]["source"]["paths"] == ["scratch/k0sctl.yaml"]
+    assert resources["weekly"]["source"]["days"] == "((drill_days))"
+
 
 # --- the resource's own validation ----------------------------------------------------------------
 
@@ -333,12 +359,14 @@ def test_every_get_and_put_passes_the_resources_request_validation() -> None:
                 parse_get({"source": source, "version": {"ref": "none"}, "params": step.get("params", {})})
         except ResourceError as exc:
             pytest.fail(f"{path}: the resource refuses this {kind}: {exc.message}")
-    assert commands == {"ping", "init", "apply", "backup", "reset"}
+    assert commands == {"ping", "init", "apply", "backup", "reset", "drill"}
 
     # The check container gets the source alone.
-    for source in sources.values():
+    for name, source in sources.items():
         parsed = parse_source(source)
-        assert parsed.backup is not None and parsed.encryption.can_encrypt and parsed.encryption.can_decrypt
+        assert parsed.backup is not None
+        # only the cluster's resource writes and decrypts archives
+        assert parsed.encryption.can_encrypt == parsed.encryption.can_decrypt == (name == "cluster"), name
 
 
 def test_the_validation_above_can_fail() -> None:
