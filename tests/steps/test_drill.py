@@ -79,6 +79,8 @@ def test_a_backup_records_its_hosts(backup: Backup) -> None:
     assert commit_trailers(backup.repo, backup.ref)["Hosts"] == "192.0.2.10, 192.0.2.11"
     assert backup.record["hosts"] == ["192.0.2.10", "192.0.2.11"]
     assert backup.record["cluster"] == CLUSTER_NAME
+    assert commit_trailers(backup.repo, backup.ref)["K0s-Version"] == "v1.31.2+k0s.0"
+    assert backup.record["k0s_version"] == "v1.31.2+k0s.0", "what k0sctl found running"
 
 
 # -- the drill ---------------------------------------------------------------------------------------
@@ -101,7 +103,8 @@ def test_drill_restores_checks_and_resets(resource: Resource, workdir: Path, dou
     assert meta["command"] == "drill" and meta["cluster"] == SCRATCH and meta["source_cluster"] == CLUSTER_NAME
     assert meta["drilled_ref"] == backup.ref and meta["drilled_archive"] == backup.record["archive"]
     assert meta["restored"] == "true" and meta["api_ready"] == "true" and meta["kept"] == "false"
-    assert meta["k0s_version"] == "v1.31.2+k0s.0"
+    assert meta["k0s_version"] == meta["backup_k0s_version"] == "v1.31.2+k0s.0"
+    assert "restored onto k0s" not in run.stderr
     assert meta["api_server"] == "https://198.51.100.20:6443"
     assert meta["scratch_was_running"] == "false" and meta["scratch_hosts"] == "2"
     assert 0 <= float(meta["restore_s"]) <= float(meta["total_s"]) <= float(meta["duration_s"])
@@ -111,7 +114,11 @@ def test_drill_restores_checks_and_resets(resource: Resource, workdir: Path, dou
 def test_drill_resets_a_running_scratch_cluster_first_and_keep_leaves_it(
         resource: Resource, workdir: Path, double: Double, backup: Backup) -> None:
     double.set(running=True)  # left by an earlier drill with keep: true
+    config = workdir / SCRATCH_CONFIG
+    config.write_text(config.read_text(encoding="utf-8").replace("v1.31.2+k0s.0", "v1.32.1+k0s.0"), encoding="utf-8")
     run = drill(resource, workdir, backup.source, keep=True).expect_ok()
+    assert run.metadata["k0s_version"] == "v1.32.1+k0s.0" and run.metadata["backup_k0s_version"] == "v1.31.2+k0s.0"
+    assert "the backup was taken from k0s v1.31.2+k0s.0 and restored onto k0s v1.32.1+k0s.0" in run.stderr
     assert names(double) == ["reset", "apply", "kubeconfig"]
     assert run.metadata["scratch_was_running"] == "true" and run.metadata["kept"] == "true"
     assert double.state()["running"] is True

@@ -30,6 +30,7 @@ TRAILERS: tuple[tuple[str, str, type], ...] = (
     ("Entries", "entries", int),
     ("Parts", "parts", str),
     ("K0sctl-Version", "k0sctl_version", str),
+    ("K0s-Version", "k0s_version", str),  # the k0s version k0sctl found running when it took the backup
     ("Build-Url", "build_url", str),
     ("Build", "build", str),
     ("Reason", "reason", str),

@@ -6,6 +6,7 @@ file (or the plain one when `encryption.plaintext: true` and there is nothing to
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.context import StepContext
 
 NO_CONTROLLER_MARKERS = ("failed to find a running controller", "no running controller")
+# k0sctl's "Gather k0s facts": `<host>: is running k0s <role> version <version>` (the status of the host)
+CONTROLLER_VERSION = re.compile(r": is running k0s (?:controller\S*|single) version (?P<version>v[\w.+-]+)")
 
 
 class NoRunningController(ResourceError):
@@ -55,8 +58,15 @@ def _no_controller(result: RunResult) -> bool:
     return any(marker in text for marker in NO_CONTROLLER_MARKERS)
 
 
-def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path) -> Path:
-    """Run `k0sctl backup` so that its archive lands in `out_dir`; return the archive's path."""
+def running_k0s_version(result: RunResult) -> str | None:
+    """The k0s version k0sctl found running on the first controller, from its log lines."""
+    found = (CONTROLLER_VERSION.search(line) for line in result.lines)
+    return next((m.group("version") for m in found if m), None)
+
+
+def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path) -> tuple[Path, str | None]:
+    """Run `k0sctl backup` so that its archive lands in `out_dir`; the archive's path and the k0s version
+    k0sctl found running."""
     k0sctl = ctx.k0sctl()
     version = k0sctl.version()
     if version.at_least(SINCE_BACKUP_OUTPUT):
@@ -77,7 +87,7 @@ def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path) -
         target = found[-1] if found else None
     if target is None or not target.is_file():
         raise ResourceError("k0sctl backup succeeded but wrote no archive")
-    return target
+    return target, running_k0s_version(result)
 
 
 def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str) -> StepResult:
@@ -87,7 +97,7 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str) -> StepRe
     enc = ctx.source.encryption
     encrypt = enc.can_encrypt
     out_dir = Path(tempfile.mkdtemp(prefix="backup-", dir=ctx.private))
-    plain = run_k0sctl_backup(ctx, cluster, out_dir)
+    plain, k0s_version = run_k0sctl_backup(ctx, cluster, out_dir)
     facts = inspection.inspect(plain)
     log.info(f"archive read back: {facts.entries} entries ({', '.join(facts.parts) or 'no known k0s parts'}), "
              f"{facts.size} bytes, sha256 {facts.sha256[:16]}…")
@@ -115,6 +125,7 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str) -> StepRe
             "cluster": cluster.name, "hosts": hosts or None, "sha256": facts.sha256, "size": facts.size,
             "encrypted": encrypt,
             "entries": facts.entries, "parts": ", ".join(facts.parts) or None, "k0sctl_version": k0sctl_version,
+            "k0s_version": k0s_version,
             "build_url": build.build_url, "build": build.describe(), "reason": reason or None,
             "removed_archives": len(removed) or None,
         })

@@ -54,15 +54,17 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
     before = newest_version(ctx)  # a branch that cannot be read stops the drill before k0sctl runs
     facts: dict[str, Any] = {"drilled_ref": ref or None, "drilled_archive": record.get("archive"),
                              "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts)}
-    facts.update(_drill(ctx, scratch, archive, params.keep))
+    backed_up = record.get("k0s_version") if isinstance(record.get("k0s_version"), str) else None
+    facts.update(_drill(ctx, scratch, archive, params.keep, backed_up))
     return StepResult(_after(ctx, before), facts)
 
 
-def _drill(ctx: StepContext, scratch: ClusterConfig, archive: Path, keep: bool) -> dict[str, Any]:
+def _drill(ctx: StepContext, scratch: ClusterConfig, archive: Path, keep: bool,
+           backed_up: str | None) -> dict[str, Any]:
     started = time.monotonic()
     was_running = _reset(ctx, scratch, "before the drill")
     try:
-        facts = _restore_and_check(ctx, scratch, archive)
+        facts = _restore_and_check(ctx, scratch, archive, backed_up)
     except ResourceError as exc:
         if exc.exit_code >= 128:  # aborted: Concourse is about to stop the container
             raise ResourceError(f"{exc.message}; the scratch hosts were not reset (the next drill resets them "
@@ -94,7 +96,8 @@ def _reset(ctx: StepContext, scratch: ClusterConfig, when: str) -> bool:
     return bool(running)
 
 
-def _restore_and_check(ctx: StepContext, scratch: ClusterConfig, archive: Path) -> dict[str, Any]:
+def _restore_and_check(ctx: StepContext, scratch: ClusterConfig, archive: Path,
+                       backed_up: str | None) -> dict[str, Any]:
     k0sctl = ctx.k0sctl()
     started = time.monotonic()
     result = k0sctl.run(Invocation("apply", scratch.path, restore_from=archive))
@@ -114,6 +117,11 @@ def _restore_and_check(ctx: StepContext, scratch: ClusterConfig, archive: Path) 
         log.warn("drill: k0sctl's output shows no wait for the Kubernetes API (another k0sctl wording?)")
     installed = [m.group("version") for m in (INSTALLED.search(line) for line in lines) if m]
     facts["k0s_version"] = installed[-1] if installed else scratch.k0s_version
+    facts["backup_k0s_version"] = backed_up
+    if backed_up and facts["k0s_version"] != backed_up:
+        log.warn(f"drill: the backup was taken from k0s {backed_up} and restored onto k0s {facts['k0s_version']}: "
+                 "give the scratch config the production cluster's spec.k0s.version to drill what a restore "
+                 "of production would do")
     log.ok(f"drill: restored; k0sctl reports the cluster ready after {restore_s} s, k0s {facts['k0s_version']}")
     facts["api_server"] = _check_kubeconfig(ctx, scratch)
     return facts

@@ -23,7 +23,7 @@ ENCRYPTED_FILE = "backup.tar.gz.age"
 
 # metadata.json keys, in order, by kind of commit
 _BACKUP_KEYS = ("archive", "created_at", "cluster", "hosts", "sha256", "size", "encrypted", "k0sctl_version",
-                "build_url", "entries", "parts", "reason")
+                "k0s_version", "build_url", "entries", "parts", "reason")
 _INIT_KEYS = ("created_at", "build_url", "archived_as", "previous_tip")
 
 
