@@ -1,0 +1,66 @@
+"""How a drill spells the addresses it compares with a backup's record (config.cluster.normal_address)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from k0sctl_resource.config import cluster
+from k0sctl_resource.config.cluster import normal_address
+from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.drill_guard import check_not_production
+
+
+@pytest.mark.parametrize(("given", "spelled"), [
+    ("192.0.2.10", "192.0.2.10"),
+    (" 192.0.2.10 ", "192.0.2.10"),
+    ("::ffff:192.0.2.10", "192.0.2.10"),
+    ("[2001:DB8::0:1]", "2001:db8::1"),
+    ("Node-1.Example.TEST.", "node-1.example.test"),
+    ("127.0.0.2", "localhost"),
+    ("::1", "localhost"),
+    ("LOCALHOST", "localhost"),
+    ("198.51.100.7", "198.51.100.7"),
+])
+def test_one_spelling(given: str, spelled: str) -> None:
+    assert normal_address(given) == spelled
+
+
+def scratch(*hosts: str, bastion: str | None = None) -> cluster.ClusterConfig:
+    items = []
+    for address in hosts:
+        ssh: dict[str, object] = {"address": address}
+        if bastion:
+            ssh["bastion"] = {"address": bastion}
+        items.append({"role": "controller", "ssh": ssh})
+    doc = {"kind": "Cluster", "metadata": {"name": "scratch"}, "spec": {"hosts": items or [{"localhost": {}}]}}
+    return cluster.parse(json.dumps(doc), Path("scratch.yaml"))
+
+
+RECORD = {"ref": "a" * 40, "kind": "backup", "cluster": "prod", "hosts": ["192.0.2.10", "2001:db8::1"]}
+
+
+@pytest.mark.parametrize(("config", "refused"), [
+    (scratch("198.51.100.20"), None),
+    (scratch("198.51.100.20", bastion="192.0.2.99"), None),
+    (scratch("198.51.100.20", "192.0.2.10"), "spec.hosts[1].ssh.address 192.0.2.10"),
+    (scratch("[2001:db8::0001]"), "spec.hosts[0].ssh.address [2001:db8::0001]"),
+    (scratch("198.51.100.20", bastion="192.0.2.10"), "spec.hosts[0].ssh.bastion.address 192.0.2.10"),
+])
+def test_scratch_hosts_against_the_record(config: cluster.ClusterConfig, refused: str | None) -> None:
+    if refused is None:
+        check_not_production(config, RECORD)
+        return
+    with pytest.raises(ResourceError, match=r"^drill refused: ") as exc:
+        check_not_production(config, RECORD)
+    assert refused in exc.value.message
+
+
+def test_a_localhost_scratch_host_matches_a_recorded_loopback_host() -> None:
+    config = cluster.parse('{"metadata": {"name": "s"}, "spec": {"hosts": [{"localhost": {"enabled": true}}]}}',
+                           Path("s.yaml"))
+    check_not_production(config, RECORD)
+    with pytest.raises(ResourceError, match=r"spec.hosts\[0\].localhost localhost is a host"):
+        check_not_production(config, {**RECORD, "hosts": "127.0.0.1"})
