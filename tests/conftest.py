@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.support.netns",
     "tests.support.sshd",
     "tests.support.node",  # after netns and sshd, which it imports
+    "tests.support.k0s_node",  # after node
 ]
