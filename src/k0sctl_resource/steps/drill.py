@@ -33,7 +33,9 @@ from k0sctl_resource.steps.apply import RUNNING_CONTROLLER, restore_ran
 from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import newest_version
 
-API_WAIT = re.compile(r"waiting for kubernetes api to respond")
+# k0sctl's wait in "Initialize the k0s cluster" (`/readyz` must answer ok): v0.32.2 and v0.28.0 log the first
+# wording, older releases the second.
+API_WAIT = re.compile(r"wait for kubernetes to reach ready state|waiting for kubernetes api to respond")
 INSTALLED = re.compile(r"k0s cluster version (?P<version>\S+) is now installed")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
