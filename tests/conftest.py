@@ -5,5 +5,6 @@ pytest_plugins = [
     "tests.support.k0sctl_fixtures",
     "tests.support.netns",
     "tests.support.sshd",
+    "tests.support.git_https",
     "tests.support.node",  # after netns and sshd, which it imports
 ]

@@ -9,8 +9,7 @@ git's environment is built here, not inherited: no `GIT_*` variable of the calle
 trust ones (`GIT_SSL_CAINFO`, `GIT_SSL_CAPATH`), git looks for no repository above the directory it
 runs in (`GIT_CEILING_DIRECTORIES`), and messages are in the C locale for `classify`.
 
-GitPython (`Repo.init`) is imported by the function that uses it, not by this module, so that importing
-the resource's modules never pays for it.
+Nothing here imports GitPython: every git is a plain subprocess.
 """
 
 from __future__ import annotations
@@ -55,7 +54,10 @@ def git_environment(cwd: Path, *layers: Mapping[str, str] | None) -> dict[str, s
     `layers` in order."""
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("GIT_") and k not in _KEPT_GIT_VARS) and k not in ("SSH_ASKPASS",)}
-    env.update(LC_ALL="C", LANGUAGE="C", GIT_CEILING_DIRECTORIES=str(cwd.parent))
+    # No system or global configuration (`core.sshCommand`, `url.*.insteadOf`, hooks, helpers of
+    # anyone else), no prompt, no repository above `cwd`, messages in the C locale for `classify`.
+    env.update(LC_ALL="C", LANGUAGE="C", GIT_CEILING_DIRECTORIES=str(cwd.parent), GIT_CONFIG_NOSYSTEM="1",
+               GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0")
     for layer in layers:
         if layer:
             env.update(layer)
@@ -185,20 +187,15 @@ class GitRunner:
 
 
 def init_repo(path: Path, *, bare: bool) -> None:
-    """A fresh local repository for plumbing (never checked out), quiet and with no automatic gc."""
-    import git
-
+    """A fresh local repository for plumbing (never checked out), quiet, with no automatic gc and no
+    template (so no hooks)."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    repo = git.Repo.init(str(path), bare=bare)
-    try:
-        with repo.config_writer() as cfg:
-            cfg.set_value("gc", "auto", "0")
-            cfg.set_value("maintenance", "auto", "false")
-            cfg.set_value("core", "logAllRefUpdates", "false")
-            cfg.set_value("fetch", "writeCommitGraph", "false")
-            cfg.set_value("advice", "detachedHead", "false")
-    finally:
-        repo.close()
+    args = ["init", "--quiet", "--template=", *(["--bare"] if bare else []), "."]
+    GitRunner(path, {}).ok(*args, what="creating a private repository")
+    config = path / ("config" if bare else ".git/config")
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write("[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n[core]\n\tlogAllRefUpdates = false\n"
+                     "[fetch]\n\twriteCommitGraph = false\n[advice]\n\tdetachedHead = false\n")
 
 
 def objects_size(git_dir: Path) -> int:
