@@ -23,6 +23,7 @@ from tests.support.backup_support import (
     commit_trailers,
     first_parents,
     git,
+    parallel_resources,
     put_request,
     ssh_key,
     tree_files,
@@ -32,17 +33,6 @@ from tests.support.resource import BUILD_ENV, Resource, assert_no_secret_in_file
 from tests.support.sshd import SshServer
 
 needs_age = pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI (Debian package age) is missing")
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return bare_repo(tmp_path / "backups.git")
-
-
-@pytest.fixture
-def running(double: Double) -> Double:
-    double.set(running=True, backup_bytes=50_000)
-    return double
 
 
 def backup_calls(double: Double) -> list[list[str]]:
@@ -218,15 +208,7 @@ def test_six_concurrent_backups_all_land(tmp_path: Path, workdir: Path, repo: Pa
     key = age_key(tmp_path)
     source = backup_source(f"file://{repo}", recipients=[key.recipient], identities=key.identity, keep=0)
     runs: list[Any] = [None] * 6
-    resources = []
-    for i in range(6):
-        home, tmpdir = tmp_path / f"home{i}", tmp_path / f"tmp{i}"
-        home.mkdir()
-        tmpdir.mkdir()
-        resources.append(Resource(home=home, tmpdir=tmpdir, path_prefix=[DOUBLE_DIR],
-                                  env={"K0SCTL_DOUBLE_STATE": str(running.state_file),
-                                       "K0SCTL_DOUBLE_RECORD": str(running.record_file)},
-                                  secrets=[key.identity]))
+    resources = parallel_resources(tmp_path, running, 6, secrets=[key.identity])
 
     def one(i: int) -> None:
         runs[i] = resources[i].put(put_request(source, "backup"), workdir, timeout=300)

@@ -1,6 +1,6 @@
 """SPEC Safety, "Credentials go to the configured host only": an HTTPS backup repository that redirects
 to another host, port or scheme never gets the password sent there. Two real TLS servers on loopback
-(tests/git_https.py); the second records every Authorization header it receives.
+(tests/support/git_https.py); the second records every Authorization header it receives.
 
 Redirects: git follows them on its first request only (`http.followRedirects=initial`, pinned), so a
 repository that moved within its own origin keeps working; credentials are given by a helper that
@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_support import backup_source, bare_repo, build_history, first_parents, put_request
-from tests.conftest import Double
-from tests.git_https import PASSWORD, USER, Served, Servers, https_servers, tls_ca
-from tests.resource import Resource
-
-__all__ = ["https_servers", "tls_ca"]  # fixtures
+from tests.support.backup_support import backup_source, bare_repo, build_history, first_parents, put_request
+from tests.support.fixtures import Double
+from tests.support.git_https import PASSWORD, USER, Served, Servers
+from tests.support.resource import Resource
 
 
 def to(base: str, *, after_auth: bool = False) -> Callable[[str, bool], str | None]:

@@ -13,21 +13,17 @@ from typing import Any
 
 import pytest
 
-from k0sctl_resource.backup_format import retention
-from tests.backup_support import backup_source, bare_repo, first_parents, git, put_request, tree_files
-from tests.conftest import CLUSTER_NAME, Double
-from tests.resource import DOUBLE_DIR, Resource, StepRun
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return bare_repo(tmp_path / "backups.git")
-
-
-@pytest.fixture
-def running(double: Double) -> Double:
-    double.set(running=True, backup_bytes=20_000)
-    return double
+from k0sctl_resource.gitstore.commit_format import retention
+from tests.support.backup_support import (
+    backup_source,
+    first_parents,
+    git,
+    parallel_resources,
+    put_request,
+    tree_files,
+)
+from tests.support.fixtures import CLUSTER_NAME, Double
+from tests.support.resource import Resource, StepRun
 
 
 def stamp(delta: timedelta) -> str:
@@ -80,25 +76,13 @@ def test_retention_protects_whatever_the_stamps_say() -> None:
     assert retention(["foreign.tar.gz", new], 1, protect={new}) == []
 
 
-def _resources(tmp_path: Path, running: Double, n: int) -> list[Resource]:
-    made = []
-    for i in range(n):
-        home, tmpdir = tmp_path / f"home{i}", tmp_path / f"tmp{i}"
-        home.mkdir()
-        tmpdir.mkdir()
-        made.append(Resource(home=home, tmpdir=tmpdir, path_prefix=[DOUBLE_DIR],
-                             env={"K0SCTL_DOUBLE_STATE": str(running.state_file),
-                                  "K0SCTL_DOUBLE_RECORD": str(running.record_file)}))
-    return made
-
-
 def test_concurrent_writers_with_keep_and_a_clock_ahead(tmp_path: Path, workdir: Path, repo: Path,
                                                         running: Double) -> None:
     """Five puts at once with keep: 1 onto a branch holding an archive stamped an hour ahead: each put
     that exits 0 (all of them) printed a commit that holds its own archive and is on the branch."""
     seed(repo, tmp_path, [f"{CLUSTER_NAME}-{stamp(timedelta(hours=1))}.tar.gz"])
     source = backup_source(f"file://{repo}", plaintext=True, keep=1)
-    resources = _resources(tmp_path, running, 5)
+    resources = parallel_resources(tmp_path, running, 5)
     runs: list[Any] = [None] * len(resources)
 
     def one(i: int) -> None:
