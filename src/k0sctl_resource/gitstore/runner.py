@@ -89,8 +89,8 @@ class GitResult:
 
 
 class GitFailure(ResourceError):
-    """A git command failed; `kind` says why (auth, host_key, not_found, network, missing_ref,
-    missing_object, rejected, unadvertised, timeout, other)."""
+    """A git command failed; `kind` says why (timeout, host_key, auth, unadvertised, missing_object,
+    missing_ref, not_found, network, refused, rejected, other)."""
 
     def __init__(self, message: str, kind: str, stderr: str = "") -> None:
         super().__init__(message)
@@ -126,6 +126,8 @@ def classify(stderr: str) -> tuple[str, str]:
                      "could not connect", "failed to connect", "unable to access", "ssl", "tls",
                      "kex_exchange_identification", "broken pipe", "early eof", "the remote end hung up"),
          "the repository could not be reached"),
+        ("refused", ("hook declined", "protected branch", "denying non-fast-forward"),
+         "the server refused the push (a hook or branch protection declined it)"),
         ("rejected", ("[rejected]", "non-fast-forward", "fetch first", "stale info", "cannot lock ref",
                       "failed to update ref", "failed to lock", "incorrect old value", "! [remote rejected]"),
          "the branch moved (push rejected)"),

@@ -337,7 +337,7 @@ class BackupStore:
             delay = min(8.0, 0.25 * 2 ** min(attempt - 1, 5)) * random.uniform(0.5, 1.5)  # noqa: S311
             if attempt >= PUSH_ATTEMPTS or time.monotonic() + delay > deadline:
                 break
-            log.info(f"push to {self.describe()} did not hold ({last_reason}); retrying on the new tip in "
+            log.info(f"push to {self.describe()} did not land ({last_reason}); retrying on the new tip in "
                      f"{delay:.1f}s (attempt {attempt + 1} of at most {PUSH_ATTEMPTS})")
             time.sleep(delay)
         raise ResourceError(f"could not push the backup to {self.describe()} ({attempt} attempt(s) in "
