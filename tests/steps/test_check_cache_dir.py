@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_support import backup_source, build_history
-from tests.resource import Resource
+from tests.support.backup_support import backup_source, build_history
+from tests.support.resource import Resource
 
 CACHE = "k0sctl-check-cache"
 BRANCH = "k0sctl-backup"

@@ -9,17 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from k0sctl_resource.backup_store import PUSH_ATTEMPTS, BackupStore
-from k0sctl_resource.errors import ResourceError
-from k0sctl_resource.gitauth import GitAuth
-from k0sctl_resource.models import parse_source
-from k0sctl_resource.workspace import Workspace
-from tests.backup_support import backup_source, build_history, put_request
-from tests.conftest import Double
-from tests.git_https import SilentListener, silent_listener
-from tests.resource import Resource
-
-__all__ = ["silent_listener"]  # fixture
+from k0sctl_resource.config.models import parse_source
+from k0sctl_resource.gitstore.auth import GitAuth
+from k0sctl_resource.gitstore.store import PUSH_ATTEMPTS, BackupStore
+from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.runtime.workspace import Workspace
+from tests.support.backup_support import backup_source, build_history, put_request
+from tests.support.fixtures import Double
+from tests.support.git_https import SilentListener
+from tests.support.resource import Resource
 
 
 @pytest.mark.parametrize(("scheme", "bound"), [("http", 3), ("https", 3), ("ssh", 3), ("http", 1)])
