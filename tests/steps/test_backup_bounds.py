@@ -119,7 +119,7 @@ def test_a_push_always_rejected_stops_after_push_attempts(repo: Path, tmp_path: 
         with pytest.raises(ResourceError) as failed:
             store.push_archive(archive, "c-20260101T000000Z.tar.gz", lambda *_a: "backup\n")
     assert len(count.read_text().split()) == PUSH_ATTEMPTS
-    assert f"({PUSH_ATTEMPTS} attempt(s)" in str(failed.value) and "\n" not in str(failed.value)
+    assert f"({PUSH_ATTEMPTS} attempt(s), at most" in str(failed.value) and "\n" not in str(failed.value)
 
 
 def test_a_push_always_rejected_stops_after_the_retry_window(resource: Resource, workdir: Path, repo: Path,

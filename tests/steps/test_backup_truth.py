@@ -156,3 +156,14 @@ done
     put = resource.put(put_request(source, "backup"), workdir).expect_ok()
     chain = first_parents(repo)
     assert chain[-2] == put.answer["version"]["ref"] and holds(repo, put)
+
+
+def test_a_push_that_cannot_be_read_back_is_not_reported_as_stored(resource: Resource, workdir: Path, repo: Path,
+                                                                   running: Double, tmp_path: Path) -> None:
+    """The server accepts the push and then cannot be read (here: the repository moves away at once)."""
+    seed(repo, tmp_path, [])
+    hook(repo, "post-receive", f"mv '{repo}' '{tmp_path / 'moved.git'}'\n")
+    run = resource.put(put_request(backup_source(f"file://{repo}", plaintext=True), "backup"), workdir)
+    assert run.returncode != 0 and len(run.error_lines) == 1, run.stderr
+    assert "could not read the branch back" in run.error_lines[0]
+    assert "the backup is not reported as stored" in run.error_lines[0]

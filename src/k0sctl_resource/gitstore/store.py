@@ -325,13 +325,15 @@ class BackupStore:
             kind, reason = ("", "") if result.ok else classify(result.stderr)
             if kind not in ("", "rejected", "network", "timeout"):
                 raise GitFailure(f"cannot push to {self.describe()}: {reason}", kind, result.stderr)
-            try:
-                missing = self.confirm_pushed(runner, pushed, blob)
-            except GitFailure:
+            try:  # a push that reached the server although we saw an error (network) counts too
+                missing = reason if kind == "rejected" else self.confirm_pushed(runner, pushed, blob)
+            except GitFailure as exc:
                 if result.ok:
-                    raise
+                    raise GitFailure(f"pushed {pushed.sha[:12]} to {self.describe()} but could not read the branch "
+                                     f"back ({str(exc).rsplit(': ', 1)[-1]}); the backup is not reported as stored",
+                                     exc.kind, exc.stderr) from None
                 missing = reason  # the push failed and the remote cannot be read: try again
-            if missing is None:  # a push that reached the server although we saw an error counts too
+            if missing is None:
                 return pushed
             last_reason = reason if not result.ok else f"the pushed commit is not on the branch: {missing}"
             delay = min(8.0, 0.25 * 2 ** min(attempt - 1, 5)) * random.uniform(0.5, 1.5)  # noqa: S311
@@ -340,9 +342,9 @@ class BackupStore:
             log.info(f"push to {self.describe()} did not land ({last_reason}); retrying on the new tip in "
                      f"{delay:.1f}s (attempt {attempt + 1} of at most {PUSH_ATTEMPTS})")
             time.sleep(delay)
-        raise ResourceError(f"could not push the backup to {self.describe()} ({attempt} attempt(s) in "
-                            f"{self.bounds.retry_window:.0f}s at most; last: {last_reason}); "
-                            "no exit 0 without the archive on the branch")
+        raise ResourceError(f"could not push the backup to {self.describe()} ({attempt} attempt(s), at most "
+                            f"{PUSH_ATTEMPTS} within {self.bounds.retry_window:.0f}s; last: {last_reason}); "
+                            "the backup is not on the branch")
 
     # -- init --------------------------------------------------------------------------------------
     def holds_archives(self, runner: GitRunner, tip: str) -> int:
