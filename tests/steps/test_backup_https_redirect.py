@@ -1,5 +1,6 @@
 """SPEC Safety, "Credentials go to the configured host only": an HTTPS backup repository that redirects
-to another host, port or scheme never gets the password sent there. Two real TLS servers on loopback
+to another host, port or scheme never gets the password sent there; an SSH server whose host key does
+not match ssh_known_hosts stops the step. Two real TLS servers on loopback
 (tests/support/git_https.py); the second records every Authorization header it receives.
 
 Redirects: git follows them on its first request only (`http.followRedirects=initial`, pinned), so a
@@ -14,10 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.backup_support import backup_source, bare_repo, build_history, first_parents, put_request
+from tests.support.backup_support import (
+    backup_source,
+    bare_repo,
+    build_history,
+    first_parents,
+    put_request,
+    ssh_key,
+)
 from tests.support.fixtures import Double
 from tests.support.git_https import PASSWORD, USER, Served, Servers
 from tests.support.resource import Resource
+from tests.support.sshd import SshServer
 
 
 def to(base: str, *, after_auth: bool = False) -> Callable[[str, bool], str | None]:
@@ -120,3 +129,25 @@ def test_put_redirected_after_auth_pushes_nothing_elsewhere(resource: Resource, 
     assert run.returncode != 0 and len(run.error_lines) == 1, run.stderr
     assert PASSWORD not in other.seen.passwords()
     assert double.commands() == []  # the repository is read before k0sctl runs: nothing was backed up
+
+
+def test_a_host_key_that_does_not_match_stops_a_backup_before_k0sctl(resource: Resource, sshd_server: SshServer,
+                                                                     tmp_path: Path, workdir: Path,
+                                                                     running: Double) -> None:
+    """The SSH half: a server whose key is not the one in ssh_known_hosts gets no push (and no login)."""
+    repo = bare_repo(tmp_path / "ssh.git")
+    impostor = ssh_key(tmp_path, "impostor")
+    known = f"[{sshd_server.host}]:{sshd_server.port} {' '.join(impostor.public.split()[:2])}"
+    source = backup_source(sshd_server.url(repo), private_key=sshd_server.client_key, known_hosts=known,
+                           plaintext=True)
+    run = resource.put(put_request(source, "backup"), workdir)
+    assert run.returncode != 0 and len(run.error_lines) == 1
+    assert "host key" in run.error_lines[0], run.error_lines
+    assert running.commands() == [] and first_parents_or_none(repo) is None
+
+
+def first_parents_or_none(repo: Path) -> list[str] | None:
+    try:
+        return first_parents(repo)
+    except AssertionError:
+        return None
