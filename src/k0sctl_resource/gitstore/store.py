@@ -366,14 +366,20 @@ class BackupStore:
                 count += 1
         return count
 
-    def init_branch(self, *, force: bool, message_for: Any, tag_message: str) -> InitOutcome:
+    def init_branch(self, *, force: bool, message_for: Any, tag_message: str,
+                    only_if_missing: bool = False) -> InitOutcome:
         """Create the branch with one empty commit, or (force) keep the old tip under a tag and
-        replace the branch by a new root commit. See SPEC.md, put `init`."""
+        replace the branch by a new root commit. See SPEC.md, put `init`.
+
+        `only_if_missing` (the first put that needs a version): an existing branch, or one that another
+        put created while this one tried, is answered with its tip whatever it holds."""
         runner = self.scratch()
         with open(os.devnull, "rb") as empty:
             runner.ok("hash-object", "-t", "tree", "-w", "--stdin", what="creating the empty tree", stdin=empty)
         for _attempt in range(1, 4):
             tip = self.fetch_tip(runner)
+            if tip is not None and only_if_missing:
+                return InitOutcome(sha=tip, created=False)
             if tip is None:
                 commit = self._commit(runner, EMPTY_TREE, None, message_for(None, None))
                 result = self._push(runner, f"{commit}:{self.head_ref}")
