@@ -197,6 +197,23 @@ def test_ping_on_the_cluster_resource_before_init(pipeline: Pipeline, builds: Bu
     assert fetched["kind"] == "init" and p.next_get("cluster") == first
 
 
+def test_an_apply_before_init_on_a_running_cluster(pipeline: Pipeline, builds: Builds, double: Double,
+                                                   repo: Path) -> None:
+    """An apply with backup_first outside the sample's order (no get of cluster): it creates the branch
+    with init's empty commit, backs the running cluster up onto it and prints that backup. init then
+    refuses (the branch holds an archive) and is not needed; Concourse saves nothing from it."""
+    p = pipeline
+    double.set(running=True)
+    apply = {k: val for k, val in INSTALL.items() if k not in ("restore_from", "restore")}
+    run = p.put("cluster", apply, builds.new(), job="install").expect_ok()
+    init, backup = first_parents(repo)
+    assert run.answer["version"] == v(backup) == v(run.metadata["backup_ref"])
+    refused = p.put("cluster", INIT, builds.new(), job="init")
+    assert refused.returncode != 0 and "is not needed" in refused.error_lines[0]
+    assert p.next_get("cluster") == v(backup) and p.history("cluster").ordered() == [v(backup)]
+    assert init != backup
+
+
 def test_a_backup_repository_down_during_ping_keeps_the_restore(resource: Resource, builds: Builds,
                                                                 double: Double, tmp_path: Path,
                                                                 keys: tuple[str, str]) -> None:

@@ -396,8 +396,9 @@ class BackupStore:
             if not force:
                 raise ResourceError(
                     f"branch {self.branch} of {self.url} already holds backups ({count} archive(s)); init "
-                    "refuses to replace it. Set params.force: true to keep its tip under a tag "
-                    f"{ARCHIVE_TAG_PREFIX}<timestamp> and start the branch anew")
+                    "refuses to replace it and is not needed: its commits are already the resource's versions. "
+                    f"Only to start anew (install then no longer restores them), params.force: true keeps its tip "
+                    f"under a tag {ARCHIVE_TAG_PREFIX}<timestamp> and replaces the branch")
             tag = self._archive_tag(runner, tip, tag_message)
             commit = self._commit(runner, EMPTY_TREE, None, message_for(tag, tip))
             result = self._push(runner, f"{commit}:{self.head_ref}", lease=f"{self.head_ref}:{tip}")
