@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Literal
 
 from k0sctl_resource.config.models import K0sctlOptions
+from k0sctl_resource.k0sctl.output import HeldErrors
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 
@@ -298,7 +299,7 @@ class K0sctl:
             watchdog.daemon = True
             watchdog.start()
         lines: list[str] = []
-        held = _HeldErrors(echo=echo, hold=quiet_if is not None)
+        held = HeldErrors(echo=echo, hold=quiet_if is not None)
         try:
             if stdin is not None and proc.stdin is not None:
                 proc.stdin.write(stdin)
@@ -354,32 +355,7 @@ class K0sctl:
         return self._run(argv, cwd=self.workdir, stdin=None, echo=False)
 
 
-QuietIf = Callable[[RunResult], bool]
-_ERROR_LINE = re.compile(r"level=(?:fatal|error)\b|^(?:FATA|ERRO)\[|^Error: ")
-
-
-class _HeldErrors:
-    """Echoes k0sctl's lines as they come, but (with `hold`) keeps back a run of error lines until a
-    normal line follows or the run ends, when the caller decides whether to show them."""
-
-    def __init__(self, *, echo: bool, hold: bool) -> None:
-        self.echo = echo
-        self.hold = hold
-        self.pending: list[str] = []
-
-    def line(self, line: str) -> None:
-        if not self.echo:
-            return
-        if self.hold and _ERROR_LINE.search(line):
-            self.pending.append(line)
-            return
-        self.flush()
-        log.info(line)
-
-    def flush(self) -> None:
-        for line in self.pending:
-            log.info(line)
-        self.pending.clear()
+QuietIf = Callable[[RunResult], bool]  # see K0sctl.run
 
 
 class _RunState:
