@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.support.k0sctl_fixtures",
     "tests.support.netns",
     "tests.support.sshd",
+    "tests.support.git_https",
     "tests.support.node",  # after netns and sshd, which it imports
     "tests.support.k0s_node",  # after node
 ]

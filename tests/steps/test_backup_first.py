@@ -36,7 +36,9 @@ def test_apply_backs_up_a_running_cluster_first(resource: Resource, workdir: Pat
     run = resource.put({"source": source, "params": {"command": "apply", "backup_first": True}}, workdir)
     run.expect_ok()
     assert k0sctl_commands(double) == ["backup", "apply"]
-    (commit,) = first_parents(repo_of(source))
+    # The branch did not exist: the put created it (init's empty commit) before k0sctl ran, then backed up.
+    init, commit = first_parents(repo_of(source))
+    assert tree_files(repo_of(source), init) == []
     assert run.answer["version"] == {"ref": commit}
     assert run.metadata["backup_ref"] == commit
     assert [name for name in tree_files(repo_of(source), commit) if name.endswith(".tar.gz.age")]
@@ -47,9 +49,32 @@ def test_apply_on_a_fresh_cluster_goes_on_without_backup(resource: Resource, wor
     run = resource.put({"source": source, "params": {"command": "apply", "backup_first": True}}, workdir)
     run.expect_ok()
     assert k0sctl_commands(double) == ["backup", "apply"]
-    assert "nothing to back up (fresh cluster)" in run.stderr
     assert "backup_ref" not in run.metadata
     assert double.state()["running"] is True
+    # The normal first install (and every restore): one calm line, not k0sctl's fatal line and log tail.
+    calm = [line for line in run.stderr.splitlines() if "nothing to back up" in line]
+    assert calm == ["backup_first: k0s is not running on any controller (a new cluster, or one to restore), so "
+                    "there is nothing to back up; going on with the apply"]
+    assert "failed to find a running controller" not in run.stderr
+    assert "level=fatal" not in run.stderr and "k0sctl.log" not in run.stderr
+    # The branch did not exist: the apply created it with init's empty commit and printed that commit.
+    (commit,) = first_parents(repo_of(source))
+    assert run.answer["version"] == {"ref": commit}
+    assert tree_files(repo_of(source), commit) == []
+
+
+def test_a_real_backup_failure_is_shown_in_full(resource: Resource, workdir: Path, double: Double,
+                                                source: dict[str, Any]) -> None:
+    """Only "no running controller" is quiet: any other k0sctl failure keeps its fatal line and log tail."""
+    double.set(running=True, fail={"backup": "failed to download the backup: connection reset"})
+    run = resource.put({"source": source, "params": {"command": "apply", "backup_first": True}}, workdir)
+    assert run.returncode != 0
+    assert run.error_lines == ["error: k0sctl backup failed: failed to download the backup: connection reset"]
+    screen, tail = run.stderr.split(" lines of k0sctl.log ---", 1)  # k0sctl's screen output, then its log
+    fatal = [line for line in screen.splitlines() if "level=fatal" in line]
+    assert len(fatal) == 1 and "connection reset" in fatal[0]
+    assert "connection reset" in tail
+    assert k0sctl_commands(double) == ["backup"]
 
 
 @pytest.mark.parametrize("breakage", ["corrupt archive", "k0sctl fails", "repository gone"])
@@ -74,8 +99,8 @@ def test_reset_backs_up_by_default(resource: Resource, workdir: Path, double: Do
     run = resource.put({"source": source, "params": {"command": "reset", "confirm": CLUSTER_NAME}}, workdir)
     run.expect_ok()
     assert k0sctl_commands(double) == ["backup", "reset"]
-    (commit,) = first_parents(repo_of(source))
-    assert run.answer["version"] == {"ref": commit}
+    _init, commit = first_parents(repo_of(source))
+    assert run.answer["version"] == {"ref": commit}  # the backup it took
     assert run.metadata["backup_first"] == "true"
 
 
@@ -88,4 +113,9 @@ def test_reset_of_a_stopped_cluster_needs_backup_first_false(resource: Resource,
                                                         "backup_first": False}}, workdir)
     forced.expect_ok()
     assert k0sctl_commands(double) == ["backup", "reset"]
-    assert forced.answer["version"] == {"ref": "none"}  # the branch does not exist yet
+    # A reset with backup_first shows k0sctl's failure in full: it is a failure there, not the quiet path.
+    assert "failed to find a running controller" in stopped.stderr and "k0sctl.log" in stopped.stderr
+    # The first of these puts created the branch with init's empty commit; the second printed it.
+    (commit,) = first_parents(repo_of(source))
+    assert forced.answer["version"] == {"ref": commit}
+    assert "did not exist: created it with the empty commit init makes" in stopped.stderr

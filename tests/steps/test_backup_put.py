@@ -23,6 +23,7 @@ from tests.support.backup_support import (
     commit_trailers,
     first_parents,
     git,
+    parallel_resources,
     put_request,
     ssh_key,
     tree_files,
@@ -32,17 +33,6 @@ from tests.support.resource import BUILD_ENV, Resource, assert_no_secret_in_file
 from tests.support.sshd import SshServer
 
 needs_age = pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI (Debian package age) is missing")
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return bare_repo(tmp_path / "backups.git")
-
-
-@pytest.fixture
-def running(double: Double) -> Double:
-    double.set(running=True, backup_bytes=50_000)
-    return double
 
 
 def backup_calls(double: Double) -> list[list[str]]:
@@ -218,15 +208,7 @@ def test_six_concurrent_backups_all_land(tmp_path: Path, workdir: Path, repo: Pa
     key = age_key(tmp_path)
     source = backup_source(f"file://{repo}", recipients=[key.recipient], identities=key.identity, keep=0)
     runs: list[Any] = [None] * 6
-    resources = []
-    for i in range(6):
-        home, tmpdir = tmp_path / f"home{i}", tmp_path / f"tmp{i}"
-        home.mkdir()
-        tmpdir.mkdir()
-        resources.append(Resource(home=home, tmpdir=tmpdir, path_prefix=[DOUBLE_DIR],
-                                  env={"K0SCTL_DOUBLE_STATE": str(running.state_file),
-                                       "K0SCTL_DOUBLE_RECORD": str(running.record_file)},
-                                  secrets=[key.identity]))
+    resources = parallel_resources(tmp_path, running, 6, secrets=[key.identity])
 
     def one(i: int) -> None:
         runs[i] = resources[i].put(put_request(source, "backup"), workdir, timeout=300)
@@ -274,26 +256,29 @@ def test_secrets_never_leave(resource: Resource, workdir: Path, repo: Path, runn
 def test_python_interface_for_apply_and_reset(tmp_path: Path, workdir: Path, repo: Path, double: Double,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """take_backup raises NoRunningController for a stopped cluster and pushes for a running one;
-    newest_version answers none, then the branch's tip."""
+    branch_version answers none only without a backup repository, creates a missing branch like init,
+    then answers the branch's tip."""
     from k0sctl_resource.config import cluster as k0sctl_config
     from k0sctl_resource.config.models import NONE_VERSION, parse_source
     from k0sctl_resource.steps.backup import NoRunningController, take_backup
     from k0sctl_resource.steps.context import StepContext
-    from k0sctl_resource.steps.latest import newest_version
+    from k0sctl_resource.steps.latest import branch_version
 
     monkeypatch.setenv("PATH", f"{DOUBLE_DIR}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("K0SCTL_DOUBLE_STATE", str(double.state_file))
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     cluster = k0sctl_config.load(workdir / "config" / "k0sctl.yaml")
     with StepContext(parse_source({})) as ctx:
-        assert newest_version(ctx) == NONE_VERSION
+        assert branch_version(ctx) == NONE_VERSION
     source = parse_source(backup_source(f"file://{repo}", plaintext=True))
     with StepContext(source) as ctx:
-        assert newest_version(ctx) == NONE_VERSION
+        created = branch_version(ctx)
+        assert [created.ref] == first_parents(repo)
+        assert commit_trailers(repo, created.ref)["K0sctl-Resource-Kind"] == "init"
         double.set(running=False)
         with pytest.raises(NoRunningController):
             take_backup(ctx, cluster, reason="before reset")
         double.set(running=True)
         result = take_backup(ctx, cluster, reason="before reset")
-        assert newest_version(ctx) == result.version
+        assert branch_version(ctx) == result.version
     assert commit_trailers(repo, result.version.ref)["Reason"] == "before reset"

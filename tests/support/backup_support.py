@@ -217,6 +217,23 @@ def tree_of(path: Path) -> Iterator[Path]:
     return (p for p in path.rglob("*") if p.is_file())
 
 
+def parallel_resources(tmp_path: Path, double: Any, n: int, secrets: list[str] | None = None) -> list[Any]:
+    """`n` resources with their own HOME and TMPDIR (workers of their own) sharing one k0sctl double."""
+    from tests.support import DOUBLE_DIR
+    from tests.support.resource import Resource
+
+    made = []
+    for i in range(n):
+        home, tmpdir = tmp_path / f"home{i}", tmp_path / f"tmp{i}"
+        home.mkdir()
+        tmpdir.mkdir()
+        made.append(Resource(home=home, tmpdir=tmpdir, path_prefix=[DOUBLE_DIR],
+                             env={"K0SCTL_DOUBLE_STATE": str(double.state_file),
+                                  "K0SCTL_DOUBLE_RECORD": str(double.record_file)},
+                             secrets=list(secrets or [])))
+    return made
+
+
 def use_stub(resource: Any, bin_dir: Path) -> None:
     """Put a stub k0sctl (see `stub_k0sctl`) first on the resource's PATH."""
     if bin_dir not in resource.path_prefix:

@@ -67,6 +67,21 @@ def double(tmp_path: Path) -> Double:
 
 
 @pytest.fixture
+def running(double: Double) -> Double:
+    """The double's cluster runs k0s: `k0sctl backup` writes an archive of 50,000 bytes."""
+    double.set(running=True, backup_bytes=50_000)
+    return double
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """An empty bare repository for the backups (file:// URL: `f"file://{repo}"`)."""
+    from tests.support.sshd import bare_repo
+
+    return bare_repo(tmp_path / "backups.git")
+
+
+@pytest.fixture
 def resource(tmp_path: Path, double: Double) -> Iterator[Resource]:
     home = tmp_path / "home"
     tmpdir = tmp_path / "tmp"

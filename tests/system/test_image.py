@@ -151,7 +151,45 @@ def test_resource_scripts_exec_the_cli(box: Box) -> None:
         assert mode == ["755", "root"], script
         text = box.exec(["cat", f"/opt/resource/{script}"]).expect_ok().stdout
         assert text == (ROOT / "assets" / script).read_text(encoding="utf-8")
-        assert f"exec k0sctl-resource {script} " in text
+        assert f"exec /opt/venv/bin/k0sctl-resource {script} " in text
+
+
+# What Concourse gives a worker's base resource type (a `--resource-types` folder holding the image as
+# rootfs.tgz): its default PATH and none of the image's ENV.
+CONCOURSE_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def as_base_resource_type(box: Box, script: str, request: dict[str, Any], *args: str) -> StepRun:
+    argv = ["env", "-i", f"PATH={CONCOURSE_DEFAULT_PATH}", f"/opt/resource/{script}", *args]
+    return box.exec(argv, stdin=json.dumps(request), answer=True)
+
+
+def test_resource_scripts_work_as_a_base_resource_type(box: Box) -> None:
+    """check, out and in with Concourse's default PATH and an otherwise empty environment (no HOME, no
+    image ENV), against a file:// backup repository: git and k0sctl are found, the answers are JSON."""
+    bare = box.work / "base-type.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    source = {"backup": {"uri": f"file://{IN_BOX}/base-type.git"}}
+    # The environment really is bare: the CLI is not on Concourse's default PATH.
+    assert box.exec(["env", "-i", f"PATH={CONCOURSE_DEFAULT_PATH}", "env"]).expect_ok().stdout.split() == [
+        f"PATH={CONCOURSE_DEFAULT_PATH}"]
+    missing = box.exec(["env", "-i", f"PATH={CONCOURSE_DEFAULT_PATH}", "sh", "-c", "command -v k0sctl-resource"])
+    assert missing.returncode != 0 and missing.stdout == ""
+
+    empty = as_base_resource_type(box, "check", {"source": source}).expect_ok()
+    assert empty.answer == [] and "init" in empty.stderr
+    (box.work / "base-type-put").mkdir()
+    init = as_base_resource_type(box, "out", {"source": source, "params": {"command": "init"}},
+                                 f"{IN_BOX}/base-type-put").expect_ok()
+    version = init.answer["version"]
+    assert version["ref"] == git(bare, "rev-parse", BRANCH)
+    assert init.metadata["k0sctl_version"] == K0SCTL_VERSION  # k0sctl found on the default PATH
+    listed = as_base_resource_type(box, "check", {"source": source}).expect_ok()
+    assert listed.answer == [version]
+    got = as_base_resource_type(box, "in", {"source": source, "version": version}, f"{IN_BOX}/base-type-get")
+    assert got.expect_ok().answer["version"] == version
+    meta = json.loads((box.work / "base-type-get" / "metadata.json").read_text(encoding="utf-8"))
+    assert meta["kind"] == "init" and meta["ref"] == version["ref"]
 
 
 def test_no_build_leftovers(box: Box) -> None:

@@ -303,6 +303,7 @@ def test_the_jobs_do_what_the_readme_says() -> None:
     assert triggers("init") == triggers("uninstall") == set()
 
     assert put("ping")["params"]["command"] == "ping" and put("ping")["no_get"] is True
+    assert put("ping")["resource"] == "cluster-hosts"
     assert put("init")["params"]["command"] == "init"
     apply = put("install")["params"]
     assert apply == {"command": "apply", "config": "config/k0sctl.yaml", "restore_from": "cluster",
@@ -362,11 +363,31 @@ def test_every_get_and_put_passes_the_resources_request_validation() -> None:
     assert commands == {"ping", "init", "apply", "backup", "reset", "drill"}
 
     # The check container gets the source alone.
-    for name, source in sources.items():
-        parsed = parse_source(source)
-        assert parsed.backup is not None
-        # only the cluster's resource writes and decrypts archives
-        assert parsed.encryption.can_encrypt == parsed.encryption.can_decrypt == (name == "cluster"), name
+    cluster = parse_source(sources["cluster"])
+    assert cluster.backup is not None and cluster.encryption.can_encrypt and cluster.encryption.can_decrypt
+    assert parse_source(sources["cluster-hosts"]).backup is None
+    scratch = parse_source(sources["scratch"])  # reads the branch for its version; cannot decrypt nor encrypt
+    assert scratch.backup is not None and not scratch.encryption.can_encrypt and not scratch.encryption.can_decrypt
+
+
+def test_ping_never_writes_the_clusters_version_history() -> None:
+    """Concourse keeps every version a put prints as the newest version of its resource: the ping
+    put has a resource of its own, without a backup repository (its versions are the placeholder, in
+    its own history), on the same hosts (the same config file); so has the drill (`scratch`, its own
+    config file and hosts); every other put is on `cluster`."""
+    doc = pipeline()
+    resources = our_resources(doc)
+    assert set(resources) == {"cluster", "cluster-hosts", "scratch"}
+    hosts = resources["cluster-hosts"]
+    assert "backup" not in hosts["source"] and hosts.get("check_every") == "never"
+    puts = [(step.get("resource", step["put"]), step["params"]) for _, kind, step in our_steps(doc) if kind == "put"]
+    for resource, params in puts:
+        expected = {"ping": "cluster-hosts", "drill": "scratch"}.get(params["command"], "cluster")
+        assert resource == expected, f"put {params['command']} is on {resource}"
+        drill = params["command"] == "drill"
+        assert params["config"] == ("scratch-config/scratch/k0sctl.yaml" if drill else "config/k0sctl.yaml")
+    gets = [step.get("resource", step["get"]) for _, kind, step in our_steps(doc) if kind == "get"]
+    assert gets == ["cluster", "cluster"], "only install and restore-drill get a version of the cluster"
 
 
 def test_the_validation_above_can_fail() -> None:

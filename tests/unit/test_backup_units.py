@@ -78,8 +78,8 @@ def test_classify_git_errors(stderr: str, kind: str) -> None:
 # -- URLs and credentials --------------------------------------------------------------------------
 
 def test_gitpython_is_imported_only_where_git_runs() -> None:
-    """Importing the steps and the store costs no GitPython (nor its `git version` call); running git
-    imports it, since git runs through GitPython's command layer."""
+    """Importing the steps and the store costs no GitPython (nor its `git version` call); git commands
+    run as plain subprocesses in their own process group (gitrunner), so running one costs none either."""
     code = ("import sys\n"
             "import k0sctl_resource.steps.check, k0sctl_resource.steps.get\n"
             "import k0sctl_resource.steps.backup, k0sctl_resource.steps.init, k0sctl_resource.gitstore.check_cache\n"
@@ -87,7 +87,7 @@ def test_gitpython_is_imported_only_where_git_runs() -> None:
             "from pathlib import Path\n"
             "from k0sctl_resource.gitstore.runner import GitRunner\n"
             "print(GitRunner(Path('.'), {}).ok('version', what='git version'))\n"
-            "assert 'git' in sys.modules, 'git ran without GitPython'\n")
+            "assert 'git' not in sys.modules, 'running git imported GitPython'\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("git version ")
@@ -96,7 +96,7 @@ def test_gitpython_is_imported_only_where_git_runs() -> None:
 def test_remote_urls() -> None:
     https = RemoteUrl.parse("https://bob:s3cr%40t@git.example.test/ops/backups.git")
     assert https.url == "https://git.example.test/ops/backups.git"
-    assert (https.transport, https.username, https.password) == ("http", "bob", "s3cr@t")
+    assert (https.transport, https.username, https.password) == ("https", "bob", "s3cr@t")
     ssh = RemoteUrl.parse("ssh://git@git.example.test:2222/ops/backups.git")
     assert (ssh.transport, ssh.url, ssh.host) == ("ssh", "ssh://git@git.example.test:2222/ops/backups.git",
                                                   "git.example.test")
@@ -108,21 +108,31 @@ def test_remote_urls() -> None:
         RemoteUrl.parse("ftp://example.test/x")
 
 
-def test_https_credentials_only_in_askpass_environment() -> None:
-    source = parse_source({"backup": {"uri": "https://u:from-url@git.example.test/r.git", "password": "pw-123456"}})
+def _ask_helper(helper: Path, env: dict[str, str], protocol: str, host: str) -> str:
+    request = f"protocol={protocol}\nhost={host}\nwwwauth[]=Basic realm=x\n\n"
+    return subprocess.run([str(helper), "get"], input=request, env={**os.environ, **env}, capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_https_credentials_only_through_the_host_bound_helper() -> None:
+    source = parse_source({"backup": {"uri": "https://u:from-url@Git.Example.TEST/r.git", "password": "pw-123456"}})
     with Workspace() as ws:
         auth = GitAuth(source, ws)
         env = auth.env
-        assert auth.url == "https://git.example.test/r.git"
-        askpass = Path(env["GIT_ASKPASS"])
-        assert askpass.stat().st_mode & 0o777 == 0o700
-        assert "pw-123456" not in askpass.read_text() and "from-url" not in askpass.read_text()
-        for prompt, expected in (("Username for 'https://git.example.test': ", "u"),
-                                 ("Password for 'https://u@git.example.test': ", "pw-123456")):
-            got = subprocess.run([str(askpass), prompt], env={**os.environ, **env}, capture_output=True, text=True,
-                                 check=True).stdout
-            assert got == expected + "\n"
-        assert env["GIT_CONFIG_KEY_0"] == "credential.helper" and env["GIT_CONFIG_VALUE_0"] == ""
+        assert auth.url == "https://Git.Example.TEST/r.git"
+        helper = ws.path / "git-auth" / "credential"
+        assert helper.stat().st_mode & 0o777 == 0o700
+        assert "pw-123456" not in helper.read_text() and "from-url" not in helper.read_text()
+        config = [(env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"])
+                  for i in range(int(env["GIT_CONFIG_COUNT"]))]
+        helpers = [value for key, value in config if key == "credential.helper"]
+        assert helpers[0] == "" and helpers[-1] in (f"!'{helper}'", f"!{helper}")
+        assert env["GIT_ASKPASS"] == "" and env["GIT_ALLOW_PROTOCOL"] == "https"
+        assert _ask_helper(helper, env, "https", "git.example.test") == "username=u\npassword=pw-123456\n"
+        for protocol, host in (("https", "evil.example.test"), ("https", "git.example.test:8443"),
+                               ("http", "git.example.test"), ("https", "git.example.test.evil.test"),
+                               ("https", "127.0.0.2"), ("", "")):
+            assert _ask_helper(helper, env, protocol, host) == "", (protocol, host)
 
 
 def test_ssh_key_file_is_private_and_never_home(tmp_path: Path) -> None:

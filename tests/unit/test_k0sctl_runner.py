@@ -103,3 +103,21 @@ def test_last_error_and_leftovers() -> None:
     )
     assert r.last_error() == 'failed to connect to "192.0.2.10": refused'
     assert r.leftovers() == ["192.0.2.10:22:/tmp/x1/k0s_backup_2026.tar.gz"]
+
+
+def test_held_error_lines_keep_their_order_and_are_shown_unless_the_caller_drops_them(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from k0sctl_resource.k0sctl.output import HeldErrors
+
+    held = HeldErrors(echo=True, hold=True)
+    for line in ('level=info msg="==> Running phase: Connect to hosts"', 'level=error msg="a passing error"',
+                 'level=info msg="==> Running phase: Gather facts"', 'level=fatal msg="the end"'):
+        held.line(line)
+    assert capsys.readouterr().err.splitlines() == [
+        'level=info msg="==> Running phase: Connect to hosts"', 'level=error msg="a passing error"',
+        'level=info msg="==> Running phase: Gather facts"']  # the trailing fatal line is held back
+    held.flush()
+    assert capsys.readouterr().err.splitlines() == ['level=fatal msg="the end"']
+    live = HeldErrors(echo=True, hold=False)
+    live.line('level=fatal msg="shown at once"')
+    assert capsys.readouterr().err.splitlines() == ['level=fatal msg="shown at once"']

@@ -15,6 +15,7 @@ from k0sctl_resource.config.schema import Duration, Seconds, closest, from_json,
 from k0sctl_resource.runtime.errors import ResourceError
 
 NO_VERSION = "none"
+BACKUP_TIMEOUT = Duration(60.0)  # source.backup.timeout's default (seconds)
 COMMANDS = ("apply", "reset", "backup", "init", "ping", "drill")
 Command = Literal["apply", "reset", "backup", "init", "ping", "drill"]
 
@@ -55,17 +56,21 @@ class BackupRepo:
     password: str | None = None
     keep: int = 0
     git_user: GitUser = field(default_factory=GitUser)
+    timeout: Duration = BACKUP_TIMEOUT  # a git network call without progress for this long stops
 
     def validate(self, path: str) -> None:
         if not self.uri.strip():
             raise ResourceError(f"{path}.uri: must not be empty")
         if self.keep < 0:
             raise ResourceError(f"{path}.keep: must be 0 (keep all) or more")
+        if not 1 <= self.timeout <= 3600:
+            raise ResourceError(f"{path}.timeout: must be between 1s and 1h")
         bad_branch = (
             not self.branch
-            or self.branch.startswith(("-", "/"))
+            or self.branch.startswith(("-", "/", "."))
             or self.branch.endswith(("/", ".lock"))
-            or any(c in self.branch for c in " ~^:?*[\\\x7f")
+            or any(c in self.branch for c in " ~^:?*[\\\x7f") or any(ord(c) < 0x20 for c in self.branch)
+            or "@{" in self.branch or self.branch == "@" or "/." in self.branch or "//" in self.branch
             or ".." in self.branch
         )
         if bad_branch:
@@ -73,6 +78,8 @@ class BackupRepo:
         parts = [p for p in self.path.split("/") if p not in ("", ".")]
         if not parts or ".." in parts or self.path.startswith("/") or parts[0] == ".git":
             raise ResourceError(f"{path}.path: must be a relative folder inside the repository")
+        if any(p.startswith("-") for p in parts) or any(ord(c) < 0x20 or c in "\\\x7f" for c in self.path):
+            raise ResourceError(f"{path}.path: a folder name must not begin with '-' nor hold control characters")
 
     @property
     def folder(self) -> str:

@@ -1,4 +1,4 @@
-"""Credentials for the backup repository, handed to git through its environment only.
+"""Credentials and the environment for every git command against the backup repository.
 
 - SSH (`ssh://…` and scp-style `git@host:path`): `source.backup.private_key` is written to a 0600 file in
   the step's private workspace and `GIT_SSH_COMMAND` runs `ssh -i <that file> -o IdentitiesOnly=yes` with
@@ -6,90 +6,53 @@
   that trust-on-first-use fills for this step only. `~/.ssh` (config, keys, known_hosts, agent) is
   never read or written.
 - HTTPS: `source.backup.username`/`password` (or credentials written into the URI, which are taken out
-  of it) reach git through a `GIT_ASKPASS` helper script in the workspace that reads them from the
-  environment of the git process. The URL git sees, stores and prints never carries a credential, and
-  git's credential helpers are switched off so that nothing is remembered on disk.
+  of it) reach git through a credential helper script in the workspace that reads them from the
+  environment of the git process and answers only a request for the configured `scheme://host:port`:
+  a redirect to another host, port or scheme gets nothing. Redirects are followed only on git's first
+  request (`http.followRedirects=initial`, git's default, pinned), and only to https when the URL is
+  https (`GIT_ALLOW_PROTOCOL` limits curl's redirects too). `http://` is accepted without credentials only.
+- Nothing can make git run a program: the one transport in use is the only one allowed
+  (`GIT_ALLOW_PROTOCOL`, `protocol.ext.allow=never`), no system or global git configuration is read
+  (so no `core.sshCommand`, `url.*.insteadOf`, `remote.*.uploadpack`, hooks path or credential helper
+  of anyone else), and no inherited `GIT_*` variable but the TLS trust ones reaches git (gitrunner).
+- Every network call is bounded by `source.backup.timeout` (see `NetBounds`).
 """
 
 from __future__ import annotations
 
+import math
 import os
-import re
 import shlex
 import shutil
 import subprocess
-import urllib.parse
-from dataclasses import dataclass
-from typing import Literal
 
 from k0sctl_resource.config.models import BackupRepo, Source
+from k0sctl_resource.gitstore.remote import NetBounds
+from k0sctl_resource.gitstore.url import RemoteUrl as RemoteUrl  # noqa: PLC0414 - re-exported
+from k0sctl_resource.gitstore.url import Transport as Transport  # noqa: PLC0414 - re-exported
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
 from k0sctl_resource.runtime.workspace import Workspace, write_private
 
-Transport = Literal["ssh", "http", "file", "git"]
-
 USERNAME_VAR = "K0SCTL_RESOURCE_GIT_USERNAME"
 PASSWORD_VAR = "K0SCTL_RESOURCE_GIT_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+ORIGIN_VAR = "K0SCTL_RESOURCE_GIT_ORIGIN"
 
-_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>\[[^\]]+\]|[^@/:]+):(?P<path>(?!//).*)$")
-
-_ASKPASS_SCRIPT = f"""#!/bin/sh
-# git asks for the user name and then the password; both come from this process's environment.
-case "$1" in
-  [Uu]sername*) printf '%s\\n' "${USERNAME_VAR}" ;;
-  *) printf '%s\\n' "${PASSWORD_VAR}" ;;
-esac
+# git's credential protocol: `get` with protocol=, host= (host[:port]) lines. Answer only for our origin.
+_CREDENTIAL_HELPER = f"""#!/bin/sh
+[ "$1" = get ] || exit 0
+proto= host=
+while IFS= read -r line; do
+  case "$line" in
+    '') break ;;
+    protocol=*) proto=${{line#protocol=}} ;;
+    host=*) host=${{line#host=}} ;;
+  esac
+done
+asked=$(printf '%s://%s' "$proto" "$host" | tr '[:upper:]' '[:lower:]')
+[ -n "$proto" ] && [ "$asked" = "${ORIGIN_VAR}" ] || exit 0
+printf 'username=%s\npassword=%s\n' "${USERNAME_VAR}" "${PASSWORD_VAR}"
 """
-
-
-@dataclass(frozen=True)
-class RemoteUrl:
-    """The backup repository's URL, split into what git may see and the credentials it must not."""
-
-    url: str  # credential-free: passed to git, shown in logs and errors
-    transport: Transport
-    host: str | None
-    username: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def parse(cls, uri: str) -> RemoteUrl:
-        text = uri.strip()
-        if "://" in text:
-            parts = urllib.parse.urlsplit(text)
-            scheme = parts.scheme.lower()
-            if scheme in ("ssh", "git+ssh", "ssh+git"):
-                transport: Transport = "ssh"
-            elif scheme in ("http", "https"):
-                transport = "http"
-            elif scheme == "file":
-                transport = "file"
-            elif scheme == "git":
-                transport = "git"
-            else:
-                raise ResourceError(f"source.backup.uri: unsupported scheme {scheme!r} "
-                                    "(use ssh://, git@host:path, https:// or file://)")
-            username = urllib.parse.unquote(parts.username) if parts.username else None
-            password = urllib.parse.unquote(parts.password) if parts.password is not None else None
-            host = parts.hostname
-            netloc = parts.netloc.rsplit("@", 1)[-1]
-            if transport == "ssh" and username:
-                netloc = f"{parts.username}@{netloc}"  # the SSH login name is no secret
-                username = None
-            if transport == "ssh" and password:
-                raise ResourceError("source.backup.uri: an ssh:// URL cannot carry a password; "
-                                    "use source.backup.private_key")
-            clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-            if transport != "file" and not host:
-                raise ResourceError("source.backup.uri: the URL names no host")
-            return cls(url=clean, transport=transport, host=host, username=username, password=password)
-        if text.startswith("/"):
-            return cls(url=text, transport="file", host=None)
-        match = _SCP_LIKE.match(text)
-        if match is None or not match.group("path"):
-            raise ResourceError("source.backup.uri: expected an ssh://, git@host:path, https:// or file:// URL")
-        return cls(url=text, transport="ssh", host=match.group("host").strip("[]"))
 
 
 class GitAuth:
@@ -105,6 +68,13 @@ class GitAuth:
         self.username = self.backup.username or self.remote.username
         self.password = self.backup.password if self.backup.password is not None else self.remote.password
         REDACT.add(self.password, self.backup.private_key)
+        if self.remote.transport == "http" and (self.username or self.password):
+            raise ResourceError("source.backup.uri: http:// would send the credentials unencrypted; "
+                                "use https:// (http:// is accepted without credentials only)")
+        for value, what in ((self.username, "username"), (self.password, "password")):
+            if value is not None and any(c in value for c in "\r\n\x00"):
+                raise ResourceError(f"source.backup.{what}: contains a line break or NUL")
+        self.bounds = NetBounds(stall=float(self.backup.timeout))
         self._env: dict[str, str] | None = None
 
     @property
@@ -117,29 +87,51 @@ class GitAuth:
             self._env = self._build()
         return self._env
 
+    def _config(self) -> list[tuple[str, str]]:
+        """Configuration for every git command (`GIT_CONFIG_COUNT`): no helper but ours, no program."""
+        return [
+            ("credential.helper", ""),  # forget every helper configured anywhere: nothing is remembered
+            ("credential.useHttpPath", "false"),
+            ("core.askPass", ""),
+            ("protocol.allow", "never"),
+            ("protocol.ext.allow", "never"),
+            (f"protocol.{self.remote.transport}.allow", "always"),
+            ("http.followRedirects", "initial"),
+            ("core.hooksPath", os.devnull),
+            ("core.fsmonitor", "false"),
+        ]
+
     def _build(self) -> dict[str, str]:
+        stall = max(1, math.ceil(self.bounds.stall))
         env: dict[str, str] = {
             "GIT_TERMINAL_PROMPT": "0",
-            # No credential helper may remember anything; a user's helpers are switched off for us.
-            "GIT_CONFIG_COUNT": "2",
-            "GIT_CONFIG_KEY_0": "credential.helper",
-            "GIT_CONFIG_VALUE_0": "",
-            "GIT_CONFIG_KEY_1": "core.askPass",
-            "GIT_CONFIG_VALUE_1": "",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_ALLOW_PROTOCOL": self.remote.transport,
+            "GIT_PROTOCOL_FROM_USER": "0",
+            "GIT_ASKPASS": "",
+            "SSH_ASKPASS": "",
             "SSH_ASKPASS_REQUIRE": "never",
+            "GIT_HTTP_LOW_SPEED_LIMIT": "1",
+            "GIT_HTTP_LOW_SPEED_TIME": str(stall),
         }
+        config = self._config()
         folder = self.workspace.dir("git-auth")
-        if self.remote.transport == "ssh" or self.backup.private_key:
-            env["GIT_SSH_COMMAND"] = self._ssh_command(folder)
-            env["GIT_SSH_VARIANT"] = "ssh"
-        if self.remote.transport == "http":
-            askpass = write_private(folder / "askpass", _ASKPASS_SCRIPT, mode=0o700)
-            env["GIT_ASKPASS"] = str(askpass)
+        if self.remote.transport in ("http", "https"):
+            helper = write_private(folder / "credential", _CREDENTIAL_HELPER, mode=0o700)
+            config.append(("credential.helper", "!" + shlex.quote(str(helper))))
+            env[ORIGIN_VAR] = self.remote.origin or ""
             env[USERNAME_VAR] = self.username or ""
             env[PASSWORD_VAR] = self.password or ""
+        env["GIT_SSH_COMMAND"] = self._ssh_command(folder, stall) if self.remote.transport == "ssh" else "false"
+        env["GIT_SSH_VARIANT"] = "ssh"
+        env["GIT_CONFIG_COUNT"] = str(len(config))
+        for i, (key, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{i}"] = key
+            env[f"GIT_CONFIG_VALUE_{i}"] = value
         return env
 
-    def _ssh_command(self, folder: os.PathLike[str]) -> str:
+    def _ssh_command(self, folder: os.PathLike[str], stall: int) -> str:
         ssh = shutil.which("ssh")
         if ssh is None:
             raise ResourceError("source.backup.uri is an SSH URL but ssh (openssh-client) is not on PATH")
@@ -148,7 +140,8 @@ class GitAuth:
         argv = [ssh, "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
                 "-o", "IdentityAgent=none", "-o", f"UserKnownHostsFile={known_hosts}",
                 "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"StrictHostKeyChecking={checking}",
-                "-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]
+                "-o", f"ConnectTimeout={stall}", "-o", f"ServerAliveInterval={max(1, math.ceil(stall / 4))}",
+                "-o", "ServerAliveCountMax=4"]
         if self.backup.private_key:
             key = self._write_key(folder)
             argv += ["-i", key]

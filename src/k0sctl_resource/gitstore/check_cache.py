@@ -4,7 +4,6 @@ the check container's temporary space so that a check fetches only what is new s
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -15,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from k0sctl_resource.gitstore.remote import Remote
-from k0sctl_resource.gitstore.runner import NETWORK_TIMEOUT, TIP_REF, GitFailure, GitRunner, classify, init_repo
+from k0sctl_resource.gitstore.runner import TIP_REF, GitFailure, GitRunner, classify, init_repo
 from k0sctl_resource.runtime import log
+from k0sctl_resource.runtime.cache_dir import lock, private_fallback, read_private, trusted_path
 
 CACHE_DIR_NAME = "k0sctl-check-cache"
 CHECK_FIRST_DEPTH = 32
@@ -37,7 +37,9 @@ class CheckCache:
     """A commits-only partial repository and the branch's first-parent list, per (uri, branch).
 
     Lives in `$TMPDIR/k0sctl-check-cache/<sha256 of uri and branch>` (the check container's
-    temporary space); holds no credential (the URL in it is the credential-free one).
+    temporary space); holds no credential (the URL in it is the credential-free one). Used only when
+    every level is this user's private directory (`cache_dir.trusted_path`) and its lock is had within
+    the bound of one git network call; otherwise the check works in a fresh private directory.
     """
 
     def __init__(self, remote: Remote, path: Path) -> None:
@@ -51,21 +53,24 @@ class CheckCache:
     @contextlib.contextmanager
     def open(cls, remote: Remote) -> Iterator[CheckCache]:
         key = hashlib.sha256(f"{remote.url}\n{remote.branch}".encode()).hexdigest()[:32]
-        root = cache_root()
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = root / key
-        path.mkdir(mode=0o700, exist_ok=True)
-        lock = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        path, why = trusted_path(cache_root(), key)
+        wait = remote.bounds.call
+        held = lock(path / "lock", wait) if path is not None else None
+        if path is None or held is None:
+            why = why or f"its lock was held by another check for more than {wait:.0f}s"
+            log.warn(f"check cache not used: {why}; this check uses a fresh private directory")
+            with private_fallback(f"{CACHE_DIR_NAME}-") as fresh:
+                yield cls(remote, fresh)
+            return
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
             yield cls(remote, path)
         finally:
-            os.close(lock)
+            os.close(held)
 
     # state ---------------------------------------------------------------------------------------
     def load(self) -> CheckState:
         try:
-            raw = json.loads(self.state_file.read_text(encoding="utf-8"))
+            raw = json.loads(read_private(self.state_file) or "null")
             state = CheckState(tip=raw["tip"], chain=list(raw["chain"]), complete=bool(raw["complete"]))
             if (state.tip and state.chain and state.chain[-1] == state.tip
                     and (self.repo / "HEAD").exists()):
@@ -76,8 +81,11 @@ class CheckCache:
 
     def save(self, state: CheckState) -> None:
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"tip": state.tip, "chain": state.chain, "complete": state.complete}),
-                       encoding="utf-8")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps({"tip": state.tip, "chain": state.chain, "complete": state.complete}))
         os.replace(tmp, self.state_file)
 
     def reset(self) -> None:
@@ -87,8 +95,8 @@ class CheckCache:
     # fetching ------------------------------------------------------------------------------------
     def _fetch(self, *extra: str) -> str:
         result = self.runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--filter=tree:0",
-                                 *extra, self.remote.url, f"+{self.remote.head_ref}:{TIP_REF}",
-                                 timeout=NETWORK_TIMEOUT)
+                                 *extra, "--", self.remote.url, f"+{self.remote.head_ref}:{TIP_REF}",
+                                 timeout=self.remote.bounds.call)
         if not result.ok:
             kind, reason = classify(result.stderr)
             raise GitFailure(f"cannot fetch {self.remote.describe()}: {reason}", kind, result.stderr)

@@ -7,7 +7,7 @@ Plain text and names only; nothing here runs git.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 from k0sctl_resource.runtime.redact import REDACT
@@ -127,10 +127,14 @@ def _sort_key(name: str) -> tuple[str, int, str]:
     return (match.group("ts"), int(match.group("n") or 1), name)
 
 
-def retention(names: Sequence[str], keep: int) -> list[str]:
-    """The archives to remove so that the newest `keep` remain (0: keep all). Names this resource
-    did not write (no timestamp) are never removed."""
+def retention(names: Sequence[str], keep: int, protect: Collection[str] = ()) -> list[str]:
+    """The archives to remove so that `keep` remain (0: keep all): the ones in `protect` (the archive
+    just added) and the newest of the others by the stamp in their names. Names this resource did not
+    write (no timestamp) are never removed, and neither is anything in `protect`, whatever its stamp
+    says (another worker's clock may run ahead)."""
     if keep <= 0:
         return []
     ours = sorted((n for n in names if _ARCHIVE_NAME.match(n)), key=_sort_key)
-    return ours[: max(0, len(ours) - keep)]
+    others = [n for n in ours if n not in protect]
+    room = max(0, keep - sum(1 for n in ours if n in protect))
+    return others[: max(0, len(others) - room)]

@@ -1,9 +1,15 @@
 """Running git: commands in one directory with the auth environment, their failures sorted by kind, and
 the private repositories the resource keeps for plumbing.
 
-GitPython (the command layer and `Repo.init`) is imported by the functions that run git, not by this
-module, so that importing the resource's modules never pays for it (nor for the `git version` call
-GitPython makes when it is imported).
+Every git runs in its own process group with a hard wall bound: when it passes, the whole group (git,
+git-remote-https, ssh) is killed, so that no grandchild keeps a pipe open and no wait outlives its
+bound. `stop_all()` ends every git still running (for a step that is being aborted).
+
+git's environment is built here, not inherited: no `GIT_*` variable of the caller reaches it but the TLS
+trust ones (`GIT_SSL_CAINFO`, `GIT_SSL_CAPATH`), git looks for no repository above the directory it
+runs in (`GIT_CEILING_DIRECTORIES`), and messages are in the C locale for `classify`.
+
+Nothing here imports GitPython: every git is a plain subprocess.
 """
 
 from __future__ import annotations
@@ -11,18 +17,17 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
+import subprocess
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import BinaryIO
 
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
 
-if TYPE_CHECKING:
-    import git
-
-NETWORK_TIMEOUT = 1800.0
 LOCAL_TIMEOUT = 600.0
 TIP_REF = "refs/k0sctl/tip"  # where a private repository keeps the remote branch's tip it fetched
 
@@ -31,12 +36,45 @@ TIP_REF = "refs/k0sctl/tip"  # where a private repository keeps the remote branc
 _INHERITED_GIT_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
                        "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_COMMON_DIR",
                        "GIT_CONFIG_PARAMETERS", "GIT_PREFIX", "GIT_SHALLOW_FILE", "GIT_QUARANTINE_PATH")
+# The only `GIT_*` variables of the caller that git may see: which CA certificates to trust.
+_KEPT_GIT_VARS = ("GIT_SSL_CAINFO", "GIT_SSL_CAPATH")
+
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
 
 
 def forget_inherited_git_env() -> None:
     """Remove the variables of `_INHERITED_GIT_VARS` from this process's environment."""
     for name in _INHERITED_GIT_VARS:
         os.environ.pop(name, None)
+
+
+def git_environment(cwd: Path, *layers: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment of one git command: the caller's without its `GIT_*`/askpass variables, then
+    `layers` in order."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("GIT_") and k not in _KEPT_GIT_VARS) and k not in ("SSH_ASKPASS",)}
+    # No system or global configuration (`core.sshCommand`, `url.*.insteadOf`, hooks, helpers of
+    # anyone else), no prompt, no repository above `cwd`, messages in the C locale for `classify`.
+    env.update(LC_ALL="C", LANGUAGE="C", GIT_CEILING_DIRECTORIES=str(cwd.parent), GIT_CONFIG_NOSYSTEM="1",
+               GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0")
+    for layer in layers:
+        if layer:
+            env.update(layer)
+    return env
+
+
+def stop_all() -> None:
+    """Kill every git command (and its process group) still running."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @dataclass
@@ -51,8 +89,8 @@ class GitResult:
 
 
 class GitFailure(ResourceError):
-    """A git command failed; `kind` says why (auth, host_key, not_found, network, missing_ref,
-    missing_object, rejected, unadvertised, timeout, other)."""
+    """A git command failed; `kind` says why (timeout, host_key, auth, unadvertised, missing_object,
+    missing_ref, not_found, network, refused, rejected, other)."""
 
     def __init__(self, message: str, kind: str, stderr: str = "") -> None:
         super().__init__(message)
@@ -65,6 +103,8 @@ def classify(stderr: str) -> tuple[str, str]:
     text = REDACT(stderr)
     low = text.lower()
     rules: tuple[tuple[str, tuple[str, ...], str], ...] = (
+        ("timeout", ("git was stopped after", "operation too slow", "timed out", "timeout, server"),
+         "no answer in time (bounded by source.backup.timeout)"),
         ("host_key", ("host key verification failed", "remote host identification has changed",
                       "no ed25519 host key is known", "no rsa host key is known"),
          "the server's SSH host key is not in source.ssh_known_hosts or does not match it"),
@@ -86,6 +126,8 @@ def classify(stderr: str) -> tuple[str, str]:
                      "could not connect", "failed to connect", "unable to access", "ssl", "tls",
                      "kex_exchange_identification", "broken pipe", "early eof", "the remote end hung up"),
          "the repository could not be reached"),
+        ("refused", ("hook declined", "protected branch", "denying non-fast-forward"),
+         "the server refused the push (a hook or branch protection declined it)"),
         ("rejected", ("[rejected]", "non-fast-forward", "fetch first", "stale info", "cannot lock ref",
                       "failed to update ref", "failed to lock", "incorrect old value", "! [remote rejected]"),
          "the branch moved (push rejected)"),
@@ -100,40 +142,41 @@ def classify(stderr: str) -> tuple[str, str]:
 
 
 class GitRunner:
-    """git (through GitPython's command layer) in one directory, with the auth environment."""
+    """git in one directory, with the auth environment."""
 
     def __init__(self, cwd: Path, env: Mapping[str, str]) -> None:
-        import git
-
         self.cwd = cwd
         self.env = dict(env)
-        self._git: git.cmd.Git = git.cmd.Git(str(cwd))
 
     def run(self, *args: str, env: Mapping[str, str] | None = None, stdin: BinaryIO | None = None,
             output: BinaryIO | None = None, timeout: float = LOCAL_TIMEOUT) -> GitResult:
-        import git
-
-        merged = dict(self.env)
-        if env:
-            merged.update(env)
+        """Run `git *args`; a run that passes `timeout` seconds is killed with its process group."""
         try:
-            result: Any = self._git.execute(
-                ["git", *args], istream=stdin, output_stream=output, with_extended_output=True,
-                with_exceptions=False, stdout_as_string=output is None, kill_after_timeout=timeout,
-                env=merged,
-            )
-        except git.exc.GitCommandNotFound:
+            proc = subprocess.Popen(["git", *args], cwd=self.cwd, env=git_environment(self.cwd, self.env, env),
+                                    stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                    stdout=output if output is not None else subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True)
+        except FileNotFoundError:
             raise ResourceError("git is not installed (not found on PATH)") from None
-        code: int | None = result[0]
-        out: Any = result[1]
-        err: Any = result[2]
-        out_text = out if isinstance(out, str) else ""
-        err_text = err.decode("utf-8", "replace") if isinstance(err, bytes) else str(err or "")
-        if code is None:
-            code = -1
-        if code < 0 and "timed out" not in err_text.lower():
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
+        timed_out = False
+        try:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_group(proc)
+                out, err = proc.communicate()
+        finally:
+            _kill_group(proc)  # nothing of this git outlives it (a helper that stayed behind)
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
+        out_text = out.decode("utf-8", "replace") if out else ""
+        err_text = err.decode("utf-8", "replace") if err else ""
+        if timed_out:
             err_text += f"\ngit was stopped after {timeout:.0f}s (timed out)"
-        return GitResult(code=int(code), stdout=out_text, stderr=err_text)
+        return GitResult(code=-1 if timed_out else proc.returncode, stdout=out_text, stderr=err_text)
 
     def ok(self, *args: str, what: str, env: Mapping[str, str] | None = None,
            timeout: float = LOCAL_TIMEOUT, stdin: BinaryIO | None = None) -> str:
@@ -146,20 +189,15 @@ class GitRunner:
 
 
 def init_repo(path: Path, *, bare: bool) -> None:
-    """A fresh local repository for plumbing (never checked out), quiet and with no automatic gc."""
-    import git
-
+    """A fresh local repository for plumbing (never checked out), quiet, with no automatic gc and no
+    template (so no hooks)."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    repo = git.Repo.init(str(path), bare=bare)
-    try:
-        with repo.config_writer() as cfg:
-            cfg.set_value("gc", "auto", "0")
-            cfg.set_value("maintenance", "auto", "false")
-            cfg.set_value("core", "logAllRefUpdates", "false")
-            cfg.set_value("fetch", "writeCommitGraph", "false")
-            cfg.set_value("advice", "detachedHead", "false")
-    finally:
-        repo.close()
+    args = ["init", "--quiet", "--template=", *(["--bare"] if bare else []), "."]
+    GitRunner(path, {}).ok(*args, what="creating a private repository")
+    config = path / ("config" if bare else ".git/config")
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write("[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n[core]\n\tlogAllRefUpdates = false\n"
+                     "[fetch]\n\twriteCommitGraph = false\n[advice]\n\tdetachedHead = false\n")
 
 
 def objects_size(git_dir: Path) -> int:

@@ -19,7 +19,6 @@ Gitea/Forgejo, Bitbucket do; a plain `git` over OpenSSH needs `AcceptEnv GIT_PRO
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import re
@@ -41,7 +40,6 @@ from k0sctl_resource.gitstore.commit_format import (
 )
 from k0sctl_resource.gitstore.remote import Remote
 from k0sctl_resource.gitstore.runner import (
-    NETWORK_TIMEOUT,
     TIP_REF,
     GitFailure,
     GitResult,
@@ -59,6 +57,8 @@ from k0sctl_resource.runtime.workspace import Workspace
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 ARCHIVE_TAG_PREFIX = "k0sctl-backup-archive/"
 PUSH_ATTEMPTS = 10
+CONFIRM_DEPTH = 100  # commits read back below the remote tip to find the one just pushed
+CONFIRM_REF = "refs/k0sctl/confirm"
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
@@ -111,6 +111,7 @@ class BackupStore:
         self.auth = GitAuth(source, workspace)
         self.branch = self.backup.branch
         self.head_ref = f"refs/heads/{self.branch}"
+        self.bounds = self.auth.bounds
         self._scratch: GitRunner | None = None
 
     @classmethod
@@ -125,13 +126,13 @@ class BackupStore:
         return f"branch {self.branch} of {self.url}"
 
     def remote(self) -> Remote:
-        return Remote(url=self.url, branch=self.branch, env=self.auth.env)
+        return Remote(url=self.url, branch=self.branch, env=self.auth.env, bounds=self.bounds)
 
     # -- remote state ------------------------------------------------------------------------------
     def remote_tip(self) -> str | None:
         """The branch's tip on the remote, or None when the branch does not exist."""
         runner = GitRunner(self.workspace.path, self.auth.env)
-        result = runner.run("ls-remote", "--exit-code", self.url, self.head_ref, timeout=NETWORK_TIMEOUT)
+        result = runner.run("ls-remote", "--exit-code", "--", self.url, self.head_ref, timeout=self.bounds.call)
         if result.code == 2:
             return None
         if not result.ok:
@@ -145,8 +146,8 @@ class BackupStore:
 
     def remote_tags(self, prefix: str) -> set[str]:
         runner = GitRunner(self.workspace.path, self.auth.env)
-        out = runner.ok("ls-remote", "--tags", self.url, f"refs/tags/{prefix}*", what=f"cannot read {self.url}",
-                        timeout=NETWORK_TIMEOUT)
+        out = runner.ok("ls-remote", "--tags", "--", self.url, f"refs/tags/{prefix}*",
+                        what=f"cannot read {self.url}", timeout=self.bounds.call)
         return {line.partition("\t")[2].removeprefix("refs/tags/").removesuffix("^{}")
                 for line in out.splitlines() if "\t" in line}
 
@@ -161,8 +162,8 @@ class BackupStore:
     def fetch_tip(self, runner: GitRunner) -> str | None:
         """Fetch the branch's tip commit with its trees (no blobs) into `runner`'s repository."""
         result = runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1",
-                            "--filter=blob:none", self.url, f"+{self.head_ref}:{TIP_REF}",
-                            timeout=NETWORK_TIMEOUT)
+                            "--filter=blob:none", "--", self.url, f"+{self.head_ref}:{TIP_REF}",
+                            timeout=self.bounds.call)
         if not result.ok:
             kind, reason = classify(result.stderr)
             if kind == "missing_ref":
@@ -176,7 +177,7 @@ class BackupStore:
             raise ResourceError(f"version {sha!r} is not a full commit sha")
         flt = "--filter=blob:none" if with_trees else "--filter=tree:0"
         result = runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1", flt,
-                            self.url, sha, timeout=NETWORK_TIMEOUT)
+                            "--", self.url, sha, timeout=self.bounds.call)
         if result.ok:
             return
         kind, reason = classify(result.stderr)
@@ -188,9 +189,9 @@ class BackupStore:
         # Protocol v0 server: fetch the branch and the archive tags in full, then look for the commit.
         log.warn(f"{self.url} does not allow fetching a single commit (git protocol v2 is off); "
                  "fetching the whole branch instead")
-        result = runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", self.url,
+        result = runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", self.url,
                             f"+{self.head_ref}:refs/k0sctl/all/head",
-                            f"+refs/tags/{ARCHIVE_TAG_PREFIX}*:refs/k0sctl/all/tags/*", timeout=NETWORK_TIMEOUT)
+                            f"+refs/tags/{ARCHIVE_TAG_PREFIX}*:refs/k0sctl/all/tags/*", timeout=self.bounds.bulk)
         if not result.ok:
             kind, reason = classify(result.stderr)
             if kind != "missing_ref":
@@ -215,7 +216,7 @@ class BackupStore:
             raise ResourceError(f"commit {sha} has no file {path}")
         fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            got = runner.run("cat-file", "blob", blob, output=handle, timeout=NETWORK_TIMEOUT)
+            got = runner.run("cat-file", "blob", blob, output=handle, timeout=self.bounds.bulk)
         if not got.ok:
             dst.unlink(missing_ok=True)
             kind, reason = classify(got.stderr)
@@ -248,64 +249,102 @@ class BackupStore:
         src = refspec.split(":", 1)[0].lstrip("+")
         if not src:  # an empty source would delete the remote ref
             raise ResourceError("internal error: refusing to push an empty source")
-        args = ["push", "--porcelain"]
+        args = ["push", "--porcelain", "--no-verify"]
         if lease is not None:
             args.append(f"--force-with-lease={lease}")
-        result = runner.run(*args, self.url, refspec, timeout=NETWORK_TIMEOUT)
+        result = runner.run(*args, "--", self.url, refspec, timeout=self.bounds.bulk)
         # --porcelain reports a rejected ref on stdout; classify() reads both
         return GitResult(code=result.code, stdout=result.stdout, stderr=result.stderr + "\n" + result.stdout)
 
+    def _archive_commit(self, runner: GitRunner, blob: str, tip: str | None, wanted_name: str,
+                        message_for: Any, attempt: int) -> PushedArchive:
+        """A commit on top of `tip` that adds `blob` under a name unique in the tree and applies `keep`
+        (never to the archive it adds, whatever the stamps of the others say)."""
+        folder = self.backup.folder
+        env = self._index_env(runner, str(attempt))
+        if tip is None:
+            runner.ok("read-tree", "--empty", what="preparing the tree", env=env)
+            present: list[str] = []
+        else:
+            runner.ok("read-tree", tip, what="reading the branch's tree", env=env)
+            listing = runner.ok("ls-tree", "--name-only", tip, "--", f"{folder}/", what="listing archives")
+            present = [p.rsplit("/", 1)[-1] for p in listing.splitlines() if p.strip()]
+        name = unique_name(wanted_name, set(present))
+        path = f"{folder}/{name}"
+        runner.ok("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", what="adding the archive", env=env)
+        removed = tuple(retention([*present, name], self.backup.keep, protect={name}))
+        if removed:
+            runner.ok("update-index", "--force-remove", "--", *(f"{folder}/{r}" for r in removed),
+                      what="applying keep", env=env)
+        tree = runner.ok("write-tree", "--missing-ok", what="writing the tree", env=env).strip()
+        commit = self._commit(runner, tree, tip, message_for(name, path, removed))
+        return PushedArchive(sha=commit, archive=name, path=path, removed=removed, created_branch=tip is None,
+                             attempts=attempt)
+
+    def confirm_pushed(self, runner: GitRunner, pushed: PushedArchive, blob: str) -> str | None:
+        """Read the branch back from the remote: None when its tip is `pushed.sha` or has it on its
+        first-parent chain and that commit holds the archive's blob; otherwise what is wrong."""
+        tip = self.remote_tip()
+        if tip is None:
+            return "the branch no longer exists"
+        if tip != pushed.sha:
+            result = runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--filter=tree:0",
+                                f"--depth={CONFIRM_DEPTH}", "--", self.url, f"+{self.head_ref}:{CONFIRM_REF}",
+                                timeout=self.bounds.call)
+            if not result.ok:
+                kind, reason = classify(result.stderr)
+                raise GitFailure(f"cannot read back {self.describe()}: {reason}", kind, result.stderr)
+            chain = runner.ok("rev-list", "--first-parent", CONFIRM_REF, what="reading the branch back").split()
+            if pushed.sha not in chain:
+                return f"its tip {tip[:12]} does not have commit {pushed.sha[:12]} on its history"
+        held = runner.run("rev-parse", "--verify", "--quiet", f"{pushed.sha}:{pushed.path}")
+        if held.stdout.strip() != blob:
+            return f"commit {pushed.sha[:12]} does not hold {pushed.path}"
+        return None
+
     def push_archive(self, encrypted_file: Path, wanted_name: str,
                      message_for: Any) -> PushedArchive:
-        """Commit `encrypted_file` as `<backup.path>/<name>` on top of the branch and push it.
+        """Commit `encrypted_file` as `<backup.path>/<name>` on top of the branch, push it and read it
+        back from the remote.
 
         `message_for(name, path, removed)` builds the commit message once the final name (unique in
-        the tree) and the archives removed by `keep` are known. A rejected push is redone on top of
-        the new tip, at most PUSH_ATTEMPTS times, with jittered backoff.
+        the tree) and the archives removed by `keep` are known. A rejected push, or one that the remote
+        does not show afterwards, is redone on top of the new tip, at most PUSH_ATTEMPTS times and not
+        after `bounds.retry_window`, with jittered backoff.
         """
         runner = self.scratch()
-        folder = self.backup.folder
         blob = runner.ok("hash-object", "-w", "--", str(encrypted_file), what="storing the archive").strip()
+        deadline = time.monotonic() + self.bounds.retry_window
         last_reason = ""
-        for attempt in range(1, PUSH_ATTEMPTS + 1):
+        attempt = 0
+        while attempt < PUSH_ATTEMPTS:
+            attempt += 1
             tip = self.fetch_tip(runner)
-            env = self._index_env(runner, str(attempt))
-            if tip is None:
-                runner.ok("read-tree", "--empty", what="preparing the tree", env=env)
-                present: list[str] = []
-            else:
-                runner.ok("read-tree", tip, what="reading the branch's tree", env=env)
-                listing = runner.ok("ls-tree", "--name-only", tip, "--", f"{folder}/", what="listing archives")
-                present = [p.rsplit("/", 1)[-1] for p in listing.splitlines() if p.strip()]
-            name = unique_name(wanted_name, set(present))
-            path = f"{folder}/{name}"
-            runner.ok("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", what="adding the archive",
-                      env=env)
-            removed = tuple(retention([*present, name], self.backup.keep))
-            if removed:
-                runner.ok("update-index", "--force-remove", "--", *(f"{folder}/{r}" for r in removed),
-                          what="applying keep", env=env)
-            tree = runner.ok("write-tree", "--missing-ok", what="writing the tree", env=env).strip()
-            commit = self._commit(runner, tree, tip, message_for(name, path, removed))
-            result = self._push(runner, f"{commit}:{self.head_ref}")
-            if result.ok:
-                return PushedArchive(sha=commit, archive=name, path=path, removed=removed,
-                                     created_branch=tip is None, attempts=attempt)
-            kind, reason = classify(result.stderr)
-            if kind not in ("rejected", "network"):
+            pushed = self._archive_commit(runner, blob, tip, wanted_name, message_for, attempt)
+            result = self._push(runner, f"{pushed.sha}:{self.head_ref}")
+            kind, reason = ("", "") if result.ok else classify(result.stderr)
+            if kind not in ("", "rejected", "network", "timeout"):
                 raise GitFailure(f"cannot push to {self.describe()}: {reason}", kind, result.stderr)
-            # A push that reached the server although we saw an error: our commit is the tip.
-            with contextlib.suppress(GitFailure):
-                if self.remote_tip() == commit:
-                    return PushedArchive(sha=commit, archive=name, path=path, removed=removed,
-                                         created_branch=tip is None, attempts=attempt)
-            last_reason = reason
+            try:  # a push that reached the server although we saw an error (network) counts too
+                missing = reason if kind == "rejected" else self.confirm_pushed(runner, pushed, blob)
+            except GitFailure as exc:
+                if result.ok:
+                    raise GitFailure(f"pushed {pushed.sha[:12]} to {self.describe()} but could not read the branch "
+                                     f"back ({str(exc).rsplit(': ', 1)[-1]}); the backup is not reported as stored",
+                                     exc.kind, exc.stderr) from None
+                missing = reason  # the push failed and the remote cannot be read: try again
+            if missing is None:
+                return pushed
+            last_reason = reason if not result.ok else f"the pushed commit is not on the branch: {missing}"
             delay = min(8.0, 0.25 * 2 ** min(attempt - 1, 5)) * random.uniform(0.5, 1.5)  # noqa: S311
-            log.info(f"push to {self.describe()} was rejected ({reason}); retrying on the new tip in "
-                     f"{delay:.1f}s (attempt {attempt + 1} of {PUSH_ATTEMPTS})")
+            if attempt >= PUSH_ATTEMPTS or time.monotonic() + delay > deadline:
+                break
+            log.info(f"push to {self.describe()} did not land ({last_reason}); retrying on the new tip in "
+                     f"{delay:.1f}s (attempt {attempt + 1} of at most {PUSH_ATTEMPTS})")
             time.sleep(delay)
-        raise ResourceError(f"could not push the backup to {self.describe()} after {PUSH_ATTEMPTS} attempts "
-                            f"({last_reason}); the archive was not stored")
+        raise ResourceError(f"could not push the backup to {self.describe()} ({attempt} attempt(s), at most "
+                            f"{PUSH_ATTEMPTS} within {self.bounds.retry_window:.0f}s; last: {last_reason}); "
+                            "the backup is not on the branch")
 
     # -- init --------------------------------------------------------------------------------------
     def holds_archives(self, runner: GitRunner, tip: str) -> int:
@@ -315,7 +354,7 @@ class BackupStore:
         if in_tree:
             return in_tree
         result = runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--filter=tree:0",
-                            "--unshallow", self.url, f"+{self.head_ref}:{TIP_REF}", timeout=NETWORK_TIMEOUT)
+                            "--unshallow", "--", self.url, f"+{self.head_ref}:{TIP_REF}", timeout=self.bounds.bulk)
         if not result.ok and "unshallow on a complete repository" not in result.stderr:
             kind, reason = classify(result.stderr)
             raise GitFailure(f"cannot fetch the history of {self.describe()}: {reason}", kind, result.stderr)
@@ -327,14 +366,20 @@ class BackupStore:
                 count += 1
         return count
 
-    def init_branch(self, *, force: bool, message_for: Any, tag_message: str) -> InitOutcome:
+    def init_branch(self, *, force: bool, message_for: Any, tag_message: str,
+                    only_if_missing: bool = False) -> InitOutcome:
         """Create the branch with one empty commit, or (force) keep the old tip under a tag and
-        replace the branch by a new root commit. See SPEC.md, put `init`."""
+        replace the branch by a new root commit. See SPEC.md, put `init`.
+
+        `only_if_missing` (the first put that needs a version): an existing branch, or one that another
+        put created while this one tried, is answered with its tip whatever it holds."""
         runner = self.scratch()
         with open(os.devnull, "rb") as empty:
             runner.ok("hash-object", "-t", "tree", "-w", "--stdin", what="creating the empty tree", stdin=empty)
         for _attempt in range(1, 4):
             tip = self.fetch_tip(runner)
+            if tip is not None and only_if_missing:
+                return InitOutcome(sha=tip, created=False)
             if tip is None:
                 commit = self._commit(runner, EMPTY_TREE, None, message_for(None, None))
                 result = self._push(runner, f"{commit}:{self.head_ref}")
@@ -351,8 +396,9 @@ class BackupStore:
             if not force:
                 raise ResourceError(
                     f"branch {self.branch} of {self.url} already holds backups ({count} archive(s)); init "
-                    "refuses to replace it. Set params.force: true to keep its tip under a tag "
-                    f"{ARCHIVE_TAG_PREFIX}<timestamp> and start the branch anew")
+                    "refuses to replace it and is not needed: its commits are already the resource's versions. "
+                    f"Only to start anew (install then no longer restores them), params.force: true keeps its tip "
+                    f"under a tag {ARCHIVE_TAG_PREFIX}<timestamp> and replaces the branch")
             tag = self._archive_tag(runner, tip, tag_message)
             commit = self._commit(runner, EMPTY_TREE, None, message_for(tag, tip))
             result = self._push(runner, f"{commit}:{self.head_ref}", lease=f"{self.head_ref}:{tip}")

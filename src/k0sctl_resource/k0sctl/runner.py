@@ -6,7 +6,8 @@
   output line live to stderr through the redactor and keeping the lines for callers that parse them;
 - bounds a run by `source.k0sctl.timeout` (SIGTERM, then SIGKILL) and forwards SIGTERM/SIGINT from
   Concourse to k0sctl;
-- prints the tail of k0sctl's own log file when a run fails.
+- prints the tail of k0sctl's own log file when a run fails, except for a failure the caller expects
+  and reports itself in one calm line (`quiet_if`: backup_first on a cluster with no running controller).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Literal
 
 from k0sctl_resource.config.models import K0sctlOptions
+from k0sctl_resource.k0sctl.output import HeldErrors
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 
@@ -267,13 +269,19 @@ class K0sctl:
 
     # -- running -----------------------------------------------------------------------------------
     def run(self, inv: Invocation, *, cwd: Path | None = None, stdin: bytes | None = None,
-            echo: bool = True) -> RunResult:
-        """Run one k0sctl command; never raises for a k0sctl failure (see `RunResult.ok`)."""
+            echo: bool = True, quiet_if: QuietIf | None = None) -> RunResult:
+        """Run one k0sctl command; never raises for a k0sctl failure (see `RunResult.ok`).
+
+        With `quiet_if`, the error lines that end a failed run (k0sctl's `level=fatal` line) are held back
+        while it runs; when the run fails and `quiet_if(result)` is true, they and the k0sctl.log tail are
+        not shown (the caller says what happened in one line). Any other outcome shows them as usual.
+        """
         argv = [self.binary, *self.argv(inv)]
         log.step(f"$ k0sctl {' '.join(argv[1:])}")
-        return self._run(argv, cwd=cwd or self.workdir, stdin=stdin, echo=echo)
+        return self._run(argv, cwd=cwd or self.workdir, stdin=stdin, echo=echo, quiet_if=quiet_if)
 
-    def _run(self, argv: list[str], *, cwd: Path, stdin: bytes | None, echo: bool) -> RunResult:
+    def _run(self, argv: list[str], *, cwd: Path, stdin: bytes | None, echo: bool,
+             quiet_if: QuietIf | None = None) -> RunResult:
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
@@ -291,6 +299,7 @@ class K0sctl:
             watchdog.daemon = True
             watchdog.start()
         lines: list[str] = []
+        held = HeldErrors(echo=echo, hold=quiet_if is not None)
         try:
             if stdin is not None and proc.stdin is not None:
                 proc.stdin.write(stdin)
@@ -298,8 +307,7 @@ class K0sctl:
             assert proc.stdout is not None
             for raw in proc.stdout:
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                if echo:
-                    log.info(line)
+                held.line(line)
                 lines.append(line)
                 if len(lines) > MAX_KEPT_LINES:
                     del lines[: len(lines) - MAX_KEPT_LINES]
@@ -313,8 +321,12 @@ class K0sctl:
         result = RunResult(argv=argv[1:], returncode=returncode, lines=lines,
                            duration_s=time.monotonic() - started, timed_out=state.timed_out,
                            aborted=state.aborted is not None)
-        if not result.ok:
-            self.print_log_tail()
+        quiet = not result.ok and not result.timed_out and not result.aborted and quiet_if is not None \
+            and quiet_if(result)
+        if not quiet:
+            held.flush()
+            if not result.ok:
+                self.print_log_tail()
         if state.aborted is not None:
             raise ResourceError(f"aborted: k0sctl was stopped by {signal.Signals(state.aborted).name}",
                                 exit_code=128 + state.aborted)
@@ -341,6 +353,9 @@ class K0sctl:
         """Run without echoing stdout (for commands whose output is data, like kubeconfig)."""
         argv = [self.binary, *self.argv(inv)]
         return self._run(argv, cwd=self.workdir, stdin=None, echo=False)
+
+
+QuietIf = Callable[[RunResult], bool]  # see K0sctl.run
 
 
 class _RunState:

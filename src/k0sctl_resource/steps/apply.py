@@ -24,7 +24,7 @@ from k0sctl_resource.k0sctl.runner import SINCE_DRY_RUN, Invocation, RunResult
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.context import StepContext
-from k0sctl_resource.steps.latest import newest_or_none
+from k0sctl_resource.steps.latest import after_action, branch_version
 from k0sctl_resource.steps.restore_source import resolve_restore_source
 
 RESTORE_PHASE = re.compile(r"==> Running phase: Restore cluster state")
@@ -92,6 +92,9 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
             found = inspect(restore.archive)
             log.info(f"restore: archive {restore.description} ({found.size} bytes, {found.entries} entries)")
 
+    # The put's version is read (or the branch created) before k0sctl runs: a backup branch that cannot be
+    # read stops the apply here, before anything changes (SPEC.md, version).
+    before = branch_version(ctx)
     k0sctl = ctx.k0sctl()
     archive = restore.archive if restore else None
     base = Invocation("apply", cluster.path, restore_from=archive, no_wait=params.no_wait, no_drain=params.no_drain)
@@ -105,7 +108,7 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
             if params.restore == "required" and not plan.would_restore:
                 raise ResourceError("restore: required, but k0s is already running on "
                                     f"{', '.join(plan.running_controllers)}, so k0sctl would skip the restore")
-        return StepResult(newest_or_none(ctx), facts)
+        return StepResult(after_action(ctx, before), facts)
 
     if archive is not None and params.restore == "required":
         _require_restore_plan(ctx, cluster, params)
@@ -133,7 +136,7 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
                 raise ResourceError("restore: required, but k0sctl did not restore (k0s was already running)")
     else:
         facts["restored"] = False
-    version = taken.version if taken is not None else newest_or_none(ctx)
+    version = taken.version if taken is not None else after_action(ctx, before)
     return StepResult(version, facts)
 
 
@@ -186,7 +189,8 @@ def _backup_first(ctx: StepContext, cluster: ClusterConfig) -> StepResult | None
     if ctx.source.backup is None:
         raise ResourceError("params.backup_first: needs source.backup (a backup repository)")
     try:
-        return take_backup(ctx, cluster, reason="before apply")
+        return take_backup(ctx, cluster, reason="before apply", quiet_no_controller=True)
     except NoRunningController:
-        log.info("backup_first: no running controller, so nothing to back up (fresh cluster); going on")
+        log.info("backup_first: k0s is not running on any controller (a new cluster, or one to restore), "
+                 "so there is nothing to back up; going on with the apply")
         return None

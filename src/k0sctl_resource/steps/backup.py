@@ -64,17 +64,22 @@ def running_k0s_version(result: RunResult) -> str | None:
     return next((m.group("version") for m in found if m), None)
 
 
-def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path) -> tuple[Path, str | None]:
+def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path, *,
+                      quiet_no_controller: bool = False) -> tuple[Path, str | None]:
     """Run `k0sctl backup` so that its archive lands in `out_dir`; the archive's path and the k0s version
-    k0sctl found running."""
+    k0sctl found running.
+
+    `quiet_no_controller`: a cluster with no running controller is an expected outcome that the caller
+    reports in one line, so k0sctl's fatal line and its log tail are not shown for it."""
     k0sctl = ctx.k0sctl()
     version = k0sctl.version()
+    quiet_if = _no_controller if quiet_no_controller else None
     if version.at_least(SINCE_BACKUP_OUTPUT):
         target: Path | None = out_dir / "k0s_backup.tar.gz"
-        result = k0sctl.run(Invocation("backup", cluster.path, output=target), cwd=out_dir)
+        result = k0sctl.run(Invocation("backup", cluster.path, output=target), cwd=out_dir, quiet_if=quiet_if)
     else:
         target = None  # older k0sctl writes k0s_backup_<timestamp>.tar.gz into its working directory
-        result = k0sctl.run(Invocation("backup", cluster.path), cwd=out_dir)
+        result = k0sctl.run(Invocation("backup", cluster.path), cwd=out_dir, quiet_if=quiet_if)
     if not result.ok:
         reason = result.last_error() or f"exit code {result.returncode}"
         if _no_controller(result):
@@ -90,14 +95,15 @@ def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path) -
     return target, running_k0s_version(result)
 
 
-def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str) -> StepResult:
+def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
+                quiet_no_controller: bool = False) -> StepResult:
     """Take a backup of `cluster` and push it; used by put `backup` and by `backup_first` of apply
     and reset. Raises NoRunningController when k0s runs nowhere, ResourceError for any other failure."""
     store = preflight(ctx)
     enc = ctx.source.encryption
     encrypt = enc.can_encrypt
     out_dir = Path(tempfile.mkdtemp(prefix="backup-", dir=ctx.private))
-    plain, k0s_version = run_k0sctl_backup(ctx, cluster, out_dir)
+    plain, k0s_version = run_k0sctl_backup(ctx, cluster, out_dir, quiet_no_controller=quiet_no_controller)
     facts = inspection.inspect(plain)
     log.info(f"archive read back: {facts.entries} entries ({', '.join(facts.parts) or 'no known k0s parts'}), "
              f"{facts.size} bytes, sha256 {facts.sha256[:16]}…")

@@ -24,14 +24,14 @@ from typing import Any
 
 from k0sctl_resource.concourse.result import StepResult
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.models import DrillParams, Version
+from k0sctl_resource.config.models import DrillParams
 from k0sctl_resource.k0sctl.runner import Invocation, RunResult
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps import drill_guard
 from k0sctl_resource.steps.apply import RUNNING_CONTROLLER, restore_ran
 from k0sctl_resource.steps.context import StepContext
-from k0sctl_resource.steps.latest import newest_version
+from k0sctl_resource.steps.latest import after_action, branch_version
 
 # k0sctl's wait in "Initialize the k0s cluster" (`/readyz` must answer ok): v0.32.2 and v0.28.0 log the first
 # wording, older releases the second.
@@ -53,12 +53,12 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
     log.info(f"drill: backup {ref[:12]} of cluster {record.get('cluster')} ({record.get('archive')}, "
              f"{found.size} bytes, sha256 verified) onto scratch cluster {scratch.name!r} "
              f"({', '.join(h.label for h in scratch.hosts)})")
-    before = newest_version(ctx)  # a branch that cannot be read stops the drill before k0sctl runs
+    before = branch_version(ctx)  # a branch that cannot be read stops the drill before k0sctl runs
     facts: dict[str, Any] = {"drilled_ref": ref or None, "drilled_archive": record.get("archive"),
                              "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts)}
     backed_up = record.get("k0s_version") if isinstance(record.get("k0s_version"), str) else None
     facts.update(_drill(ctx, scratch, archive, params.keep, backed_up))
-    return StepResult(_after(ctx, before), facts)
+    return StepResult(after_action(ctx, before), facts)
 
 
 def _drill(ctx: StepContext, scratch: ClusterConfig, archive: Path, keep: bool,
@@ -155,18 +155,6 @@ def _reset_after_failure(ctx: StepContext, scratch: ClusterConfig, failure: Reso
     except ResourceError as exc:
         return ResourceError(f"{failure.message}; and {exc.message}")
     return ResourceError(f"{failure.message}; the scratch hosts were reset")
-
-
-def _after(ctx: StepContext, before: Version) -> Version:
-    """The branch's newest commit after the drill; the one read before when it cannot be read now."""
-    if before.is_none:
-        return before
-    try:
-        now = newest_version(ctx)
-    except ResourceError as exc:
-        log.warn(f"could not read the backup branch again ({exc.message}); printing {before.ref[:12]}")
-        return before
-    return now if not now.is_none else before
 
 
 def _reason(result: RunResult) -> str:

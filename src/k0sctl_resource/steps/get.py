@@ -96,7 +96,12 @@ def run(request: GetRequest, directory: Path) -> dict[str, Any]:
     directory.mkdir(parents=True, exist_ok=True)
     if version.is_none:
         write_metadata(directory, {"ref": version.ref, "kind": "none"})
-        log.info("version none: no backup repository or no branch yet; wrote metadata.json only")
+        if request.source.backup is None:
+            log.info("version none: the placeholder of a source without a backup repository; wrote "
+                     "metadata.json only")
+        else:
+            log.warn("version none names no commit of the backup branch (a placeholder that this resource "
+                     "prints only without a backup repository); wrote metadata.json only, it holds no backup")
         return {"version": version.to_json(), "metadata": metadata({"kind": "none"})}
     if request.source.backup is None:
         raise ResourceError(f"version {version.ref} names a commit, but source.backup is not configured")

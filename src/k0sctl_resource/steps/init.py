@@ -3,6 +3,9 @@ the old tip is first kept under the tag `k0sctl-backup-archive/<UTC timestamp>`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from k0sctl_resource.concourse.buildenv import BuildEnv
 from k0sctl_resource.concourse.result import StepResult
 from k0sctl_resource.config.models import InitParams, Version
 from k0sctl_resource.gitstore.commit_format import format_message, rfc3339, utc_now
@@ -11,13 +14,15 @@ from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.context import StepContext
 
+InitMessage = Callable[[str | None, str | None], str]
 
-def run(ctx: StepContext, params: InitParams) -> StepResult:
-    if ctx.source.backup is None:
-        raise ResourceError("init needs source.backup: the git repository that keeps the archives")
-    store = BackupStore.for_context(ctx)
+
+def init_messages(store: BackupStore, build: BuildEnv) -> tuple[InitMessage, str]:
+    """The commit message builder (archived_as, previous_tip) and the archive tag's message of `init`.
+
+    The first put that needs a version of a branch that does not exist yet (apply, reset, ping) makes its
+    first commit with the same builder, so that every branch starts with the same kind of commit."""
     created = utc_now()
-    build = ctx.build
 
     def message_for(archived_as: str | None, previous: str | None) -> str:
         body = [f"Backup branch {store.branch} created by k0sctl-resource, by {build.describe()}."]
@@ -30,6 +35,14 @@ def run(ctx: StepContext, params: InitParams) -> StepResult:
 
     tag_message = (f"Tip of {store.branch} before init with force: true, by {build.describe()}"
                    + (f" ({build.build_url})" if build.build_url else "") + ".\n")
+    return message_for, tag_message
+
+
+def run(ctx: StepContext, params: InitParams) -> StepResult:
+    if ctx.source.backup is None:
+        raise ResourceError("init needs source.backup: the git repository that keeps the archives")
+    store = BackupStore.for_context(ctx)
+    message_for, tag_message = init_messages(store, ctx.build)
     outcome = store.init_branch(force=params.force, message_for=message_for, tag_message=tag_message)
     if outcome.created and outcome.archived_as:
         log.ok(f"{store.describe()} replaced by {outcome.sha[:12]}; its old history is kept under tag "

@@ -1,4 +1,16 @@
-"""The version printed by puts that make no commit (apply, reset, ping): the branch's newest one."""
+"""The version of a put that makes no commit of its own (apply, reset, ping): SPEC.md, "version".
+
+Concourse saves every version a put prints, and one it has not seen before becomes the newest version
+that the next job's `get` takes; a later check that lists only known versions does not move it back.
+So with a backup repository the version is always a commit of the branch, read from the remote:
+
+- a branch that does not exist yet is created with the same empty commit `init` makes;
+- a branch that cannot be read fails the put: never a placeholder, never a guess;
+- `apply` and `reset` read it (`branch_version`) before k0sctl runs, so such a failure stops them
+  before anything changes, and read it again afterwards (`after_action`) to print the newest commit.
+
+Only a source without a backup repository prints the placeholder `{"ref": "none"}`.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +20,53 @@ from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.context import StepContext
 
 
-def newest_or_none(ctx: StepContext) -> Version:
-    """The backup branch's newest commit, or `none`.
+def branch_version(ctx: StepContext) -> Version:
+    """The backup branch's newest commit, created like `init` when the branch is missing.
 
-    The cluster action has already happened when this runs, so an unreachable backup repository must not
-    turn it into a failed put: it is reported and the placeholder version printed instead.
+    Raises ResourceError when the branch cannot be read or created; `none` only without source.backup.
     """
-    try:
-        return newest_version(ctx)
-    except ResourceError as exc:
-        log.warn(f"could not read the backup branch's newest version ({exc.message}); printing none")
-        return NONE_VERSION
+    from k0sctl_resource.gitstore.store import BackupStore
+    from k0sctl_resource.steps.init import init_messages
 
-
-def newest_version(ctx: StepContext) -> Version:
-    """The branch's newest commit, NONE_VERSION when there is no backup repository or no branch."""
     if ctx.source.backup is None:
         return NONE_VERSION
+    store = BackupStore.for_context(ctx)
+    try:
+        tip = store.remote_tip()
+        if tip is not None:
+            return Version(ref=tip)
+        message_for, tag_message = init_messages(store, ctx.build)
+        outcome = store.init_branch(force=False, message_for=message_for, tag_message=tag_message,
+                                    only_if_missing=True)
+    except ResourceError as exc:
+        raise ResourceError(f"{exc.message}; this put's version must be a commit of the backup branch, "
+                            "so it stops here (nothing was changed)") from None
+    if outcome.created:
+        log.info(f"{store.describe()} did not exist: created it with the empty commit init makes "
+                 f"({outcome.sha[:12]}), the resource's first version")
+    else:
+        log.info(f"{store.describe()} was created by another put meanwhile; its newest commit "
+                 f"{outcome.sha[:12]} is this put's version")
+    return Version(ref=outcome.sha)
+
+
+def after_action(ctx: StepContext, before: Version) -> Version:
+    """The branch's newest commit after the cluster action, so that a backup another put pushed
+    meanwhile is not printed behind an older commit. The action has happened: when the branch cannot
+    be read now, the commit read before (a real commit of the branch) is printed, with a warning."""
     from k0sctl_resource.gitstore.store import BackupStore
 
-    tip = BackupStore.for_context(ctx).remote_tip()
-    return Version(ref=tip) if tip is not None else NONE_VERSION
+    if ctx.source.backup is None:
+        return NONE_VERSION
+    store = BackupStore.for_context(ctx)
+    try:
+        tip = store.remote_tip()
+    except ResourceError as exc:
+        log.warn(f"could not read {store.describe()} again after the cluster action ({exc.message}); "
+                 f"printing {before.ref[:12]}, its newest commit before the action")
+        return before
+    if tip is None:
+        log.warn(f"{store.describe()} was deleted while this put ran; printing {before.ref[:12]}, its "
+                 "newest commit before the action")
+        return before
+    return Version(ref=tip)

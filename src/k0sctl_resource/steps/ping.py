@@ -8,7 +8,7 @@ from k0sctl_resource.config.models import PingParams
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.context import StepContext
-from k0sctl_resource.steps.latest import newest_or_none
+from k0sctl_resource.steps.latest import branch_version
 
 
 def run(ctx: StepContext, params: PingParams, cluster: ClusterConfig) -> StepResult:
@@ -24,4 +24,6 @@ def run(ctx: StepContext, params: PingParams, cluster: ClusterConfig) -> StepRes
     if down and params.fail_on_unreachable:
         raise ResourceError(f"{len(down)} of {len(report.hosts)} hosts unreachable: "
                             + "; ".join(h.describe() for h in down))
-    return StepResult(newest_or_none(ctx), facts)
+    # After the probe, so that its report is shown even when the backup branch cannot be read (which fails
+    # the put: ping prints a commit of the branch like every put, SPEC.md, version).
+    return StepResult(branch_version(ctx), facts)

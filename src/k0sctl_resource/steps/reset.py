@@ -10,11 +10,12 @@ from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.confirm import require_confirm
 from k0sctl_resource.steps.context import StepContext
-from k0sctl_resource.steps.latest import newest_or_none
+from k0sctl_resource.steps.latest import after_action, branch_version
 
 
 def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig) -> StepResult:
     require_confirm(params.confirm, cluster.name, "reset")
+    before = branch_version(ctx)  # before k0sctl runs: a branch that cannot be read stops the reset here
     backup_first = params.backup_first if params.backup_first is not None else ctx.source.backup is not None
     facts: dict[str, object] = {"backup_first": backup_first}
     taken = None
@@ -37,4 +38,4 @@ def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig) -> StepRe
         reason = result.last_error() or f"exit code {result.returncode}"
         raise ResourceError(f"k0sctl reset failed: {reason}")
     log.ok(f"cluster {cluster.name!r} was reset")
-    return StepResult(taken.version if taken is not None else newest_or_none(ctx), facts)
+    return StepResult(taken.version if taken is not None else after_action(ctx, before), facts)
