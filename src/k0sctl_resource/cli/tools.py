@@ -8,9 +8,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from k0sctl_resource.concourse.protocol import parse_json
 from k0sctl_resource.concourse.runner import report_failure
 from k0sctl_resource.config import cluster as k0sctl_config
-from k0sctl_resource.config.models import Source, parse_json, parse_source
+from k0sctl_resource.config.models import Source, parse_source, secrets_in
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
@@ -45,9 +46,9 @@ def ping_tool(config: Path, *, as_json: bool, count: int, timeout: float, tracer
 def _load_source(source_file: Path | None) -> Source:
     if source_file is None:
         return Source()
-    source = parse_source(parse_json(source_file.read_text(encoding="utf-8")))
-    REDACT.add(*source.secrets())
-    return source
+    raw = parse_json(source_file.read_text(encoding="utf-8"))
+    REDACT.add(*secrets_in(raw))  # before validation, as the step runner does
+    return parse_source(raw)
 
 
 def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None) -> int:

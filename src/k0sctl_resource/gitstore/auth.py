@@ -31,7 +31,6 @@ from k0sctl_resource.gitstore.remote import NetBounds
 from k0sctl_resource.gitstore.url import RemoteUrl as RemoteUrl  # noqa: PLC0414 - re-exported
 from k0sctl_resource.gitstore.url import Transport as Transport  # noqa: PLC0414 - re-exported
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.runtime.redact import REDACT
 from k0sctl_resource.runtime.workspace import Workspace, write_private
 
 USERNAME_VAR = "K0SCTL_RESOURCE_GIT_USERNAME"
@@ -67,7 +66,6 @@ class GitAuth:
         self.remote = RemoteUrl.parse(self.backup.uri)
         self.username = self.backup.username or self.remote.username
         self.password = self.backup.password if self.backup.password is not None else self.remote.password
-        REDACT.add(self.password, self.backup.private_key)
         if self.remote.transport == "http" and (self.username or self.password):
             raise ResourceError("source.backup.uri: http:// would send the credentials unencrypted; "
                                 "use https:// (http:// is accepted without credentials only)")

@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.concourse.params import ApplyParams
+from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.models import ApplyParams
 from k0sctl_resource.config.paths import inside
 from k0sctl_resource.k0sctl.runner import SINCE_DRY_RUN, Invocation, RunResult
 from k0sctl_resource.runtime import log
@@ -141,7 +141,7 @@ def _fail(result: RunResult, what: str) -> ResourceError:
     return ResourceError(f"k0sctl {what} failed: {reason}")
 
 
-def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory: Path) -> StepResult:
+def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
     from k0sctl_resource.archive.inspection import inspect
 
     facts: dict[str, object] = {}
@@ -172,7 +172,7 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
             if params.restore == "required" and not plan.would_restore:
                 raise ResourceError("restore: required, but k0s is already running on "
                                     f"{', '.join(plan.running_controllers)}, so k0sctl would skip the restore")
-        return StepResult(after_action(ctx, before), facts)
+        return StepResponse(after_action(ctx, before), facts)
 
     if archive is not None and params.restore == "required":
         _require_restore_plan(ctx, cluster, params)
@@ -201,7 +201,7 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
     else:
         facts["restored"] = False
     version = taken.version if taken is not None else after_action(ctx, before)
-    return StepResult(version, facts)
+    return StepResponse(version, facts)
 
 
 def _log_plan(plan: DryRunPlan) -> None:
@@ -247,7 +247,7 @@ def _require_restore_plan(ctx: StepContext, cluster: ClusterConfig, params: Appl
                             ", so k0sctl would skip the restore; nothing was changed")
 
 
-def _backup_first(ctx: StepContext, cluster: ClusterConfig) -> StepResult | None:
+def _backup_first(ctx: StepContext, cluster: ClusterConfig) -> StepResponse | None:
     from k0sctl_resource.steps.backup import NoRunningController, take_backup
 
     if ctx.source.backup is None:

@@ -10,9 +10,10 @@ import tempfile
 from pathlib import Path
 
 from k0sctl_resource.archive import crypto, inspection
-from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.concourse.params import BackupParams
+from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.models import BackupParams, Version
+from k0sctl_resource.config.models import Version
 from k0sctl_resource.gitstore.commit_format import archive_name, format_message, rfc3339, utc_now
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.k0sctl.runner import SINCE_BACKUP_OUTPUT, Invocation, RunResult
@@ -27,7 +28,7 @@ class NoRunningController(ResourceError):
     """k0sctl found no running controller: there is nothing to back up (k0s is not running)."""
 
 
-def run(ctx: StepContext, params: BackupParams, cluster: ClusterConfig) -> StepResult:
+def run(ctx: StepContext, params: BackupParams, cluster: ClusterConfig) -> StepResponse:
     return take_backup(ctx, cluster, reason="")
 
 
@@ -86,7 +87,7 @@ def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path, *
 
 
 def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
-                quiet_no_controller: bool = False) -> StepResult:
+                quiet_no_controller: bool = False) -> StepResponse:
     """Take a backup of `cluster` and push it; used by put `backup` and by `backup_first` of apply
     and reset. Raises NoRunningController when k0s runs nowhere, ResourceError for any other failure."""
     store = preflight(ctx)
@@ -127,7 +128,7 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
     stored.unlink(missing_ok=True)
     log.ok(f"backup {pushed.archive} pushed to {store.describe()} as {pushed.sha[:12]}"
            + (f" (after {pushed.attempts} attempts)" if pushed.attempts > 1 else ""))
-    return StepResult(Version(ref=pushed.sha), {
+    return StepResponse(Version(ref=pushed.sha), {
         "cluster": cluster.name, "archive": pushed.archive, "sha256": facts.sha256, "size": facts.size,
         "entries": facts.entries, "encrypted": encrypt, "ref": pushed.sha, "k0sctl_version": k0sctl_version,
         "branch": store.branch, "removed_archives": len(pushed.removed),

@@ -1,4 +1,5 @@
-"""`in` (get): metadata.json and the archive of one commit of the backup branch (see SPEC.md, in)."""
+"""`in` (get): metadata.json and the archive of one commit of the backup branch (README, "`get`: fetch a
+backup")."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 
 from k0sctl_resource.archive import crypto
 from k0sctl_resource.archive.inspection import file_digest
-from k0sctl_resource.concourse.protocol import metadata
-from k0sctl_resource.config.models import GetParams, GetRequest, Source, parse_get
+from k0sctl_resource.concourse.params import GetParams
+from k0sctl_resource.concourse.requests import GetRequest
+from k0sctl_resource.concourse.responses import StepResponse
+from k0sctl_resource.config.models import Source
 from k0sctl_resource.gitstore.store import BackupStore, CommitInfo
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
@@ -91,7 +94,7 @@ def download(store: BackupStore, info: CommitInfo, source: Source, params: GetPa
     return PLAIN_FILE
 
 
-def run(request: GetRequest, directory: Path) -> dict[str, Any]:
+def run(request: GetRequest, directory: Path) -> StepResponse:
     version = request.version
     directory.mkdir(parents=True, exist_ok=True)
     if version.is_none:
@@ -102,7 +105,7 @@ def run(request: GetRequest, directory: Path) -> dict[str, Any]:
         else:
             log.warn("version none names no commit of the backup branch (a placeholder that this resource "
                      "prints only without a backup repository); wrote metadata.json only, it holds no backup")
-        return {"version": version.to_json(), "metadata": metadata({"kind": "none"})}
+        return StepResponse(version, {"kind": "none"})
     if request.source.backup is None:
         raise ResourceError(f"version {version.ref} names a commit, but source.backup is not configured")
     with StepContext(request.source) as ctx:
@@ -121,10 +124,5 @@ def run(request: GetRequest, directory: Path) -> dict[str, Any]:
             log.info(f"{version.ref[:12]} was not written by this resource: no archive")
     facts = {k: v for k, v in meta.items() if k not in ("ref", "previous_tip")}
     facts["file"] = written
-    return {"version": version.to_json(), "metadata": metadata(facts)}
+    return StepResponse(version, facts)
 
-
-def handle(raw: Any, directory: Path) -> dict[str, Any]:
-    request = parse_get(raw)
-    REDACT.add(*request.source.secrets())
-    return run(request, directory)

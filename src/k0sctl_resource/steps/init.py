@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from k0sctl_resource.concourse.buildenv import BuildEnv
-from k0sctl_resource.concourse.result import StepResult
-from k0sctl_resource.config.models import InitParams, Version
+from k0sctl_resource.concourse.params import InitParams
+from k0sctl_resource.concourse.responses import StepResponse
+from k0sctl_resource.config.models import Version
 from k0sctl_resource.gitstore.commit_format import format_message, rfc3339, utc_now
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime import log
@@ -38,7 +39,7 @@ def init_messages(store: BackupStore, build: BuildEnv) -> tuple[InitMessage, str
     return message_for, tag_message
 
 
-def run(ctx: StepContext, params: InitParams) -> StepResult:
+def run(ctx: StepContext, params: InitParams) -> StepResponse:
     if ctx.source.backup is None:
         raise ResourceError("init needs source.backup: the git repository that keeps the archives")
     store = BackupStore.for_context(ctx)
@@ -51,7 +52,7 @@ def run(ctx: StepContext, params: InitParams) -> StepResult:
         log.ok(f"created {store.describe()} at {outcome.sha[:12]}")
     else:
         log.info(f"{store.describe()} exists and holds no archive: nothing changed (newest {outcome.sha[:12]})")
-    return StepResult(Version(ref=outcome.sha), {
+    return StepResponse(Version(ref=outcome.sha), {
         "kind": "init", "branch": store.branch, "created": outcome.created,
         "archived_as": outcome.archived_as, "previous_tip": outcome.previous_tip,
     })

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.concourse.params import PingParams
+from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.models import PingParams
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import branch_version
 
 
-def run(ctx: StepContext, params: PingParams, cluster: ClusterConfig) -> StepResult:
+def run(ctx: StepContext, params: PingParams, cluster: ClusterConfig) -> StepResponse:
     from k0sctl_resource.ping import PingOptions, probe_cluster
     from k0sctl_resource.ping.report import metadata, render_table
 
@@ -26,4 +26,4 @@ def run(ctx: StepContext, params: PingParams, cluster: ClusterConfig) -> StepRes
                             + "; ".join(h.describe() for h in down))
     # After the probe, so that its report is shown even when the backup branch cannot be read (which fails
     # the put: ping prints a commit of the branch like every put, SPEC.md, version).
-    return StepResult(branch_version(ctx), facts)
+    return StepResponse(branch_version(ctx), facts)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.concourse.params import ResetParams
+from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.models import ResetParams
 from k0sctl_resource.k0sctl.runner import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
@@ -12,7 +12,7 @@ from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import after_action, branch_version
 
 
-def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig) -> StepResult:
+def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig) -> StepResponse:
     if params.confirm is None:
         raise ResourceError(f"params.confirm: required for reset; set it to the cluster's name "
                             f"({cluster.name!r}) to confirm. Nothing was changed")
@@ -42,4 +42,4 @@ def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig) -> StepRe
         reason = result.last_error() or f"exit code {result.returncode}"
         raise ResourceError(f"k0sctl reset failed: {reason}")
     log.ok(f"cluster {cluster.name!r} was reset")
-    return StepResult(taken.version if taken is not None else after_action(ctx, before), facts)
+    return StepResponse(taken.version if taken is not None else after_action(ctx, before), facts)
