@@ -31,9 +31,11 @@ from k0sctl_resource.config.models import BackupRepo, Source, Version
 from k0sctl_resource.gitstore.auth import GitAuth
 from k0sctl_resource.gitstore.check_cache import CheckCache
 from k0sctl_resource.gitstore.commit_format import (
+    BackupFacts,
+    CommitFacts,
     compact_stamp,
     is_archive_name,
-    parse_trailers,
+    parse_facts,
     retention,
     unique_name,
     utc_now,
@@ -66,11 +68,11 @@ _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 class CommitInfo:
     sha: str
     message: str
-    facts: dict[str, object]
+    facts: CommitFacts | None  # None: a commit this resource did not write
 
     @property
     def kind(self) -> str:
-        return str(self.facts.get("kind") or "unknown")
+        return self.facts.KIND if self.facts is not None else "unknown"
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,7 @@ class BackupStore:
         self.fetch_commit(runner, sha, with_trees=with_trees)
         message = runner.ok("cat-file", "commit", sha, what=f"reading commit {sha}")
         body = message.split("\n\n", 1)[1] if "\n\n" in message else ""
-        return CommitInfo(sha=sha, message=body, facts=parse_trailers(body))
+        return CommitInfo(sha=sha, message=body, facts=parse_facts(body))
 
     def read_blob(self, sha: str, path: str, dst: Path) -> int:
         """Write the file `path` of commit `sha` (fetched by `read_commit`) to `dst` (mode 0600).
@@ -362,7 +364,7 @@ class BackupStore:
         count = 0
         for record in log_out.split("\x01"):
             _sha, sep, body = record.strip().partition("\x00")
-            if sep and parse_trailers(body).get("kind") == "backup":
+            if sep and isinstance(parse_facts(body), BackupFacts):
                 count += 1
         return count
 

@@ -14,7 +14,7 @@ from k0sctl_resource.concourse.params import BackupParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.models import Version
-from k0sctl_resource.gitstore.commit_format import archive_name, format_message, rfc3339, utc_now
+from k0sctl_resource.gitstore.commit_format import BackupFacts, archive_name, format_message, rfc3339, utc_now
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.k0sctl.runner import SINCE_BACKUP_OUTPUT, Invocation, RunResult
 from k0sctl_resource.runtime import log
@@ -116,13 +116,12 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
                 + (f" ({reason})" if reason else "") + "."]
         if removed:
             body.append(f"keep: {len(removed)} older archive(s) removed from the tree (history keeps them).")
-        return format_message(f"backup {cluster.name} {name}", body, {
-            "kind": "backup", "archive": name, "archive_path": path, "created_at": rfc3339(created),
-            "cluster": cluster.name, "sha256": facts.sha256, "size": facts.size, "encrypted": encrypt,
-            "entries": facts.entries, "parts": ", ".join(facts.parts) or None, "k0sctl_version": k0sctl_version,
-            "build_url": build.build_url, "build": build.describe(), "reason": reason or None,
-            "removed_archives": len(removed) or None,
-        })
+        return format_message(f"backup {cluster.name} {name}", body, BackupFacts(
+            archive=name, archive_path=path, created_at=rfc3339(created), cluster=cluster.name,
+            sha256=facts.sha256, size=facts.size, encrypted=encrypt, k0sctl_version=k0sctl_version,
+            build_url=build.build_url, build=build.describe(), entries=facts.entries,
+            parts=tuple(facts.parts) or None, reason=reason or None, removed_archives=len(removed) or None,
+        ))
 
     pushed = store.push_archive(stored, archive_name(cluster.name, created, encrypt), message_for)
     stored.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from k0sctl_resource.concourse.params import GetParams
 from k0sctl_resource.concourse.requests import GetRequest
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.models import Source
+from k0sctl_resource.gitstore.commit_format import BackupFacts, metadata_of
 from k0sctl_resource.gitstore.store import BackupStore, CommitInfo
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
@@ -23,12 +24,6 @@ from k0sctl_resource.steps.context import StepContext
 METADATA_FILE = "metadata.json"
 PLAIN_FILE = "backup.tar.gz"
 ENCRYPTED_FILE = "backup.tar.gz.age"
-
-# metadata.json keys, in order, by kind of commit
-_BACKUP_KEYS = ("archive", "created_at", "cluster", "sha256", "size", "encrypted", "k0sctl_version", "build_url",
-                "entries", "parts", "reason")
-_INIT_KEYS = ("created_at", "build_url", "archived_as", "previous_tip")
-
 
 def _human(size: int) -> str:
     value = float(size)
@@ -40,15 +35,10 @@ def _human(size: int) -> str:
 
 
 def commit_metadata(info: CommitInfo) -> dict[str, Any]:
+    """metadata.json of a commit: its ref and kind, then the facts its trailers record."""
     meta: dict[str, Any] = {"ref": info.sha, "kind": info.kind}
-    keys = _BACKUP_KEYS if info.kind == "backup" else _INIT_KEYS if info.kind == "init" else ()
-    for key in keys:
-        value = info.facts.get(key)
-        if value is None:
-            continue
-        if key == "parts":
-            value = [p.strip() for p in str(value).split(",") if p.strip()]
-        meta[key] = value
+    if info.facts is not None:
+        meta.update(metadata_of(info.facts))
     return meta
 
 
@@ -59,17 +49,16 @@ def write_metadata(directory: Path, meta: dict[str, Any]) -> None:
     (directory / METADATA_FILE).write_text(text, encoding="utf-8")
 
 
-def download(store: BackupStore, info: CommitInfo, source: Source, params: GetParams, directory: Path,
-             ctx: StepContext) -> str:
-    """Write the archive of a backup commit into `directory`; returns the file name written."""
-    facts = info.facts
-    path = str(facts.get("archive_path") or f"{store.backup.folder}/{facts.get('archive')}")
-    encrypted = bool(facts.get("encrypted", path.endswith(".age")))
+def download(store: BackupStore, sha: str, facts: BackupFacts, source: Source, params: GetParams,
+             directory: Path, ctx: StepContext) -> str:
+    """Write the archive of backup commit `sha` into `directory`; returns the file name written."""
+    path = facts.archive_path or f"{store.backup.folder}/{facts.archive}"
+    encrypted = facts.encrypted if facts.encrypted is not None else path.endswith(".age")
     enc = source.encryption
-    recorded = str(facts.get("sha256") or "")
+    recorded = facts.sha256 or ""
     if encrypted and not (params.decrypt and enc.can_decrypt):
         target = directory / ENCRYPTED_FILE
-        fetched = store.read_blob(info.sha, path, target)
+        fetched = store.read_blob(sha, path, target)
         why = "params.decrypt is false" if not params.decrypt else "no encryption.identities or passphrase"
         log.info(f"wrote {ENCRYPTED_FILE} ({_human(target.stat().st_size)}; fetched {fetched} bytes); "
                  f"not decrypted: {why}")
@@ -77,17 +66,17 @@ def download(store: BackupStore, info: CommitInfo, source: Source, params: GetPa
     partial = directory / f".{PLAIN_FILE}.partial"
     if encrypted:
         sealed = ctx.workspace.path / "archive.age"
-        fetched = store.read_blob(info.sha, path, sealed)
+        fetched = store.read_blob(sha, path, sealed)
         crypto.decrypt_file(sealed, partial, enc)
         sealed.unlink(missing_ok=True)
     else:
-        fetched = store.read_blob(info.sha, path, partial)
+        fetched = store.read_blob(sha, path, partial)
     digest, size = file_digest(partial)
     if not recorded:
-        log.warn(f"commit {info.sha[:12]} records no sha256; the archive could not be verified")
+        log.warn(f"commit {sha[:12]} records no sha256; the archive could not be verified")
     elif digest != recorded:
         partial.unlink(missing_ok=True)
-        raise ResourceError(f"the archive of {info.sha[:12]} does not match its recorded sha256 "
+        raise ResourceError(f"the archive of {sha[:12]} does not match its recorded sha256 "
                             f"(got {digest[:16]}…, recorded {recorded[:16]}…): refusing it")
     os.replace(partial, directory / PLAIN_FILE)
     log.info(f"wrote {PLAIN_FILE} ({_human(size)}, sha256 verified; fetched {fetched} bytes)")
@@ -114,9 +103,9 @@ def run(request: GetRequest, directory: Path) -> StepResponse:
         meta = commit_metadata(info)
         write_metadata(directory, meta)
         written = None
-        if info.kind == "backup" and not request.params.skip_download:
-            written = download(store, info, request.source, request.params, directory, ctx)
-        elif info.kind == "backup":
+        if isinstance(info.facts, BackupFacts) and not request.params.skip_download:
+            written = download(store, info.sha, info.facts, request.source, request.params, directory, ctx)
+        elif isinstance(info.facts, BackupFacts):
             log.info("skip_download: wrote metadata.json only")
         elif info.kind == "init":
             log.info(f"{version.ref[:12]} is an init commit: no archive")

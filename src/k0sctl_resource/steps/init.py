@@ -9,7 +9,7 @@ from k0sctl_resource.concourse.buildenv import BuildEnv
 from k0sctl_resource.concourse.params import InitParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.models import Version
-from k0sctl_resource.gitstore.commit_format import format_message, rfc3339, utc_now
+from k0sctl_resource.gitstore.commit_format import InitFacts, format_message, rfc3339, utc_now
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
@@ -29,10 +29,10 @@ def init_messages(store: BackupStore, build: BuildEnv) -> tuple[InitMessage, str
         body = [f"Backup branch {store.branch} created by k0sctl-resource, by {build.describe()}."]
         if archived_as:
             body.append(f"It replaces the previous history, kept under tag {archived_as}.")
-        return format_message(f"init {store.branch}", body, {
-            "kind": "init", "created_at": rfc3339(created), "build_url": build.build_url,
-            "build": build.describe(), "archived_as": archived_as, "previous_tip": previous,
-        })
+        return format_message(f"init {store.branch}", body, InitFacts(
+            created_at=rfc3339(created), build_url=build.build_url, build=build.describe(),
+            archived_as=archived_as, previous_tip=previous,
+        ))
 
     tag_message = (f"Tip of {store.branch} before init with force: true, by {build.describe()}"
                    + (f" ({build.build_url})" if build.build_url else "") + ".\n")
