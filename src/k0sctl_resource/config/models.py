@@ -121,6 +121,14 @@ class Source:
     encryption: Encryption = field(default_factory=Encryption)
 
 
+def require_backup(source: Source, for_what: str) -> BackupRepo:
+    """`source.backup`, or the one error for a step or param that cannot work without it:
+    `<for_what> needs source.backup: the git repository that keeps the archives`."""
+    if source.backup is None:
+        raise ResourceError(f"{for_what} needs source.backup: the git repository that keeps the archives")
+    return source.backup
+
+
 # Where a source carries secrets. `secrets_in` reads them from the request JSON before it is validated, so
 # that even a validation error cannot print one; it is the one list the redactor is fed from.
 SECRET_PATHS = (

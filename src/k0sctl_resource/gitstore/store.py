@@ -349,7 +349,7 @@ class BackupStore:
                             "the backup is not on the branch")
 
     # -- init --------------------------------------------------------------------------------------
-    def holds_archives(self, runner: GitRunner, tip: str) -> int:
+    def archive_count(self, runner: GitRunner, tip: str) -> int:
         """How many archives the branch holds: files in the tip's tree, else backup commits in history."""
         listing = runner.ok("ls-tree", "-r", "--name-only", tip, what="listing the branch's files")
         in_tree = sum(1 for p in listing.splitlines() if is_archive_name(p.rsplit("/", 1)[-1]))
@@ -371,7 +371,7 @@ class BackupStore:
     def init_branch(self, *, force: bool, message_for: Any, tag_message: str,
                     only_if_missing: bool = False) -> InitOutcome:
         """Create the branch with one empty commit, or (force) keep the old tip under a tag and
-        replace the branch by a new root commit. See SPEC.md, put `init`.
+        replace the branch by a new root commit (README, "`command: init`").
 
         `only_if_missing` (the first put that needs a version): an existing branch, or one that another
         put created while this one tried, is answered with its tip whatever it holds."""
@@ -392,7 +392,7 @@ class BackupStore:
                     raise GitFailure(f"cannot push to {self.describe()}: {reason}", kind, result.stderr)
                 log.info(f"{self.branch} was created by someone else meanwhile; looking again")
                 continue
-            count = self.holds_archives(runner, tip)
+            count = self.archive_count(runner, tip)
             if count == 0:
                 return InitOutcome(sha=tip, created=False)
             if not force:
@@ -435,7 +435,7 @@ class BackupStore:
 
     # -- check -------------------------------------------------------------------------------------
     def versions_since(self, version: Version | None) -> list[str]:
-        """check: the first-parent commits of the branch, per SPEC (see module docstring)."""
+        """check: the first-parent commits of the branch from `version` on (README, "`check`: list the backups")."""
         tip = self.remote_tip()
         if tip is None:
             log.warn(f"branch {self.branch} does not exist in {self.url} yet; run a put with "

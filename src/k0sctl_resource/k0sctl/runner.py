@@ -56,22 +56,27 @@ class K0sctlVersion:
         match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
         if match is None or match.group(0).lstrip("v") == "0.0.0":
             # A build without version information (`(devel)` or 0.0.0): assume the newest flags.
-            return cls(*NEWEST, known=False)
+            return cls(NEWEST.major, NEWEST.minor, NEWEST.patch, known=False)
         return cls(int(match.group(1)), int(match.group(2)), int(match.group(3)))
 
-    def at_least(self, minor: int) -> bool:
-        return (self.major, self.minor) >= (0, minor) or self.major > 0
+    def at_least(self, release: K0sctlVersion) -> bool:
+        return self >= release
+
+    @property
+    def release_line(self) -> str:
+        """`v0.17` for v0.17.x."""
+        return f"v{self.major}.{self.minor}"
 
     def __str__(self) -> str:
         return f"v{self.major}.{self.minor}.{self.patch}" if self.known else "unknown"
 
 
-NEWEST = (0, 32, 2)
+NEWEST = K0sctlVersion(0, 32, 2)
 
-# Flags by the first k0sctl minor version that has them (k0sctl is still at 0.x).
-SINCE_CONCURRENCY = 15
-SINCE_DRY_RUN = 17
-SINCE_BACKUP_OUTPUT = 24
+# Flags by the first k0sctl release that has them.
+SINCE_CONCURRENCY = K0sctlVersion(0, 15, 0)
+SINCE_DRY_RUN = K0sctlVersion(0, 17, 0)
+SINCE_BACKUP_OUTPUT = K0sctlVersion(0, 24, 0)
 # --disable-telemetry/--disable-upgrade-check existed only before v0.21, and not on every command of every
 # release (v0.20 rejects --disable-upgrade-check on backup and kubeconfig): they are never passed; the
 # DISABLE_TELEMETRY/DISABLE_UPGRADE_CHECK environment variables do the same for old releases.
@@ -104,7 +109,7 @@ def command_line(version: K0sctlVersion, inv: Invocation, options: K0sctlOptions
     if inv.command == "apply":
         if inv.dry_run:
             if not version.at_least(SINCE_DRY_RUN):
-                raise ResourceError(f"dry_run needs k0sctl v0.{SINCE_DRY_RUN} or newer (found {version})")
+                raise ResourceError(f"dry_run needs k0sctl {SINCE_DRY_RUN.release_line} or newer (found {version})")
             argv.append("--dry-run")
         if inv.no_wait:
             argv.append("--no-wait")
@@ -118,39 +123,6 @@ def command_line(version: K0sctlVersion, inv: Invocation, options: K0sctlOptions
     elif inv.command == "reset":
         argv.append("--force")
     return argv
-
-
-def command_lines_for_contract(version: K0sctlVersion, config: Path, workdir: Path) -> list[list[str]]:
-    """Every argv the resource can build for `version`: each command with each option combination."""
-    archive = workdir / "restore.tar.gz"
-    out = workdir / "backup.tar.gz"
-    option_sets = [
-        K0sctlOptions(),
-        K0sctlOptions(debug=True, trace=True),
-        K0sctlOptions(concurrency=3),
-        K0sctlOptions(debug=True, concurrency=1),
-    ]
-    invocations = [
-        Invocation("apply", config),
-        Invocation("apply", config, no_wait=True, no_drain=True),
-        Invocation("apply", config, restore_from=archive),
-        Invocation("apply", config, restore_from=archive, no_wait=True, no_drain=True),
-        Invocation("backup", config, output=out),
-        Invocation("reset", config),
-        Invocation("kubeconfig", config),
-    ]
-    if version.at_least(SINCE_DRY_RUN):
-        invocations += [
-            Invocation("apply", config, dry_run=True),
-            Invocation("apply", config, dry_run=True, restore_from=archive, no_wait=True, no_drain=True),
-        ]
-    lines: list[list[str]] = []
-    for inv in invocations:
-        for options in option_sets:
-            argv = command_line(version, inv, options)
-            if argv not in lines:
-                lines.append(argv)
-    return lines
 
 
 @dataclass
@@ -187,6 +159,14 @@ class RunResult:
             log.warn(f"k0sctl could not remove the backup archive {place}; it holds the cluster's CA keys and "
                      "Secrets: remove it by hand")
         return len(leftovers)
+
+    def reason(self) -> str:
+        """Why the run failed, in one line: k0sctl's own reason, else its exit code."""
+        return self.last_error() or f"exit code {self.returncode}"
+
+    def failure(self, what: str) -> ResourceError:
+        """The error of a failed `k0sctl <what>`: `k0sctl <what> failed: <reason>`."""
+        return ResourceError(f"k0sctl {what} failed: {self.reason()}")
 
     def last_error(self) -> str | None:
         """k0sctl's own reason for a failure, from its last `level=fatal`/`level=error` line.
@@ -333,7 +313,7 @@ class K0sctl:
         if state.timed_out:
             reason = result.last_error()
             raise ResourceError(f"k0sctl {argv[1]} did not finish within source.k0sctl.timeout "
-                                f"({_human(float(self.options.timeout or 0))}) and was stopped"
+                                f"({log.human_seconds(float(self.options.timeout or 0))}) and was stopped"
                                 + (f"; its last error: {reason}" if reason else ""))
         return result
 
@@ -394,10 +374,3 @@ class _RunState:
         if self._killer is not None:
             self._killer.cancel()
 
-
-def _human(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:g}h"
-    if seconds >= 60:
-        return f"{seconds / 60:g}m"
-    return f"{seconds:g}s"

@@ -25,7 +25,9 @@ from k0sctl_resource.config.paths import inside
 from k0sctl_resource.k0sctl.runner import SINCE_DRY_RUN, Invocation, RunResult
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.backup import backup_first
 from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.steps.get import ENCRYPTED_FILE, METADATA_FILE, PLAIN_FILE
 from k0sctl_resource.steps.latest import after_action, branch_version
 
 RESTORE_PHASE = re.compile(r"==> Running phase: Restore cluster state")
@@ -33,9 +35,6 @@ RUNNING_CONTROLLER = re.compile(r"(?P<host>\S+): is running k0s (?:controller\S*
 DRY_NO_CHANGES = "dry-run: no cluster state altering actions would be performed"
 DRY_CHANGES = "dry-run: cluster state altering actions would be performed"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-PLAIN_NAME = "backup.tar.gz"
-ENCRYPTED_NAME = "backup.tar.gz.age"
 
 
 @dataclass(frozen=True)
@@ -87,13 +86,13 @@ def resolve_restore_source(ctx: StepContext, params: ApplyParams, directory: Pat
     assert params.restore_from is not None
     target = inside(directory, params.restore_from, "restore_from")
     if target.is_dir():
-        plain, encrypted = target / PLAIN_NAME, target / ENCRYPTED_NAME
+        plain, encrypted = target / PLAIN_FILE, target / ENCRYPTED_FILE
         if plain.is_file():
-            _check_recorded_digest(plain, target / "metadata.json")
-            return RestoreSource(plain, f"{params.restore_from}/{PLAIN_NAME}")
+            _check_recorded_digest(plain, target / METADATA_FILE)
+            return RestoreSource(plain, f"{params.restore_from}/{PLAIN_FILE}")
         if encrypted.is_file():
-            return RestoreSource(_decrypt(ctx, encrypted), f"{params.restore_from}/{ENCRYPTED_NAME} (decrypted)")
-        kind = _recorded_kind(target / "metadata.json")
+            return RestoreSource(_decrypt(ctx, encrypted), f"{params.restore_from}/{ENCRYPTED_FILE} (decrypted)")
+        kind = _recorded_kind(target / METADATA_FILE)
         return RestoreSource(None, f"{params.restore_from} holds no archive"
                              + (f" (version kind: {kind})" if kind else ""))
     if target.is_file():
@@ -131,14 +130,9 @@ def _decrypt(ctx: StepContext, encrypted: Path) -> Path:
     if not ctx.source.encryption.can_decrypt:
         raise ResourceError("params.restore_from: the archive is encrypted, but source.encryption has no "
                             "identities or passphrase to decrypt it")
-    plain = ctx.workspace.dir("restore") / PLAIN_NAME
+    plain = ctx.workspace.dir("restore") / PLAIN_FILE
     decrypt_file(encrypted, plain, ctx.source.encryption)
     return plain
-
-
-def _fail(result: RunResult, what: str) -> ResourceError:
-    reason = result.last_error() or f"exit code {result.returncode}"
-    return ResourceError(f"k0sctl {what} failed: {reason}")
 
 
 def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
@@ -179,13 +173,16 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
 
     taken = None
     if params.backup_first:
-        taken = _backup_first(ctx, cluster)
-        if taken is not None:
+        taken = backup_first(ctx, cluster, before="apply", quiet_no_controller=True)
+        if taken is None:
+            log.info("backup_first: k0s is not running on any controller (a new cluster, or one to restore), "
+                     "so there is nothing to back up; going on with the apply")
+        else:
             facts["backup_ref"] = taken.version.ref
 
     result = k0sctl.run(base)
     if not result.ok:
-        raise _fail(result, "apply")
+        raise result.failure("apply")
     if archive is not None:
         if leftovers := result.warn_leftovers():
             facts["controller_leftovers"] = leftovers
@@ -218,7 +215,7 @@ def _plan(ctx: StepContext, cluster: ClusterConfig, params: ApplyParams) -> DryR
     result = ctx.k0sctl().run(Invocation("apply", cluster.path, dry_run=True, no_wait=params.no_wait,
                                          no_drain=params.no_drain))
     if not result.ok:
-        raise _fail(result, "apply --dry-run")
+        raise result.failure("apply --dry-run")
     plan = parse_dry_run(result)
     _log_plan(plan)
     return plan
@@ -245,16 +242,3 @@ def _require_restore_plan(ctx: StepContext, cluster: ClusterConfig, params: Appl
     if not plan.would_restore:
         raise ResourceError(f"restore: required, but k0s is already running on {', '.join(plan.running_controllers)}"
                             ", so k0sctl would skip the restore; nothing was changed")
-
-
-def _backup_first(ctx: StepContext, cluster: ClusterConfig) -> StepResponse | None:
-    from k0sctl_resource.steps.backup import NoRunningController, take_backup
-
-    if ctx.source.backup is None:
-        raise ResourceError("params.backup_first: needs source.backup (a backup repository)")
-    try:
-        return take_backup(ctx, cluster, reason="before apply", quiet_no_controller=True)
-    except NoRunningController:
-        log.info("backup_first: k0s is not running on any controller (a new cluster, or one to restore), "
-                 "so there is nothing to back up; going on with the apply")
-        return None

@@ -13,7 +13,7 @@ from k0sctl_resource.archive import crypto, inspection
 from k0sctl_resource.concourse.params import BackupParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.models import Version
+from k0sctl_resource.config.models import Version, require_backup
 from k0sctl_resource.gitstore.commit_format import BackupFacts, archive_name, format_message, rfc3339, utc_now
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.k0sctl.runner import SINCE_BACKUP_OUTPUT, Invocation, RunResult
@@ -35,10 +35,8 @@ def run(ctx: StepContext, params: BackupParams, cluster: ClusterConfig) -> StepR
 def preflight(ctx: StepContext) -> BackupStore:
     """Everything that can be refused before k0sctl runs: no repository, nothing to encrypt to, a bad
     recipient, a repository that cannot be reached."""
-    source = ctx.source
-    if source.backup is None:
-        raise ResourceError("backup needs source.backup: the git repository that keeps the archives")
-    enc = source.encryption
+    require_backup(ctx.source, "backup")
+    enc = ctx.source.encryption
     if enc.can_encrypt:
         crypto.check_can_encrypt(enc)
     elif not enc.plaintext:
@@ -72,11 +70,10 @@ def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path, *
         target = None  # older k0sctl writes k0s_backup_<timestamp>.tar.gz into its working directory
         result = k0sctl.run(Invocation("backup", cluster.path), cwd=out_dir, quiet_if=quiet_if)
     if not result.ok:
-        reason = result.last_error() or f"exit code {result.returncode}"
         if _no_controller(result):
             raise NoRunningController(f"k0sctl backup: no running controller in cluster {cluster.name} "
-                                      f"({reason})")
-        raise ResourceError(f"k0sctl backup failed: {reason}")
+                                      f"({result.reason()})")
+        raise result.failure("backup")
     result.warn_leftovers()
     if target is None:
         found = sorted(out_dir.glob("k0s_backup_*.tar.gz"), key=lambda p: p.stat().st_mtime)
@@ -84,6 +81,18 @@ def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path, *
     if target is None or not target.is_file():
         raise ResourceError("k0sctl backup succeeded but wrote no archive")
     return target
+
+
+def backup_first(ctx: StepContext, cluster: ClusterConfig, *, before: str,
+                 quiet_no_controller: bool = False) -> StepResponse | None:
+    """`backup_first` of apply and reset: a backup of the cluster before `before` changes it; None when
+    k0s runs on no controller, so that there is nothing to back up (each caller says what that means;
+    `quiet_no_controller` as for `run_k0sctl_backup`)."""
+    require_backup(ctx.source, "params.backup_first")
+    try:
+        return take_backup(ctx, cluster, reason=f"before {before}", quiet_no_controller=quiet_no_controller)
+    except NoRunningController:
+        return None
 
 
 def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,

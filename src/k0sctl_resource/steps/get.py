@@ -13,7 +13,7 @@ from k0sctl_resource.archive.inspection import file_digest
 from k0sctl_resource.concourse.params import GetParams
 from k0sctl_resource.concourse.requests import GetRequest
 from k0sctl_resource.concourse.responses import StepResponse
-from k0sctl_resource.config.models import Source
+from k0sctl_resource.config.models import Source, require_backup
 from k0sctl_resource.gitstore.commit_format import BackupFacts, metadata_of
 from k0sctl_resource.gitstore.store import BackupStore, CommitInfo
 from k0sctl_resource.runtime import log
@@ -21,18 +21,10 @@ from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
 from k0sctl_resource.steps.context import StepContext
 
+# The files a get writes into its directory (and that apply's restore_from reads from one).
 METADATA_FILE = "metadata.json"
 PLAIN_FILE = "backup.tar.gz"
 ENCRYPTED_FILE = "backup.tar.gz.age"
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
 
 def commit_metadata(info: CommitInfo) -> dict[str, Any]:
     """metadata.json of a commit: its ref and kind, then the facts its trailers record."""
@@ -60,7 +52,7 @@ def download(store: BackupStore, sha: str, facts: BackupFacts, source: Source, p
         target = directory / ENCRYPTED_FILE
         fetched = store.read_blob(sha, path, target)
         why = "params.decrypt is false" if not params.decrypt else "no encryption.identities or passphrase"
-        log.info(f"wrote {ENCRYPTED_FILE} ({_human(target.stat().st_size)}; fetched {fetched} bytes); "
+        log.info(f"wrote {ENCRYPTED_FILE} ({log.human_bytes(target.stat().st_size)}; fetched {fetched} bytes); "
                  f"not decrypted: {why}")
         return ENCRYPTED_FILE
     partial = directory / f".{PLAIN_FILE}.partial"
@@ -79,7 +71,7 @@ def download(store: BackupStore, sha: str, facts: BackupFacts, source: Source, p
         raise ResourceError(f"the archive of {sha[:12]} does not match its recorded sha256 "
                             f"(got {digest[:16]}…, recorded {recorded[:16]}…): refusing it")
     os.replace(partial, directory / PLAIN_FILE)
-    log.info(f"wrote {PLAIN_FILE} ({_human(size)}, sha256 verified; fetched {fetched} bytes)")
+    log.info(f"wrote {PLAIN_FILE} ({log.human_bytes(size)}, sha256 verified; fetched {fetched} bytes)")
     return PLAIN_FILE
 
 
@@ -95,8 +87,7 @@ def run(request: GetRequest, directory: Path) -> StepResponse:
             log.warn("version none names no commit of the backup branch (a placeholder that this resource "
                      "prints only without a backup repository); wrote metadata.json only, it holds no backup")
         return StepResponse(version, {"kind": "none"})
-    if request.source.backup is None:
-        raise ResourceError(f"version {version.ref} names a commit, but source.backup is not configured")
+    require_backup(request.source, f"version {version.ref} names a commit, so get")
     with StepContext(request.source) as ctx:
         store = BackupStore.for_context(ctx)
         info = store.read_commit(version.ref, with_trees=not request.params.skip_download)

@@ -1,4 +1,4 @@
-"""put `init`: create the backup branch (see SPEC.md, out `init`). Nothing is ever lost: with `force`,
+"""put `init`: create the backup branch (README, "`command: init`"). Nothing is ever lost: with `force`,
 the old tip is first kept under the tag `k0sctl-backup-archive/<UTC timestamp>`."""
 
 from __future__ import annotations
@@ -8,11 +8,10 @@ from collections.abc import Callable
 from k0sctl_resource.concourse.buildenv import BuildEnv
 from k0sctl_resource.concourse.params import InitParams
 from k0sctl_resource.concourse.responses import StepResponse
-from k0sctl_resource.config.models import Version
+from k0sctl_resource.config.models import Version, require_backup
 from k0sctl_resource.gitstore.commit_format import InitFacts, format_message, rfc3339, utc_now
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime import log
-from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.context import StepContext
 
 InitMessage = Callable[[str | None, str | None], str]
@@ -40,8 +39,7 @@ def init_messages(store: BackupStore, build: BuildEnv) -> tuple[InitMessage, str
 
 
 def run(ctx: StepContext, params: InitParams) -> StepResponse:
-    if ctx.source.backup is None:
-        raise ResourceError("init needs source.backup: the git repository that keeps the archives")
+    require_backup(ctx.source, "init")
     store = BackupStore.for_context(ctx)
     message_for, tag_message = init_messages(store, ctx.build)
     outcome = store.init_branch(force=params.force, message_for=message_for, tag_message=tag_message)

@@ -13,13 +13,13 @@ from k0sctl_resource.steps.latest import branch_version
 
 def run(ctx: StepContext, params: PingParams, cluster: ClusterConfig) -> StepResponse:
     from k0sctl_resource.ping import PingOptions, probe_cluster
-    from k0sctl_resource.ping.report import metadata, render_table
+    from k0sctl_resource.ping.report import metadata_facts, render_table
 
     options = PingOptions(count=params.count, timeout=float(params.timeout), traceroute=params.traceroute,
                           extra_ports=list(params.extra_ports))
     report = probe_cluster(cluster, options)
     log.write(render_table(report))
-    facts: dict[str, object] = {item["name"]: item["value"] for item in metadata(report)}
+    facts: dict[str, object] = dict(metadata_facts(report))
     down = report.unreachable()
     if down and params.fail_on_unreachable:
         raise ResourceError(f"{len(down)} of {len(report.hosts)} hosts unreachable: "

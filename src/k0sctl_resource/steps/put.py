@@ -7,7 +7,7 @@ from pathlib import Path
 from k0sctl_resource.concourse.params import ApplyParams, BackupParams, InitParams, PingParams, ResetParams
 from k0sctl_resource.concourse.requests import PutRequest
 from k0sctl_resource.concourse.responses import StepResponse
-from k0sctl_resource.config import cluster as k0sctl_config
+from k0sctl_resource.config.cluster import load_cluster
 from k0sctl_resource.config.paths import inside
 from k0sctl_resource.runtime import log
 from k0sctl_resource.steps.context import StepContext
@@ -23,7 +23,7 @@ def _run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResponse
         result = init_run(ctx, params)
         cluster_name = None
     else:
-        cluster = k0sctl_config.load(config_path)
+        cluster = load_cluster(config_path)
         cluster_name = cluster.name
         if isinstance(params, ApplyParams):
             from k0sctl_resource.steps.apply import run as apply_run
