@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from k0sctl_resource.config.models import K0sctlOptions
-from k0sctl_resource.k0sctl.runner import SINCE_DRY_RUN, Invocation, K0sctlVersion, command_line
+from k0sctl_resource.k0sctl.versions import SINCE_DRY_RUN, Invocation, K0sctlVersion, command_line
 
 
 def command_lines_for_contract(version: K0sctlVersion, config: Path, workdir: Path) -> list[list[str]]:

@@ -53,7 +53,7 @@ def _load_source(source_file: Path | None) -> Source:
 
 def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None) -> int:
     def body() -> int:
-        from k0sctl_resource.k0sctl.runner import Invocation
+        from k0sctl_resource.k0sctl.versions import Invocation
         from k0sctl_resource.steps.context import StepContext
 
         source = _load_source(source_file)

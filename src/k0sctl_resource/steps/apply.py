@@ -22,7 +22,8 @@ from k0sctl_resource.concourse.params import ApplyParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.paths import inside
-from k0sctl_resource.k0sctl.runner import SINCE_DRY_RUN, Invocation, RunResult
+from k0sctl_resource.k0sctl.runner import RunResult
+from k0sctl_resource.k0sctl.versions import SINCE_DRY_RUN, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.backup import backup_first

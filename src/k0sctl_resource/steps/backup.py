@@ -16,7 +16,8 @@ from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.models import Version, require_backup
 from k0sctl_resource.gitstore.commit_format import BackupFacts, archive_name, format_message, rfc3339, utc_now
 from k0sctl_resource.gitstore.store import BackupStore
-from k0sctl_resource.k0sctl.runner import SINCE_BACKUP_OUTPUT, Invocation, RunResult
+from k0sctl_resource.k0sctl.runner import RunResult
+from k0sctl_resource.k0sctl.versions import SINCE_BACKUP_OUTPUT, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.context import StepContext

@@ -52,7 +52,7 @@ def _run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResponse
     return StepResponse(result.version, facts)
 
 
-
 def run(request: PutRequest, directory: Path) -> StepResponse:
+    """The put: its command run in a step context, with the facts every put reports."""
     with StepContext(request.source) as ctx:
         return _run(request, directory, ctx)

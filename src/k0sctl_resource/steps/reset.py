@@ -5,7 +5,7 @@ from __future__ import annotations
 from k0sctl_resource.concourse.params import ResetParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.k0sctl.runner import Invocation
+from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.backup import backup_first
