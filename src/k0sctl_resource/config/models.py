@@ -7,7 +7,6 @@ unknown keys.
 
 from __future__ import annotations
 
-import urllib.parse
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -141,24 +140,15 @@ SECRET_PATHS = (
 
 
 def secrets_in(raw_source: Any) -> list[str]:
-    """The secret values of a source as JSON (any shape, not yet validated): the strings at SECRET_PATHS
-    and a password written into `backup.uri` (`https://user:password@host/…`), as written and decoded."""
+    """The secret values of a source as JSON (any shape, not yet validated): the strings at SECRET_PATHS.
+    (A password written into `backup.uri` is registered by `gitstore.auth` once the URI is parsed.)"""
     def at(path: tuple[str, ...]) -> Any:
         node = raw_source
         for name in path:
             node = node.get(name) if isinstance(node, dict) else None
         return node
 
-    found = [v for path in SECRET_PATHS if isinstance(v := at(path), str) and v]
-    uri = at(("backup", "uri"))
-    if isinstance(uri, str) and "://" in uri:
-        try:
-            password = urllib.parse.urlsplit(uri.strip()).password
-        except ValueError:  # not a URL the repository could be reached at; gitstore says so
-            password = None
-        if password:
-            found += [password, urllib.parse.unquote(password)]
-    return found
+    return [v for path in SECRET_PATHS if isinstance(v := at(path), str) and v]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from k0sctl_resource.gitstore.remote import NetBounds
 from k0sctl_resource.gitstore.url import RemoteUrl as RemoteUrl  # noqa: PLC0414 - re-exported
 from k0sctl_resource.gitstore.url import Transport as Transport  # noqa: PLC0414 - re-exported
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.runtime.redact import REDACT
 from k0sctl_resource.runtime.workspace import Workspace, write_private
 
 USERNAME_VAR = "K0SCTL_RESOURCE_GIT_USERNAME"
@@ -66,6 +67,9 @@ class GitAuth:
         self.remote = RemoteUrl.parse(self.backup.uri)
         self.username = self.backup.username or self.remote.username
         self.password = self.backup.password if self.backup.password is not None else self.remote.password
+        # The step runner registered the source's secret fields; a password written into the URI is known
+        # only now that the URI parsed.
+        REDACT.add(self.remote.password)
         if self.remote.transport == "http" and (self.username or self.password):
             raise ResourceError("source.backup.uri: http:// would send the credentials unencrypted; "
                                 "use https:// (http:// is accepted without credentials only)")
