@@ -8,6 +8,7 @@ unknown keys.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from os import PathLike
 from types import MappingProxyType
 from typing import Any
 
@@ -118,6 +119,12 @@ class Source:
     k0sctl: K0sctlOptions = field(default_factory=K0sctlOptions)
     backup: BackupRepo | None = None
     encryption: Encryption = field(default_factory=Encryption)
+
+    def host_key_options(self, known_hosts: str | PathLike[str]) -> list[str]:
+        """The ssh options that check host keys against the file `known_hosts` alone (written from
+        `ssh_known_hosts`): strictly when `ssh_known_hosts` is set, else trust on first use into it."""
+        checking = "yes" if self.ssh_known_hosts else "accept-new"
+        return ["-o", f"UserKnownHostsFile={known_hosts}", "-o", f"StrictHostKeyChecking={checking}"]
 
 
 def require_backup(source: Source, for_what: str) -> BackupRepo:

@@ -62,6 +62,19 @@ CommitFacts = BackupFacts | InitFacts
 _BY_KIND: dict[str, type[CommitFacts]] = {"backup": BackupFacts, "init": InitFacts}
 
 
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit of the branch as read back: its sha, message body and facts."""
+
+    sha: str
+    message: str
+    facts: CommitFacts | None  # None: a commit this resource did not write
+
+    @property
+    def kind(self) -> str:
+        return self.facts.KIND if self.facts is not None else "unknown"
+
+
 def metadata_of(facts: CommitFacts) -> dict[str, object]:
     """The facts as get's metadata.json holds them: typed values, unknown ones and commit-only ones left out."""
     found: dict[str, object] = {}

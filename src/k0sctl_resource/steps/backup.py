@@ -15,6 +15,7 @@ from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.models import Version, require_backup
 from k0sctl_resource.gitstore.commit_format import BackupFacts, archive_name, format_message, rfc3339, utc_now
+from k0sctl_resource.gitstore.push import push_archive
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import SINCE_BACKUP_OUTPUT, Invocation
@@ -43,9 +44,9 @@ def preflight(ctx: StepContext) -> BackupStore:
     elif not enc.plaintext:
         raise ResourceError("refusing to store an unencrypted backup: set source.encryption.recipients "
                             "(or encryption.passphrase), or encryption.plaintext: true to store archives in plain")
-    store = BackupStore.for_context(ctx)
+    store = BackupStore(ctx.source, ctx.workspace)
     tip = store.remote_tip()
-    log.info(f"backup repository: {store.describe()} ("
+    log.info(f"backup repository: {store.remote.describe()} ("
              + (f"tip {tip[:12]}" if tip else "branch does not exist yet; the backup creates it") + ")")
     return store
 
@@ -133,12 +134,12 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
             parts=tuple(facts.parts) or None, reason=reason or None, removed_archives=len(removed) or None,
         ))
 
-    pushed = store.push_archive(stored, archive_name(cluster.name, created, encrypt), message_for)
+    pushed = push_archive(store, stored, archive_name(cluster.name, created, encrypt), message_for)
     stored.unlink(missing_ok=True)
-    log.ok(f"backup {pushed.archive} pushed to {store.describe()} as {pushed.sha[:12]}"
+    log.ok(f"backup {pushed.archive} pushed to {store.remote.describe()} as {pushed.sha[:12]}"
            + (f" (after {pushed.attempts} attempts)" if pushed.attempts > 1 else ""))
     return StepResponse(Version(ref=pushed.sha), {
         "cluster": cluster.name, "archive": pushed.archive, "sha256": facts.sha256, "size": facts.size,
         "entries": facts.entries, "encrypted": encrypt, "ref": pushed.sha, "k0sctl_version": k0sctl_version,
-        "branch": store.branch, "removed_archives": len(pushed.removed),
+        "branch": store.remote.branch, "removed_archives": len(pushed.removed),
     })

@@ -17,5 +17,5 @@ def run(request: CheckRequest) -> CheckResponse:
     from k0sctl_resource.steps.context import StepContext
 
     with StepContext(request.source) as ctx:
-        refs = BackupStore.for_context(ctx).versions_since(request.version)
+        refs = BackupStore(ctx.source, ctx.workspace).versions_since(request.version)
     return CheckResponse([Version(ref=ref) for ref in refs])

@@ -14,8 +14,8 @@ from k0sctl_resource.concourse.params import GetParams
 from k0sctl_resource.concourse.requests import GetRequest
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.models import Source, require_backup
-from k0sctl_resource.gitstore.commit_format import BackupFacts, metadata_of
-from k0sctl_resource.gitstore.store import BackupStore, CommitInfo
+from k0sctl_resource.gitstore.commit_format import BackupFacts, CommitInfo, metadata_of
+from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
@@ -89,7 +89,7 @@ def run(request: GetRequest, directory: Path) -> StepResponse:
         return StepResponse(version, {"kind": "none"})
     require_backup(request.source, f"version {version.ref} names a commit, so get")
     with StepContext(request.source) as ctx:
-        store = BackupStore.for_context(ctx)
+        store = BackupStore(ctx.source, ctx.workspace)
         info = store.read_commit(version.ref, with_trees=not request.params.skip_download)
         meta = commit_metadata(info)
         write_metadata(directory, meta)

@@ -25,32 +25,32 @@ def init_messages(store: BackupStore, build: BuildEnv) -> tuple[InitMessage, str
     created = utc_now()
 
     def message_for(archived_as: str | None, previous: str | None) -> str:
-        body = [f"Backup branch {store.branch} created by k0sctl-resource, by {build.describe()}."]
+        body = [f"Backup branch {store.remote.branch} created by k0sctl-resource, by {build.describe()}."]
         if archived_as:
             body.append(f"It replaces the previous history, kept under tag {archived_as}.")
-        return format_message(f"init {store.branch}", body, InitFacts(
+        return format_message(f"init {store.remote.branch}", body, InitFacts(
             created_at=rfc3339(created), build_url=build.build_url, build=build.describe(),
             archived_as=archived_as, previous_tip=previous,
         ))
 
-    tag_message = (f"Tip of {store.branch} before init with force: true, by {build.describe()}"
+    tag_message = (f"Tip of {store.remote.branch} before init with force: true, by {build.describe()}"
                    + (f" ({build.build_url})" if build.build_url else "") + ".\n")
     return message_for, tag_message
 
 
 def run(ctx: StepContext, params: InitParams) -> StepResponse:
     require_backup(ctx.source, "init")
-    store = BackupStore.for_context(ctx)
+    store = BackupStore(ctx.source, ctx.workspace)
     message_for, tag_message = init_messages(store, ctx.build)
     outcome = store.init_branch(force=params.force, message_for=message_for, tag_message=tag_message)
     if outcome.created and outcome.archived_as:
-        log.ok(f"{store.describe()} replaced by {outcome.sha[:12]}; its old history is kept under tag "
+        log.ok(f"{store.remote.describe()} replaced by {outcome.sha[:12]}; its old history is kept under tag "
                f"{outcome.archived_as}")
     elif outcome.created:
-        log.ok(f"created {store.describe()} at {outcome.sha[:12]}")
+        log.ok(f"created {store.remote.describe()} at {outcome.sha[:12]}")
     else:
-        log.info(f"{store.describe()} exists and holds no archive: nothing changed (newest {outcome.sha[:12]})")
+        log.info(f"{store.remote.describe()} exists and holds no archive: nothing changed (newest {outcome.sha[:12]})")
     return StepResponse(Version(ref=outcome.sha), {
-        "kind": "init", "branch": store.branch, "created": outcome.created,
+        "kind": "init", "branch": store.remote.branch, "created": outcome.created,
         "archived_as": outcome.archived_as, "previous_tip": outcome.previous_tip,
     })
