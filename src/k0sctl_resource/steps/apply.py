@@ -136,23 +136,28 @@ def _decrypt(ctx: StepContext, encrypted: Path) -> Path:
     return plain
 
 
-def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
+def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource | None:
+    """The archive `restore_from` names, read back, or None without `restore_from`."""
     from k0sctl_resource.archive.inspection import inspect
 
-    facts: dict[str, object] = {}
-    restore = None
-    if params.restore_from is not None:
-        restore = resolve_restore_source(ctx, params, directory)
-        if restore.archive is None:
-            if params.restore == "required":
-                raise ResourceError(f"restore: required, but {restore.description}; nothing was changed")
-            log.info(f"restore: {restore.description}: going on as a fresh install")
-        else:
-            found = inspect(restore.archive)
-            log.info(f"restore: archive {restore.description} ({found.size} bytes, {found.entries} entries)")
+    if params.restore_from is None:
+        return None
+    restore = resolve_restore_source(ctx, params, directory)
+    if restore.archive is None:
+        if params.restore == "required":
+            raise ResourceError(f"restore: required, but {restore.description}; nothing was changed")
+        log.info(f"restore: {restore.description}: going on as a fresh install")
+    else:
+        found = inspect(restore.archive)
+        log.info(f"restore: archive {restore.description} ({found.size} bytes, {found.entries} entries)")
+    return restore
 
+
+def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
+    facts: dict[str, object] = {}
+    restore = _restore_source(ctx, params, directory)
     # The put's version is read (or the branch created) before k0sctl runs: a backup branch that cannot be
-    # read stops the apply here, before anything changes (SPEC.md, version).
+    # read stops the apply here, before anything changes (README, "Versions").
     before = branch_version(ctx)
     k0sctl = ctx.k0sctl()
     archive = restore.archive if restore else None
@@ -184,22 +189,29 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
     result = k0sctl.run(base)
     if not result.ok:
         raise result.failure("apply")
-    if archive is not None:
-        if leftovers := result.warn_leftovers():
-            facts["controller_leftovers"] = leftovers
-        restored = restore_ran(result)
-        facts["restored"] = restored
-        if restored:
-            log.ok(f"restore: the cluster was restored from {restore.description if restore else 'the archive'}")
-        else:
-            log.warn("restore: NOT restored: k0s was already running on the leader, so k0sctl skipped the "
-                     "restore and applied the config to the running cluster")
-            if params.restore == "required":
-                raise ResourceError("restore: required, but k0sctl did not restore (k0s was already running)")
+    if restore is not None and restore.archive is not None:
+        facts.update(_restore_outcome(result, restore, params))
     else:
         facts["restored"] = False
     version = taken.version if taken is not None else after_action(ctx, before)
     return StepResponse(version, facts)
+
+
+def _restore_outcome(result: RunResult, restore: RestoreSource, params: ApplyParams) -> dict[str, object]:
+    """Whether k0sctl restored the archive (it skips it on a running cluster), said plainly."""
+    facts: dict[str, object] = {}
+    if leftovers := result.warn_leftovers():
+        facts["controller_leftovers"] = leftovers
+    restored = restore_ran(result)
+    facts["restored"] = restored
+    if restored:
+        log.ok(f"restore: the cluster was restored from {restore.description}")
+    else:
+        log.warn("restore: NOT restored: k0s was already running on the leader, so k0sctl skipped the "
+                 "restore and applied the config to the running cluster")
+        if params.restore == "required":
+            raise ResourceError("restore: required, but k0sctl did not restore (k0s was already running)")
+    return facts
 
 
 def _log_plan(plan: DryRunPlan) -> None:

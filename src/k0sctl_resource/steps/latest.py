@@ -1,4 +1,4 @@
-"""The version of a put that makes no commit of its own (apply, reset, ping): SPEC.md, "version".
+"""The version of a put that makes no commit of its own (apply, reset, ping) (README, "Versions").
 
 Concourse saves every version a put prints, and one it has not seen before becomes the newest version
 that the next job's `get` takes; a later check that lists only known versions does not move it back.

@@ -25,5 +25,5 @@ def run(ctx: StepContext, params: PingParams, cluster: ClusterConfig) -> StepRes
         raise ResourceError(f"{len(down)} of {len(report.hosts)} hosts unreachable: "
                             + "; ".join(h.describe() for h in down))
     # After the probe, so that its report is shown even when the backup branch cannot be read (which fails
-    # the put: ping prints a commit of the branch like every put, SPEC.md, version).
+    # the put: ping prints a commit of the branch like every put: README, "Versions").
     return StepResponse(branch_version(ctx), facts)
