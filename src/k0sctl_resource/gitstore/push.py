@@ -56,6 +56,7 @@ def _archive_commit(store: BackupStore, runner: GitRunner, blob: str, tip: str |
     return PushedArchive(sha=commit, archive=name, path=path, removed=removed, created_branch=tip is None,
                          attempts=attempt)
 
+
 def confirm_pushed(store: BackupStore, runner: GitRunner, pushed: PushedArchive, blob: str) -> str | None:
     """Read the branch back from the remote: None when its tip is `pushed.sha` or has it on its
     first-parent chain and that commit holds the archive's blob; otherwise what is wrong."""
@@ -74,6 +75,7 @@ def confirm_pushed(store: BackupStore, runner: GitRunner, pushed: PushedArchive,
     if held.stdout.strip() != blob:
         return f"commit {pushed.sha[:12]} does not hold {pushed.path}"
     return None
+
 
 def push_archive(store: BackupStore, encrypted_file: Path, wanted_name: str,
                  message_for: Any) -> PushedArchive:

@@ -40,6 +40,7 @@ _LEFTOVER = re.compile(
     r"(?P<path>/\S+?):? "
 )
 
+
 @dataclass
 class RunResult:
     argv: list[str]

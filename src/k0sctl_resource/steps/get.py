@@ -26,6 +26,7 @@ METADATA_FILE = "metadata.json"
 PLAIN_FILE = "backup.tar.gz"
 ENCRYPTED_FILE = "backup.tar.gz.age"
 
+
 def commit_metadata(info: CommitInfo) -> dict[str, Any]:
     """metadata.json of a commit: its ref and kind, then the facts its trailers record."""
     meta: dict[str, Any] = {"ref": info.sha, "kind": info.kind}
