@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.support.fixtures",
+    "tests.support.in_process",
     "tests.support.k0sctl_fixtures",
     "tests.support.netns",
     "tests.support.sshd",

@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from k0sctl_resource.k0sctl.runner import K0sctlVersion, command_lines_for_contract
+from k0sctl_resource.k0sctl.versions import K0sctlVersion
 from tests.support import DOUBLE
 from tests.support import k0sctl_fixtures as fx
+from tests.support.k0sctl_argv import command_lines_for_contract
 
 pytestmark = pytest.mark.k0sctl
 

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tarfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import pytest
 import yaml
 
 from tests.support import DOUBLE
+from tests.support.fixtures import Double, DoubleRun
 
 CONFIG = """\
 apiVersion: k0sctl.k0sproject.io/v1beta1
@@ -46,72 +46,13 @@ spec:
 """
 
 
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def fatal(self) -> str | None:
-        match = re.search(r'level=fatal msg=(?:"((?:[^"\\]|\\.)*)"|(\S+))', self.stdout)
-        if match is None:
-            return None
-        if match.group(2) is not None:
-            return match.group(2)
-        return match.group(1).replace('\\"', '"').replace("\\n", "\n")
-
-    def __str__(self) -> str:
-        return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
-
-
-class Double:
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.dir = tmp_path
-        self.env = env
-        self.state_file = tmp_path / "state.json"
-        self.record_file = tmp_path / "calls.jsonl"
-        self.config = tmp_path / "k0sctl.yaml"
-        self.config.write_text(CONFIG)
-        self.set(running=False)
-
-    def set(self, **values: Any) -> None:
-        state = self.state()
-        state.update(values)
-        self.state_file.write_text(json.dumps(state))
-
-    def state(self) -> dict[str, Any]:
-        if not self.state_file.exists():
-            return {}
-        loaded: dict[str, Any] = json.loads(self.state_file.read_text())
-        return loaded
-
-    def calls(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.record_file.read_text().splitlines()]
-
-    def environment(self, version: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {**self.env, "K0SCTL_DOUBLE_VERSION": version, "K0SCTL_DOUBLE_STATE": str(self.state_file),
-                "K0SCTL_DOUBLE_RECORD": str(self.record_file), **(extra or {})}
-
-    def run(self, *args: str, version: str = "v0.32.2", env: dict[str, str] | None = None,
-            stdin: str | None = None, cwd: Path | None = None, config: bool = True) -> Result:
-        argv = [str(DOUBLE), *args]
-        if config and args and args[0] != "version" and not {"-c", "--config"} & set(args):
-            argv += ["--config", str(self.config)]
-        proc = subprocess.run(argv, env=self.environment(version, env), cwd=cwd or self.dir, capture_output=True,
-                              text=True, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
-                              timeout=60, check=False)
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def start(self, *args: str, version: str = "v0.32.2") -> subprocess.Popen[str]:
-        argv = [str(DOUBLE), *args, "--config", str(self.config)]
-        return subprocess.Popen(argv, env=self.environment(version), cwd=self.dir, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-
-
 @pytest.fixture
 def double(tmp_path: Path, k0sctl_env: dict[str, str]) -> Double:
-    return Double(tmp_path, k0sctl_env)
+    """The double to run directly, in an environment that touches no home, on CONFIG."""
+    d = Double(tmp_path, k0sctl_env)
+    d.config.write_text(CONFIG)
+    d.set(running=False)
+    return d
 
 
 def k0s_archive(path: Path, *, with_config: bool = True) -> Path:
@@ -128,7 +69,7 @@ def k0s_archive(path: Path, *, with_config: bool = True) -> Path:
     return path
 
 
-def phases(result: Result) -> list[str]:
+def phases(result: DoubleRun) -> list[str]:
     return re.findall(r'msg="==> Running phase: ([^"]+)"', result.stdout)
 
 

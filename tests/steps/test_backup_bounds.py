@@ -11,7 +11,8 @@ import pytest
 
 from k0sctl_resource.config.models import parse_source
 from k0sctl_resource.gitstore.auth import GitAuth
-from k0sctl_resource.gitstore.store import PUSH_ATTEMPTS, BackupStore
+from k0sctl_resource.gitstore.push import PUSH_ATTEMPTS, push_archive
+from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.workspace import Workspace
 from tests.support.backup_support import backup_source, build_history, put_request
@@ -117,7 +118,7 @@ def test_a_push_always_rejected_stops_after_push_attempts(repo: Path, tmp_path: 
     with Workspace() as ws:
         store = BackupStore(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
         with pytest.raises(ResourceError) as failed:
-            store.push_archive(archive, "c-20260101T000000Z.tar.gz", lambda *_a: "backup\n")
+            push_archive(store, archive, "c-20260101T000000Z.tar.gz", lambda *_a: "backup\n")
     assert len(count.read_text().split()) == PUSH_ATTEMPTS
     assert f"({PUSH_ATTEMPTS} attempt(s), at most" in str(failed.value) and "\n" not in str(failed.value)
 

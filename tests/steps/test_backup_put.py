@@ -258,7 +258,7 @@ def test_python_interface_for_apply_and_reset(tmp_path: Path, workdir: Path, rep
     """take_backup raises NoRunningController for a stopped cluster and pushes for a running one;
     branch_version answers none only without a backup repository, creates a missing branch like init,
     then answers the branch's tip."""
-    from k0sctl_resource.config import cluster as k0sctl_config
+    from k0sctl_resource.config.cluster import load_cluster
     from k0sctl_resource.config.models import NONE_VERSION, parse_source
     from k0sctl_resource.steps.backup import NoRunningController, take_backup
     from k0sctl_resource.steps.context import StepContext
@@ -267,7 +267,7 @@ def test_python_interface_for_apply_and_reset(tmp_path: Path, workdir: Path, rep
     monkeypatch.setenv("PATH", f"{DOUBLE_DIR}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("K0SCTL_DOUBLE_STATE", str(double.state_file))
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    cluster = k0sctl_config.load(workdir / "config" / "k0sctl.yaml")
+    cluster = load_cluster(workdir / "config" / "k0sctl.yaml")
     with StepContext(parse_source({})) as ctx:
         assert branch_version(ctx) == NONE_VERSION
     source = parse_source(backup_source(f"file://{repo}", plaintext=True))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import DOUBLE_DIR
+from tests.support import DOUBLE, DOUBLE_DIR
 from tests.support.resource import Resource
 
 CLUSTER_NAME = "prod-eu"
@@ -33,11 +34,47 @@ def k0sctl_yaml(name: str = CLUSTER_NAME, hosts: list[dict[str, Any]] | None = N
 
 
 @dataclass
-class Double:
-    """Scenario and call record of the k0sctl test double (tests/support/k0sctl_double/k0sctl)."""
+class DoubleRun:
+    """One run of the double started by `Double.run`."""
 
-    state_file: Path
-    record_file: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def fatal(self) -> str | None:
+        """The message of k0sctl's `level=fatal` line, unquoted."""
+        match = re.search(r'level=fatal msg=(?:"((?:[^"\\]|\\.)*)"|(\S+))', self.stdout)
+        if match is None:
+            return None
+        if match.group(2) is not None:
+            return match.group(2)
+        return match.group(1).replace('\\"', '"').replace("\\n", "\n")
+
+    def __str__(self) -> str:
+        return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+@dataclass
+class Double:
+    """The k0sctl test double (tests/support/k0sctl_double/k0sctl): the scenario it plays (its state file)
+    and the calls it records, in `dir`. The steps find it on PATH (`resource`); `run` and `start` run it
+    directly with `env` in `dir`, on the config `config` (the double's own tests)."""
+
+    dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "double-state.json"
+
+    @property
+    def record_file(self) -> Path:
+        return self.dir / "double-calls.jsonl"
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "k0sctl.yaml"
 
     def set(self, **state: Any) -> None:
         current = self.state()
@@ -58,10 +95,29 @@ class Double:
     def commands(self) -> list[list[str]]:
         return [call["argv"] for call in self.calls() if call["argv"][:1] != ["version"]]
 
+    def environment(self, version: str = "v0.32.2", extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**self.env, "K0SCTL_DOUBLE_VERSION": version, "K0SCTL_DOUBLE_STATE": str(self.state_file),
+                "K0SCTL_DOUBLE_RECORD": str(self.record_file), **(extra or {})}
+
+    def run(self, *args: str, version: str = "v0.32.2", env: dict[str, str] | None = None,
+            stdin: str | None = None, cwd: Path | None = None, config: bool = True) -> DoubleRun:
+        argv = [str(DOUBLE), *args]
+        if config and args and args[0] != "version" and not {"-c", "--config"} & set(args):
+            argv += ["--config", str(self.config)]
+        proc = subprocess.run(argv, env=self.environment(version, env), cwd=cwd or self.dir, capture_output=True,
+                              text=True, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                              timeout=60, check=False)
+        return DoubleRun(proc.returncode, proc.stdout, proc.stderr)
+
+    def start(self, *args: str, version: str = "v0.32.2") -> subprocess.Popen[str]:
+        argv = [str(DOUBLE), *args, "--config", str(self.config)]
+        return subprocess.Popen(argv, env=self.environment(version), cwd=self.dir, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+
 
 @pytest.fixture
 def double(tmp_path: Path) -> Double:
-    d = Double(tmp_path / "double-state.json", tmp_path / "double-calls.jsonl")
+    d = Double(tmp_path)
     d.set(running=False)
     return d
 

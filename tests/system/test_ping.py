@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from k0sctl_resource.ping import TRAILING_UNKNOWN_HOPS, PingOptions, PingReport
-from k0sctl_resource.ping.report import metadata, render_table
+from k0sctl_resource.ping.report import metadata_facts, render_table
 from k0sctl_resource.runtime.errors import ResourceError
 from tests.support import ROOT
 from tests.support.netns import Namespace, NetnsLab, cleanup_stale, lab_or_skip
@@ -49,18 +49,18 @@ PROBE_CHILD = """
 import json, sys, time
 from pathlib import Path
 from k0sctl_resource import ping
-from k0sctl_resource.config import cluster as k0sctl_config
+from k0sctl_resource.config.cluster import parse_cluster
 from k0sctl_resource.ping import report as ping_report
 request = json.load(sys.stdin)
 options = dict(request["options"])
 if options.get("ssh_config"):
     options["ssh_config"] = Path(options["ssh_config"])
-config = k0sctl_config.parse(request["config"], Path("k0sctl.yaml"))
+config = parse_cluster(request["config"], Path("k0sctl.yaml"))
 started = time.monotonic()
 report = ping.probe_cluster(config, ping.PingOptions(**options))
 wall = time.monotonic() - started
 print(json.dumps({"report": report.to_json(), "table": ping_report.render_table(report),
-                  "metadata": ping_report.metadata(report), "wall_s": wall,
+                  "metadata": ping_report.metadata_facts(report), "wall_s": wall,
                   "unreachable": [h.name for h in report.unreachable()]}))
 """
 
@@ -305,8 +305,8 @@ def test_table_and_json_rendering(ping_lab: PingLab) -> None:
     assert "(destination not reached)" in absent_block
     assert local_block.splitlines()[0] == "host[2]  worker  localhost  SKIPPED"
 
-    meta = {m["name"]: m["value"] for m in result["metadata"]}
-    assert result["metadata"] == metadata(rebuilt)
+    meta = result["metadata"]
+    assert meta == metadata_facts(rebuilt)
     assert all(isinstance(v, str) for v in meta.values())
     assert meta["hosts"] == "3" and meta["probed"] == "2" and meta["skipped"] == "1"
     assert meta["reachable"] == "1" and meta["unreachable"] == "1"
@@ -436,7 +436,7 @@ def test_without_icmp_permission_reports_tcp_alone(ping_lab: PingLab) -> None:
     assert hosts[f"{CLOSED}:22"]["error"] == "tcp/22 connection refused"
     assert hosts[f"{ABSENT}:22"]["error"] == "tcp/22 no answer within 0.5s"
     assert result["table"].splitlines()[1] == notice
-    meta = {m["name"]: m["value"] for m in result["metadata"]}
+    meta = result["metadata"]
     assert meta["icmp_mode"] == "none" and meta["worst_rtt_ms"] == "" and meta["max_loss_pct"] == ""
     assert meta["unreachable_hosts"] == f"{CLOSED}:22,{ABSENT}:22"
     assert result["wall_s"] < FAST["timeout"] + 0.8

@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from k0sctl_resource.config.models import parse_get, parse_put, parse_source
+from k0sctl_resource.concourse.requests import parse_get, parse_put
+from k0sctl_resource.config.models import parse_source
 from k0sctl_resource.runtime.errors import ResourceError
 from tests.support import ROOT
 

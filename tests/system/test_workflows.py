@@ -213,7 +213,12 @@ def test_asset_is_an_executable_thin_exec(script: str) -> None:
     text = (ROOT / "assets" / script).read_text(encoding="utf-8")
     assert text.startswith("#!/bin/sh\n")
     commands = [x for x in text.splitlines()[1:] if x.strip() and not x.lstrip().startswith("#")]
-    assert commands == [f'exec k0sctl-resource {script} "$@"']
+    # A base resource type runs it with Concourse's default PATH and none of the image's ENV: the CLI is
+    # named by its full path and the image's directories are put on PATH by the script itself.
+    assert commands[-1] == f'exec /opt/venv/bin/k0sctl-resource {script} "$@"'
+    assert commands[0].startswith('PATH="/opt/venv/bin:${PATH:-/usr/local/sbin:/usr/local/bin:')
+    assert "export PATH PYTHONUNBUFFERED" in commands
+    assert len(commands) == 4, commands
 
 
 def test_image_script_is_valid_bash() -> None:

@@ -17,7 +17,16 @@ import pytest
 from k0sctl_resource.archive import crypto, inspection
 from k0sctl_resource.config.models import Encryption, parse_source
 from k0sctl_resource.gitstore.auth import GitAuth, RemoteUrl
-from k0sctl_resource.gitstore.commit_format import archive_name, format_message, parse_trailers, retention, unique_name
+from k0sctl_resource.gitstore.commit_format import (
+    BackupFacts,
+    InitFacts,
+    archive_name,
+    format_message,
+    metadata_of,
+    parse_facts,
+    retention,
+    unique_name,
+)
 from k0sctl_resource.gitstore.runner import classify
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.workspace import Workspace
@@ -47,17 +56,21 @@ def test_retention_keeps_newest_and_never_foreign_files() -> None:
                                    "c-20260102T000000Z.tar.gz.age"]
 
 
-def test_trailers_round_trip_and_are_one_line() -> None:
-    facts = {"kind": "backup", "archive": "x.tar.gz.age", "size": 12, "encrypted": True,
-             "cluster": "evil\nK0sctl-Resource-Kind: init", "build_url": None, "unknown": "ignored"}
+def test_trailers_round_trip_typed_and_are_one_line() -> None:
+    facts = BackupFacts(archive="x.tar.gz.age", size=12, encrypted=True, cluster="evil\nK0sctl-Resource-Kind: init",
+                        parts=("etcd", "pki"), build="team/p/j #1")
     message = format_message("backup x", ["body line"], facts)
-    parsed = parse_trailers(message)
-    assert parsed["kind"] == "backup"
-    assert parsed["size"] == 12
-    assert parsed["encrypted"] is True
-    assert parsed["cluster"] == "evil K0sctl-Resource-Kind: init"
-    assert "build_url" not in parsed and "unknown" not in parsed
-    assert parse_trailers("just a subject\n") == {}
+    assert "K0sctl-Resource-Kind: backup\nArchive: x.tar.gz.age\n" in message
+    parsed = parse_facts(message)
+    assert parsed == BackupFacts(archive="x.tar.gz.age", size=12, encrypted=True,
+                                 cluster="evil K0sctl-Resource-Kind: init", parts=("etcd", "pki"), build="team/p/j #1")
+    assert metadata_of(parsed) == {"archive": "x.tar.gz.age", "cluster": "evil K0sctl-Resource-Kind: init",
+                                   "size": 12, "encrypted": True, "parts": ["etcd", "pki"]}
+    init = InitFacts(created_at="2026-01-01T00:00:00Z", archived_as="k0sctl-backup-archive/x", build="b")
+    assert parse_facts(format_message("init b", [], init)) == init
+    assert parse_facts("just a subject\n") is None
+    assert parse_facts("subject\n\nK0sctl-Resource-Kind: other\nSize: 3\n") is None
+    assert parse_facts("subject\n\nK0sctl-Resource-Kind: backup\nSize: many\n") == BackupFacts()
 
 
 @pytest.mark.parametrize(("stderr", "kind"), [

@@ -36,7 +36,7 @@ def scratch(*hosts: str, bastion: str | None = None) -> cluster.ClusterConfig:
             ssh["bastion"] = {"address": bastion}
         items.append({"role": "controller", "ssh": ssh})
     doc = {"kind": "Cluster", "metadata": {"name": "scratch"}, "spec": {"hosts": items or [{"localhost": {}}]}}
-    return cluster.parse(json.dumps(doc), Path("scratch.yaml"))
+    return cluster.parse_cluster(json.dumps(doc), Path("scratch.yaml"))
 
 
 RECORD = {"ref": "a" * 40, "kind": "backup", "cluster": "prod", "hosts": ["192.0.2.10", "2001:db8::1"]}
@@ -59,7 +59,7 @@ def test_scratch_hosts_against_the_record(config: cluster.ClusterConfig, refused
 
 
 def test_a_localhost_scratch_host_matches_a_recorded_loopback_host() -> None:
-    config = cluster.parse('{"metadata": {"name": "s"}, "spec": {"hosts": [{"localhost": {"enabled": true}}]}}',
+    config = cluster.parse_cluster('{"metadata": {"name": "s"}, "spec": {"hosts": [{"localhost": {"enabled": true}}]}}',
                            Path("s.yaml"))
     check_not_production(config, RECORD)
     with pytest.raises(ResourceError, match=r"spec.hosts\[0\].localhost localhost is a host"):

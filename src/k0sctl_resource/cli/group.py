@@ -24,7 +24,8 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     if not value or ctx.resilient_parsing:
         return
 
-    from k0sctl_resource.k0sctl.runner import K0sctlVersion, find_binary
+    from k0sctl_resource.k0sctl.runner import find_binary
+    from k0sctl_resource.k0sctl.versions import K0sctlVersion
 
     line = f"k0sctl-resource {__version__}"
     try:

@@ -8,9 +8,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from k0sctl_resource.concourse.protocol import parse_json
 from k0sctl_resource.concourse.runner import report_failure
-from k0sctl_resource.config import cluster as k0sctl_config
-from k0sctl_resource.config.models import Source, parse_json, parse_source
+from k0sctl_resource.config.cluster import load_cluster
+from k0sctl_resource.config.models import Source, parse_source, secrets_in
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
@@ -30,7 +31,7 @@ def ping_tool(config: Path, *, as_json: bool, count: int, timeout: float, tracer
         from k0sctl_resource.ping import PingOptions, probe_cluster
         from k0sctl_resource.ping.report import render_table
 
-        cluster = k0sctl_config.load(config)
+        cluster = load_cluster(config)
         report = probe_cluster(cluster, PingOptions(count=count, timeout=timeout, traceroute=traceroute,
                                                     extra_ports=list(extra_ports)))
         if as_json:
@@ -45,23 +46,22 @@ def ping_tool(config: Path, *, as_json: bool, count: int, timeout: float, tracer
 def _load_source(source_file: Path | None) -> Source:
     if source_file is None:
         return Source()
-    source = parse_source(parse_json(source_file.read_text(encoding="utf-8")))
-    REDACT.add(*source.secrets())
-    return source
+    raw = parse_json(source_file.read_text(encoding="utf-8"))
+    REDACT.add(*secrets_in(raw))  # before validation, as the step runner does
+    return parse_source(raw)
 
 
 def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None) -> int:
     def body() -> int:
-        from k0sctl_resource.k0sctl.runner import Invocation
+        from k0sctl_resource.k0sctl.versions import Invocation
         from k0sctl_resource.steps.context import StepContext
 
         source = _load_source(source_file)
-        cluster = k0sctl_config.load(config)
+        cluster = load_cluster(config)
         with StepContext(source) as ctx:
             result = ctx.k0sctl().capture(Invocation("kubeconfig", cluster.path.resolve()))
             if not result.ok:
-                reason = result.last_error() or f"exit code {result.returncode}"
-                raise ResourceError(f"k0sctl kubeconfig failed: {reason}")
+                raise result.failure("kubeconfig")
             text = "\n".join(result.lines) + "\n"
             if "apiVersion" not in text or "clusters:" not in text:
                 raise ResourceError("k0sctl kubeconfig printed no kubeconfig")

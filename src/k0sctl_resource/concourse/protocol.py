@@ -3,7 +3,8 @@
 Concourse reads only the first JSON value on stdout, so a single stray byte from us or from a child
 process (k0sctl, git, ssh) before it would break the step. `AnswerChannel` therefore moves the real
 stdout to a private, non-inheritable file descriptor and points descriptor 1 at stderr for the rest
-of the process: whatever anybody writes to "stdout" lands in the log instead.
+of the process: whatever anybody writes to "stdout" lands in the log instead. A step run in-process
+(tests) hands it the stream to answer on instead, and the process's descriptors stay as they are.
 """
 
 from __future__ import annotations
@@ -21,13 +22,17 @@ MAX_REQUEST = 4 * 1024 * 1024
 
 
 class AnswerChannel:
-    def __init__(self) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        """Answer on `stream`; by default on the process's stdout, which from now on only the answer reaches."""
+        self._sent = False
+        if stream is not None:
+            self._out = stream
+            return
         sys.stdout.flush()
         saved = os.dup(1)  # non-inheritable by default: children never get it
         os.dup2(2, 1)
-        self._out: TextIO = os.fdopen(saved, "w", encoding="utf-8")
+        self._out = os.fdopen(saved, "w", encoding="utf-8")
         sys.stdout = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
-        self._sent = False
 
     def send(self, value: Any) -> None:
         if self._sent:
@@ -48,9 +53,18 @@ def read_request(stream: TextIO | None = None) -> Any:
     text = handle.read(MAX_REQUEST + 1)
     if len(text) > MAX_REQUEST:
         raise ResourceError(f"request: larger than {MAX_REQUEST // (1024 * 1024)} MiB")
-    from k0sctl_resource.config.models import parse_json
-
     return parse_json(text)
+
+
+def parse_json(text: str) -> Any:
+    if not text.strip():
+        raise ResourceError("request: stdin is empty; expected a JSON object")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResourceError(f"request: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise ResourceError("request: JSON nested too deeply") from None
 
 
 def _text(value: object) -> str:

@@ -1,18 +1,34 @@
 """The step runner: one Concourse step from the request on stdin to one JSON answer on stdout, and the
 one way a failure becomes an `error:` line and an exit code (for the steps and the CLI tools alike).
 
-The step is a callable; which step runs is decided by the console script (`k0sctl_resource.cli`).
+The spine of every step: stdin → `read_request` → secrets registered for redaction → `Step.parse` (a
+typed request) → `Step.run` (the step, which talks to the outside systems) → a typed response → its JSON
+on the answer channel. Which step runs is decided by the console script (`k0sctl_resource.cli.dispatch`).
 """
 
 from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TextIO, TypeVar
 
+from k0sctl_resource.concourse.protocol import AnswerChannel, read_request
+from k0sctl_resource.concourse.responses import Response
+from k0sctl_resource.config.models import secrets_in
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Step(Generic[R]):
+    """A Concourse step: how its request is parsed, and what runs on the typed request."""
+
+    parse: Callable[[Any], R]
+    run: Callable[[R], Response]
 
 
 def _debug_requested(raw: Any) -> bool:
@@ -22,24 +38,22 @@ def _debug_requested(raw: Any) -> bool:
         return False
 
 
-def _register_secrets(raw: Any) -> None:
-    """Feed every secret value to the redactor before anything is validated or printed."""
-    from k0sctl_resource.config.models import secrets_in_raw
+def run_step(step: Step[Any], *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    """Run one Concourse step: request on stdin, one JSON answer on stdout, logs on stderr; returns the
+    exit code. `stdin`/`stdout` default to the process's own (see `AnswerChannel`); tests pass streams to
+    run a step in-process.
 
-    if isinstance(raw, dict):
-        REDACT.add(*secrets_in_raw(raw.get("source")))
-
-
-def run_step(step: Callable[[Any], Any]) -> int:
-    """Run one Concourse step: request on stdin, one JSON answer on stdout, logs on stderr."""
-    from k0sctl_resource.concourse.protocol import AnswerChannel, read_request
-
-    channel = AnswerChannel()
+    The source's secrets are registered once, from the request as read and before it is validated, so
+    that neither a validation error nor a traceback (`source.k0sctl.debug`) can print one; the typed
+    source holds the same values (`config.models.secrets_in`)."""
+    channel = AnswerChannel(stdout)
     raw: Any = None
     try:
-        raw = read_request()
-        _register_secrets(raw)
-        channel.send(step(raw))
+        raw = read_request(stdin)
+        if isinstance(raw, dict):
+            REDACT.add(*secrets_in(raw.get("source")))
+        response = step.run(step.parse(raw))
+        channel.send(response.to_json())
         return 0
     except BaseException as exc:
         return report_failure(exc, debug=_debug_requested(raw),
@@ -62,4 +76,3 @@ def report_failure(exc: BaseException, *, debug: bool, hint: str) -> int:
     detail = REDACT(str(exc)).splitlines()
     log.error(f"internal error: {exc.__class__.__name__}: {detail[0] if detail else ''} ({hint})")
     return 2
-

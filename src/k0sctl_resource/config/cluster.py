@@ -136,7 +136,7 @@ def _host(index: int, raw: Any, path: Path) -> Host:
     return Host(index=index, role=role, connection=kind, endpoint=endpoint, bastion=bastion)
 
 
-def parse(text: str, path: Path) -> ClusterConfig:
+def parse_cluster(text: str, path: Path) -> ClusterConfig:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -161,11 +161,11 @@ def parse(text: str, path: Path) -> ClusterConfig:
                          k0s_version=str(version) if version else None)
 
 
-def load(path: Path) -> ClusterConfig:
+def load_cluster(path: Path) -> ClusterConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ResourceError(f"k0sctl config not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ResourceError(f"cannot read k0sctl config {path}: {exc.__class__.__name__}") from None
-    return parse(text, path)
+    return parse_cluster(text, path)

@@ -108,6 +108,11 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         return types.MappingProxyType({str(k): convert(val_tp, v, f"{path}.{k}") for k, v in value.items()})
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return from_json(tp, value, path)
+    return _scalar(tp, value, path)
+
+
+def _scalar(tp: Any, value: Any, path: str) -> Any:
+    """`value` as the scalar type `tp` (bool, int, Seconds, Duration, str)."""
     if tp is bool:
         if not isinstance(value, bool):
             raise _fail(path, "a boolean (true or false)", value)

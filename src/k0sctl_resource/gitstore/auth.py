@@ -26,7 +26,7 @@ import shlex
 import shutil
 import subprocess
 
-from k0sctl_resource.config.models import BackupRepo, Source
+from k0sctl_resource.config.models import BackupRepo, Source, require_backup
 from k0sctl_resource.gitstore.remote import NetBounds
 from k0sctl_resource.gitstore.url import RemoteUrl as RemoteUrl  # noqa: PLC0414 - re-exported
 from k0sctl_resource.gitstore.url import Transport as Transport  # noqa: PLC0414 - re-exported
@@ -59,15 +59,15 @@ class GitAuth:
     """The environment every git command against the backup repository runs with."""
 
     def __init__(self, source: Source, workspace: Workspace) -> None:
-        if source.backup is None:
-            raise ResourceError("source.backup is not configured")
-        self.backup: BackupRepo = source.backup
+        self.backup: BackupRepo = require_backup(source, "git authentication")
         self.source = source
         self.workspace = workspace
         self.remote = RemoteUrl.parse(self.backup.uri)
         self.username = self.backup.username or self.remote.username
         self.password = self.backup.password if self.backup.password is not None else self.remote.password
-        REDACT.add(self.password, self.backup.private_key)
+        # The step runner registered the source's secret fields; a password written into the URI is known
+        # only now that the URI parsed.
+        REDACT.add(self.remote.password)
         if self.remote.transport == "http" and (self.username or self.password):
             raise ResourceError("source.backup.uri: http:// would send the credentials unencrypted; "
                                 "use https:// (http:// is accepted without credentials only)")
@@ -136,10 +136,9 @@ class GitAuth:
         if ssh is None:
             raise ResourceError("source.backup.uri is an SSH URL but ssh (openssh-client) is not on PATH")
         known_hosts = str(write_private(os.path.join(folder, "known_hosts"), self.source.ssh_known_hosts or ""))
-        checking = "yes" if self.source.ssh_known_hosts else "accept-new"
         argv = [ssh, "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-                "-o", "IdentityAgent=none", "-o", f"UserKnownHostsFile={known_hosts}",
-                "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"StrictHostKeyChecking={checking}",
+                "-o", "IdentityAgent=none", *self.source.host_key_options(known_hosts),
+                "-o", "GlobalKnownHostsFile=/dev/null",
                 "-o", f"ConnectTimeout={stall}", "-o", f"ServerAliveInterval={max(1, math.ceil(stall / 4))}",
                 "-o", "ServerAliveCountMax=4"]
         if self.backup.private_key:

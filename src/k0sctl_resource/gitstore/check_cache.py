@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from k0sctl_resource.gitstore.remote import Remote
-from k0sctl_resource.gitstore.runner import TIP_REF, GitFailure, GitRunner, classify, init_repo
+from k0sctl_resource.gitstore.runner import TIP_REF, GitFailure, GitRunner, init_repo
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.cache_dir import lock, private_fallback, read_private, trusted_path
 
@@ -94,12 +94,10 @@ class CheckCache:
 
     # fetching ------------------------------------------------------------------------------------
     def _fetch(self, *extra: str) -> str:
-        result = self.runner.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--filter=tree:0",
-                                 *extra, "--", self.remote.url, f"+{self.remote.head_ref}:{TIP_REF}",
-                                 timeout=self.remote.bounds.call)
+        result = self.runner.fetch(self.remote.url, f"+{self.remote.head_ref}:{TIP_REF}",
+                                   options=("--filter=tree:0", *extra), timeout=self.remote.bounds.call)
         if not result.ok:
-            kind, reason = classify(result.stderr)
-            raise GitFailure(f"cannot fetch {self.remote.describe()}: {reason}", kind, result.stderr)
+            raise result.failure(f"cannot fetch {self.remote.describe()}")
         return self.runner.ok("rev-parse", "--verify", TIP_REF, what="reading the cache").strip()
 
     def _shallow(self) -> set[str]:

@@ -7,39 +7,84 @@ Plain text and names only; nothing here runs git.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from typing import Any, ClassVar, get_args, get_origin, get_type_hints
 
 from k0sctl_resource.runtime.redact import REDACT
 
 ARCHIVE_SUFFIXES = (".tar.gz.age", ".tar.gz")
 _ARCHIVE_NAME = re.compile(r"^(?P<stem>.+)-(?P<ts>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?(?P<ext>\.tar\.gz(?:\.age)?)$")
 
-# The facts of a commit, as git trailers in its message, and their names in metadata.json.
 KIND_TRAILER = "K0sctl-Resource-Kind"
-TRAILERS: tuple[tuple[str, str, type], ...] = (
-    (KIND_TRAILER, "kind", str),
-    ("Archive", "archive", str),
-    ("Archive-Path", "archive_path", str),
-    ("Created-At", "created_at", str),
-    ("Cluster", "cluster", str),
-    ("Hosts", "hosts", str),  # the cluster's host addresses, comma-separated (a drill refuses them)
-    ("Sha256", "sha256", str),
-    ("Size", "size", int),
-    ("Encrypted", "encrypted", bool),
-    ("Entries", "entries", int),
-    ("Parts", "parts", str),
-    ("K0sctl-Version", "k0sctl_version", str),
-    ("K0s-Version", "k0s_version", str),  # the k0s version k0sctl found running when it took the backup
-    ("Build-Url", "build_url", str),
-    ("Build", "build", str),
-    ("Reason", "reason", str),
-    ("Removed-Archives", "removed_archives", int),
-    ("Archived-As", "archived_as", str),
-    ("Previous-Tip", "previous_tip", str),
-)
-_TRAILER_BY_KEY = {key: (name, tp) for name, key, tp in TRAILERS}
-_TRAILER_BY_NAME = {name.lower(): (key, tp) for name, key, tp in TRAILERS}
+
+
+def _fact(trailer: str, *, commit_only: bool = False) -> Any:
+    """A fact of a commit: written as the git trailer `trailer`, and in get's metadata unless `commit_only`."""
+    return field(default=None, metadata={"trailer": trailer, "commit_only": commit_only})
+
+
+@dataclass(frozen=True)
+class BackupFacts:
+    """What a backup commit records, in the order of its trailers and of get's metadata.json."""
+
+    KIND: ClassVar[str] = "backup"
+    archive: str | None = _fact("Archive")
+    archive_path: str | None = _fact("Archive-Path", commit_only=True)
+    created_at: str | None = _fact("Created-At")
+    cluster: str | None = _fact("Cluster")
+    hosts: tuple[str, ...] | None = _fact("Hosts")  # the cluster's host addresses: a drill refuses them
+    sha256: str | None = _fact("Sha256")
+    size: int | None = _fact("Size")
+    encrypted: bool | None = _fact("Encrypted")
+    k0sctl_version: str | None = _fact("K0sctl-Version")
+    k0s_version: str | None = _fact("K0s-Version")  # what k0sctl found running when it took the backup
+    build_url: str | None = _fact("Build-Url")
+    build: str | None = _fact("Build", commit_only=True)
+    entries: int | None = _fact("Entries")
+    parts: tuple[str, ...] | None = _fact("Parts")
+    reason: str | None = _fact("Reason")
+    removed_archives: int | None = _fact("Removed-Archives", commit_only=True)
+
+
+@dataclass(frozen=True)
+class InitFacts:
+    """What an init commit records, in the order of its trailers and of get's metadata.json."""
+
+    KIND: ClassVar[str] = "init"
+    created_at: str | None = _fact("Created-At")
+    build_url: str | None = _fact("Build-Url")
+    build: str | None = _fact("Build", commit_only=True)
+    archived_as: str | None = _fact("Archived-As")
+    previous_tip: str | None = _fact("Previous-Tip")
+
+
+CommitFacts = BackupFacts | InitFacts
+_BY_KIND: dict[str, type[CommitFacts]] = {"backup": BackupFacts, "init": InitFacts}
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit of the branch as read back: its sha, message body and facts."""
+
+    sha: str
+    message: str
+    facts: CommitFacts | None  # None: a commit this resource did not write
+
+    @property
+    def kind(self) -> str:
+        return self.facts.KIND if self.facts is not None else "unknown"
+
+
+def metadata_of(facts: CommitFacts) -> dict[str, object]:
+    """The facts as get's metadata.json holds them: typed values, unknown ones and commit-only ones left out."""
+    found: dict[str, object] = {}
+    for f in fields(facts):
+        value = getattr(facts, f.name)
+        if value is not None and not f.metadata["commit_only"]:
+            found[f.name] = list(value) if isinstance(value, tuple) else value
+    return found
 
 
 def utc_now() -> datetime:
@@ -57,44 +102,57 @@ def compact_stamp(moment: datetime) -> str:
 # -- commit messages -------------------------------------------------------------------------------
 
 def _one_line(value: object) -> str:
+    if isinstance(value, tuple):
+        value = ", ".join(value)
     text = "true" if value is True else "false" if value is False else str(value)
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
-def format_message(subject: str, body: Sequence[str], facts: Mapping[str, object]) -> str:
-    """A commit message: subject, body, then the facts as trailers (in TRAILERS order)."""
+def format_message(subject: str, body: Sequence[str], facts: CommitFacts) -> str:
+    """A commit message: subject, body, then the kind and the known facts as trailers."""
     lines = [_one_line(subject), ""]
     if body:
         lines += [_one_line(b) for b in body] + [""]
-    for key, value in facts.items():
-        if value is None or key not in _TRAILER_BY_KEY:
-            continue
-        lines.append(f"{_TRAILER_BY_KEY[key][0]}: {_one_line(value)}")
+    lines.append(f"{KIND_TRAILER}: {facts.KIND}")
+    for f in fields(facts):
+        value = getattr(facts, f.name)
+        if value is not None and value != ():
+            lines.append(f"{f.metadata['trailer']}: {_one_line(value)}")
     return REDACT("\n".join(lines) + "\n")
 
 
-def parse_trailers(message: str) -> dict[str, object]:
-    """The facts of a commit message written by `format_message` (unknown trailers are ignored)."""
+def _typed(hint: Any, text: str) -> Any:
+    """A trailer's text as the field's type (`X | None`); None when it does not read as one."""
+    tp = next(a for a in get_args(hint) if a is not type(None))
+    if tp is bool:
+        return text.lower() == "true"
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            return None
+    if get_origin(tp) is tuple:
+        return tuple(p.strip() for p in text.split(",") if p.strip())
+    return text
+
+
+def parse_facts(message: str) -> CommitFacts | None:
+    """The facts of a commit message written by `format_message`; None for a commit this resource did not
+    write (no known kind). Unknown trailers are ignored."""
     paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
-    if len(paragraphs) < 2:
-        return {}
-    facts: dict[str, object] = {}
-    for line in paragraphs[-1].splitlines():
-        name, sep, value = line.partition(":")
-        if not sep or name.lower() not in _TRAILER_BY_NAME:
-            continue
-        key, tp = _TRAILER_BY_NAME[name.lower()]
-        value = value.strip()
-        if tp is int:
-            try:
-                facts[key] = int(value)
-            except ValueError:
-                continue
-        elif tp is bool:
-            facts[key] = value.lower() == "true"
-        else:
-            facts[key] = value
-    return facts
+    trailers: dict[str, str] = {}
+    if len(paragraphs) >= 2:
+        for line in paragraphs[-1].splitlines():
+            name, sep, value = line.partition(":")
+            if sep:
+                trailers[name.strip().lower()] = value.strip()
+    cls = _BY_KIND.get(trailers.get(KIND_TRAILER.lower(), ""))
+    if cls is None:
+        return None
+    hints = get_type_hints(cls)
+    values = {f.name: _typed(hints[f.name], trailers[f.metadata["trailer"].lower()]) for f in fields(cls)
+              if f.metadata["trailer"].lower() in trailers}
+    return cls(**values)
 
 
 # -- archives in a tree ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import re
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -86,6 +86,11 @@ class GitResult:
     @property
     def ok(self) -> bool:
         return self.code == 0
+
+    def failure(self, what: str) -> GitFailure:
+        """The failure of this command: `<what>: <reason>`, with the kind `classify` reads in stderr."""
+        kind, reason = classify(self.stderr)
+        return GitFailure(f"{what}: {reason}", kind, self.stderr)
 
 
 class GitFailure(ResourceError):
@@ -183,9 +188,14 @@ class GitRunner:
         """Run and return stdout; a failure raises GitFailure naming `what`."""
         result = self.run(*args, env=env, timeout=timeout, stdin=stdin)
         if not result.ok:
-            kind, reason = classify(result.stderr)
-            raise GitFailure(f"{what}: {reason}", kind, result.stderr)
+            raise result.failure(what)
         return result.stdout
+
+    def fetch(self, url: str, *refspecs: str, options: Sequence[str] = (), timeout: float) -> GitResult:
+        """`git fetch` of `refspecs` from `url` (data, after `--`): quiet, no tags, no FETCH_HEAD; `options`
+        (depth, filter) before it."""
+        return self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", *options, "--", url, *refspecs,
+                        timeout=timeout)
 
 
 def init_repo(path: Path, *, bare: bool) -> None:

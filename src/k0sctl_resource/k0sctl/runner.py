@@ -1,7 +1,7 @@
 """The one way this resource runs k0sctl.
 
 - finds `k0sctl` on PATH and learns its version once (`k0sctl version`);
-- builds only flags that version has (see `command_line`);
+- builds only flags that version has (`versions.command_line`);
 - runs it with a private cache/log directory and the SSH environment of `sshauth`, streaming every
   output line live to stderr through the redactor and keeping the lines for callers that parse them;
 - bounds a run by `source.k0sctl.timeout` (SIGTERM, then SIGKILL) and forwards SIGTERM/SIGINT from
@@ -21,13 +21,13 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Literal
 
 from k0sctl_resource.config.models import K0sctlOptions
 from k0sctl_resource.k0sctl.output import HeldErrors
+from k0sctl_resource.k0sctl.versions import Invocation, K0sctlVersion, command_line
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 
@@ -39,118 +39,6 @@ _LEFTOVER = re.compile(
     r"(?:\[\w+\] )?(?P<host>[^\s\"=]+): failed to (?:clean up backup temp file|remove backup file) "
     r"(?P<path>/\S+?):? "
 )
-
-K0sctlCommand = Literal["apply", "backup", "reset", "kubeconfig"]
-
-
-@dataclass(frozen=True, order=True)
-class K0sctlVersion:
-    major: int
-    minor: int
-    patch: int
-    known: bool = field(default=True, compare=False)
-
-    @classmethod
-    def parse(cls, text: str) -> K0sctlVersion:
-        """Read `version: v0.32.2` (the output of `k0sctl version`) or a bare `v0.32.2`."""
-        match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
-        if match is None or match.group(0).lstrip("v") == "0.0.0":
-            # A build without version information (`(devel)` or 0.0.0): assume the newest flags.
-            return cls(*NEWEST, known=False)
-        return cls(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-
-    def at_least(self, minor: int) -> bool:
-        return (self.major, self.minor) >= (0, minor) or self.major > 0
-
-    def __str__(self) -> str:
-        return f"v{self.major}.{self.minor}.{self.patch}" if self.known else "unknown"
-
-
-NEWEST = (0, 32, 2)
-
-# Flags by the first k0sctl minor version that has them (k0sctl is still at 0.x).
-SINCE_CONCURRENCY = 15
-SINCE_DRY_RUN = 17
-SINCE_BACKUP_OUTPUT = 24
-# --disable-telemetry/--disable-upgrade-check existed only before v0.21, and not on every command of every
-# release (v0.20 rejects --disable-upgrade-check on backup and kubeconfig): they are never passed; the
-# DISABLE_TELEMETRY/DISABLE_UPGRADE_CHECK environment variables do the same for old releases.
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """What one k0sctl command should do; `command_line` turns it into flags for a version."""
-
-    command: K0sctlCommand
-    config: Path
-    dry_run: bool = False
-    no_wait: bool = False
-    no_drain: bool = False
-    restore_from: Path | None = None
-    output: Path | None = None  # backup archive path (v0.24+)
-
-
-def command_line(version: K0sctlVersion, inv: Invocation, options: K0sctlOptions) -> list[str]:
-    """The argv (without the binary) for `inv`, using only flags `version` has."""
-    argv: list[str] = [inv.command, "--config", str(inv.config)]
-    if options.debug:
-        argv.append("--debug")
-    if options.trace:
-        argv.append("--trace")
-    if inv.command == "kubeconfig":
-        return argv
-    if options.concurrency is not None and version.at_least(SINCE_CONCURRENCY):
-        argv += ["--concurrency", str(options.concurrency)]
-    if inv.command == "apply":
-        if inv.dry_run:
-            if not version.at_least(SINCE_DRY_RUN):
-                raise ResourceError(f"dry_run needs k0sctl v0.{SINCE_DRY_RUN} or newer (found {version})")
-            argv.append("--dry-run")
-        if inv.no_wait:
-            argv.append("--no-wait")
-        if inv.no_drain:
-            argv.append("--no-drain")
-        if inv.restore_from is not None:
-            argv += ["--restore-from", str(inv.restore_from)]
-    elif inv.command == "backup":
-        if inv.output is not None and version.at_least(SINCE_BACKUP_OUTPUT):
-            argv += ["--output", str(inv.output)]
-    elif inv.command == "reset":
-        argv.append("--force")
-    return argv
-
-
-def command_lines_for_contract(version: K0sctlVersion, config: Path, workdir: Path) -> list[list[str]]:
-    """Every argv the resource can build for `version`: each command with each option combination."""
-    archive = workdir / "restore.tar.gz"
-    out = workdir / "backup.tar.gz"
-    option_sets = [
-        K0sctlOptions(),
-        K0sctlOptions(debug=True, trace=True),
-        K0sctlOptions(concurrency=3),
-        K0sctlOptions(debug=True, concurrency=1),
-    ]
-    invocations = [
-        Invocation("apply", config),
-        Invocation("apply", config, no_wait=True, no_drain=True),
-        Invocation("apply", config, restore_from=archive),
-        Invocation("apply", config, restore_from=archive, no_wait=True, no_drain=True),
-        Invocation("backup", config, output=out),
-        Invocation("reset", config),
-        Invocation("kubeconfig", config),
-    ]
-    if version.at_least(SINCE_DRY_RUN):
-        invocations += [
-            Invocation("apply", config, dry_run=True),
-            Invocation("apply", config, dry_run=True, restore_from=archive, no_wait=True, no_drain=True),
-        ]
-    lines: list[list[str]] = []
-    for inv in invocations:
-        for options in option_sets:
-            argv = command_line(version, inv, options)
-            if argv not in lines:
-                lines.append(argv)
-    return lines
 
 
 @dataclass
@@ -187,6 +75,14 @@ class RunResult:
             log.warn(f"k0sctl could not remove the backup archive {place}; it holds the cluster's CA keys and "
                      "Secrets: remove it by hand")
         return len(leftovers)
+
+    def reason(self) -> str:
+        """Why the run failed, in one line: k0sctl's own reason, else its exit code."""
+        return self.last_error() or f"exit code {self.returncode}"
+
+    def failure(self, what: str) -> ResourceError:
+        """The error of a failed `k0sctl <what>`: `k0sctl <what> failed: <reason>`."""
+        return ResourceError(f"k0sctl {what} failed: {self.reason()}")
 
     def last_error(self) -> str | None:
         """k0sctl's own reason for a failure, from its last `level=fatal`/`level=error` line.
@@ -333,7 +229,7 @@ class K0sctl:
         if state.timed_out:
             reason = result.last_error()
             raise ResourceError(f"k0sctl {argv[1]} did not finish within source.k0sctl.timeout "
-                                f"({_human(float(self.options.timeout or 0))}) and was stopped"
+                                f"({log.human_seconds(float(self.options.timeout or 0))}) and was stopped"
                                 + (f"; its last error: {reason}" if reason else ""))
         return result
 
@@ -394,10 +290,3 @@ class _RunState:
         if self._killer is not None:
             self._killer.cancel()
 
-
-def _human(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:g}h"
-    if seconds >= 60:
-        return f"{seconds / 60:g}m"
-    return f"{seconds:g}s"

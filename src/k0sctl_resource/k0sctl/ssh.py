@@ -61,9 +61,7 @@ class SshEnvironment:
         return write_private(ssh_dir / "known_hosts", self.source.ssh_known_hosts or "")
 
     def ssh_options(self, known_hosts: Path) -> list[str]:
-        checking = "yes" if self.strict else "accept-new"
-        return ["-o", f"UserKnownHostsFile={known_hosts}", "-o", f"StrictHostKeyChecking={checking}",
-                "-o", "BatchMode=yes"]
+        return [*self.source.host_key_options(known_hosts), "-o", "BatchMode=yes"]
 
     def _ssh_wrapper(self, ssh_dir: Path, known_hosts: Path) -> Path:
         real = shutil.which("ssh")

@@ -27,7 +27,8 @@ router hop may show loss while the hosts behind it do not (mtr shows the same).
 
 Modules (each readable on its own):
 
-* :mod:`.model`: :class:`PingOptions`, the result records and the report's JSON round trip;
+* :mod:`.model`: :class:`PingOptions` and the records of one probed target;
+* :mod:`.result`: the per-host results and the report, with its JSON round trip;
 * :mod:`.mode`: which ICMP sockets this process may open;
 * :mod:`.resolve`: ``ssh -G`` and name resolution of the probed targets;
 * :mod:`.packets`: parsing ICMP answers and the kernel's ancillary data;
@@ -48,15 +49,13 @@ from k0sctl_resource.ping.model import (
     STATUS_UNREACHABLE,
     EchoResult,
     Hop,
-    HostResult,
     PingOptions,
-    PingReport,
     PortResult,
-    ProbeStats,
     ProbeTarget,
     Route,
 )
 from k0sctl_resource.ping.probe import probe_cluster
+from k0sctl_resource.ping.result import HostResult, PingReport, ProbeStats
 from k0sctl_resource.ping.summary import TRAILING_UNKNOWN_HOPS
 
 __all__ = [

@@ -1,6 +1,7 @@
 """Presenting a :class:`~k0sctl_resource.ping.PingReport`: a table for people, metadata for Concourse.
 
-The JSON form is :meth:`PingReport.to_json`. The table has a summary line, the notices, then one
+The JSON form is :meth:`PingReport.to_json`; :func:`metadata_facts` is what a put `ping` adds to its
+metadata. The table has a summary line, the notices, then one
 block per host (in config order) with its route under it, laid out like ``mtr --report``::
 
     ping: 2 hosts: 1 reachable, 1 unreachable | icmp privileged | count 3, timeout 2s | 2.42s
@@ -40,7 +41,7 @@ from k0sctl_resource.ping import (
     Route,
 )
 
-__all__ = ["metadata", "render_table"]
+__all__ = ["metadata_facts", "render_table"]
 
 _LABEL = 7  # width of the "ssh", "icmp", "route" labels
 
@@ -149,8 +150,8 @@ def render_table(report: PingReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def metadata(report: PingReport) -> list[dict[str, str]]:
-    """Concourse metadata (identifier-style names, string values) summarising the report.
+def metadata_facts(report: PingReport) -> dict[str, str]:
+    """The facts of the report for Concourse metadata (identifier-style names, string values), in order:
 
     ``hosts``, ``probed``, ``reachable``, ``unreachable``, ``skipped`` (counts),
     ``unreachable_hosts`` (comma-separated ``address:port``, empty when none),
@@ -171,16 +172,15 @@ def metadata(report: PingReport) -> list[dict[str, str]]:
             best_value = host.icmp.max_ms
             worst_rtt = f"{host.icmp.max_ms:.3f}"
             worst_host = host.name
-    pairs = [
-        ("hosts", str(len(report.hosts))),
-        ("probed", str(len(probed))),
-        ("reachable", str(sum(1 for h in probed if h.status == STATUS_REACHABLE))),
-        ("unreachable", str(len(report.unreachable()))),
-        ("skipped", str(len(report.skipped()))),
-        ("unreachable_hosts", ",".join(h.name for h in report.unreachable())),
-        ("worst_rtt_ms", worst_rtt),
-        ("worst_rtt_host", worst_host),
-        ("max_loss_pct", f"{max(losses):.1f}" if losses and report.icmp_mode != ICMP_NONE else ""),
-        ("icmp_mode", report.icmp_mode),
-    ]
-    return [{"name": name, "value": value} for name, value in pairs]
+    return {
+        "hosts": str(len(report.hosts)),
+        "probed": str(len(probed)),
+        "reachable": str(sum(1 for h in probed if h.status == STATUS_REACHABLE)),
+        "unreachable": str(len(report.unreachable())),
+        "skipped": str(len(report.skipped())),
+        "unreachable_hosts": ",".join(h.name for h in report.unreachable()),
+        "worst_rtt_ms": worst_rtt,
+        "worst_rtt_host": worst_host,
+        "max_loss_pct": f"{max(losses):.1f}" if losses and report.icmp_mode != ICMP_NONE else "",
+        "icmp_mode": report.icmp_mode,
+    }

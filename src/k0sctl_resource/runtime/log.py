@@ -41,3 +41,22 @@ def warn(message: str) -> None:
 
 def error(message: str) -> None:
     write(_style("31", "error: ") + " ".join(message.split("\n")) + "\n")
+
+
+def human_bytes(size: int) -> str:
+    """`512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def human_seconds(seconds: float) -> str:
+    """`90s`, `45m`, `1.5h`: the largest unit that is at least one."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:g}h"
+    if seconds >= 60:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"

@@ -17,15 +17,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.concourse.params import ApplyParams
+from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.models import ApplyParams
-from k0sctl_resource.k0sctl.runner import SINCE_DRY_RUN, Invocation, RunResult
+from k0sctl_resource.k0sctl.runner import RunResult
+from k0sctl_resource.k0sctl.versions import SINCE_DRY_RUN, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.backup import backup_first
 from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import after_action, branch_version
-from k0sctl_resource.steps.restore_source import resolve_restore_source
+from k0sctl_resource.steps.restore_source import RestoreSource, resolve_restore_source
 
 RESTORE_PHASE = re.compile(r"==> Running phase: Restore cluster state")
 RUNNING_CONTROLLER = re.compile(r"(?P<host>\S+): is running k0s (?:controller\S*|single) version")
@@ -72,28 +74,28 @@ def parse_dry_run(result: RunResult) -> DryRunPlan:
     return DryRunPlan(changes=changes, actions=actions, running_controllers=running)
 
 
-def _fail(result: RunResult, what: str) -> ResourceError:
-    reason = result.last_error() or f"exit code {result.returncode}"
-    return ResourceError(f"k0sctl {what} failed: {reason}")
-
-
-def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory: Path) -> StepResult:
+def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource | None:
+    """The archive `restore_from` names, read back, or None without `restore_from`."""
     from k0sctl_resource.archive.inspection import inspect
 
-    facts: dict[str, object] = {}
-    restore = None
-    if params.restore_from is not None:
-        restore = resolve_restore_source(ctx, params, directory)
-        if restore.archive is None:
-            if params.restore == "required":
-                raise ResourceError(f"restore: required, but {restore.description}; nothing was changed")
-            log.info(f"restore: {restore.description}: going on as a fresh install")
-        else:
-            found = inspect(restore.archive)
-            log.info(f"restore: archive {restore.description} ({found.size} bytes, {found.entries} entries)")
+    if params.restore_from is None:
+        return None
+    restore = resolve_restore_source(ctx, params, directory)
+    if restore.archive is None:
+        if params.restore == "required":
+            raise ResourceError(f"restore: required, but {restore.description}; nothing was changed")
+        log.info(f"restore: {restore.description}: going on as a fresh install")
+    else:
+        found = inspect(restore.archive)
+        log.info(f"restore: archive {restore.description} ({found.size} bytes, {found.entries} entries)")
+    return restore
 
+
+def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
+    facts: dict[str, object] = {}
+    restore = _restore_source(ctx, params, directory)
     # The put's version is read (or the branch created) before k0sctl runs: a backup branch that cannot be
-    # read stops the apply here, before anything changes (SPEC.md, version).
+    # read stops the apply here, before anything changes (README, "Versions").
     before = branch_version(ctx)
     k0sctl = ctx.k0sctl()
     archive = restore.archive if restore else None
@@ -108,36 +110,46 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
             if params.restore == "required" and not plan.would_restore:
                 raise ResourceError("restore: required, but k0s is already running on "
                                     f"{', '.join(plan.running_controllers)}, so k0sctl would skip the restore")
-        return StepResult(after_action(ctx, before), facts)
+        return StepResponse(after_action(ctx, before), facts)
 
     if archive is not None and params.restore == "required":
         _require_restore_plan(ctx, cluster, params)
 
     taken = None
     if params.backup_first:
-        taken = _backup_first(ctx, cluster)
-        if taken is not None:
+        taken = backup_first(ctx, cluster, before="apply", quiet_no_controller=True)
+        if taken is None:
+            log.info("backup_first: k0s is not running on any controller (a new cluster, or one to restore), "
+                     "so there is nothing to back up; going on with the apply")
+        else:
             facts["backup_ref"] = taken.version.ref
 
     result = k0sctl.run(base)
     if not result.ok:
-        raise _fail(result, "apply")
-    if archive is not None:
-        if leftovers := result.warn_leftovers():
-            facts["controller_leftovers"] = leftovers
-        restored = restore_ran(result)
-        facts["restored"] = restored
-        if restored:
-            log.ok(f"restore: the cluster was restored from {restore.description if restore else 'the archive'}")
-        else:
-            log.warn("restore: NOT restored: k0s was already running on the leader, so k0sctl skipped the "
-                     "restore and applied the config to the running cluster")
-            if params.restore == "required":
-                raise ResourceError("restore: required, but k0sctl did not restore (k0s was already running)")
+        raise result.failure("apply")
+    if restore is not None and restore.archive is not None:
+        facts.update(_restore_outcome(result, restore, params))
     else:
         facts["restored"] = False
     version = taken.version if taken is not None else after_action(ctx, before)
-    return StepResult(version, facts)
+    return StepResponse(version, facts)
+
+
+def _restore_outcome(result: RunResult, restore: RestoreSource, params: ApplyParams) -> dict[str, object]:
+    """Whether k0sctl restored the archive (it skips it on a running cluster), said plainly."""
+    facts: dict[str, object] = {}
+    if leftovers := result.warn_leftovers():
+        facts["controller_leftovers"] = leftovers
+    restored = restore_ran(result)
+    facts["restored"] = restored
+    if restored:
+        log.ok(f"restore: the cluster was restored from {restore.description}")
+    else:
+        log.warn("restore: NOT restored: k0s was already running on the leader, so k0sctl skipped the "
+                 "restore and applied the config to the running cluster")
+        if params.restore == "required":
+            raise ResourceError("restore: required, but k0sctl did not restore (k0s was already running)")
+    return facts
 
 
 def _log_plan(plan: DryRunPlan) -> None:
@@ -154,7 +166,7 @@ def _plan(ctx: StepContext, cluster: ClusterConfig, params: ApplyParams) -> DryR
     result = ctx.k0sctl().run(Invocation("apply", cluster.path, dry_run=True, no_wait=params.no_wait,
                                          no_drain=params.no_drain))
     if not result.ok:
-        raise _fail(result, "apply --dry-run")
+        raise result.failure("apply --dry-run")
     plan = parse_dry_run(result)
     _log_plan(plan)
     return plan
@@ -181,16 +193,3 @@ def _require_restore_plan(ctx: StepContext, cluster: ClusterConfig, params: Appl
     if not plan.would_restore:
         raise ResourceError(f"restore: required, but k0s is already running on {', '.join(plan.running_controllers)}"
                             ", so k0sctl would skip the restore; nothing was changed")
-
-
-def _backup_first(ctx: StepContext, cluster: ClusterConfig) -> StepResult | None:
-    from k0sctl_resource.steps.backup import NoRunningController, take_backup
-
-    if ctx.source.backup is None:
-        raise ResourceError("params.backup_first: needs source.backup (a backup repository)")
-    try:
-        return take_backup(ctx, cluster, reason="before apply", quiet_no_controller=True)
-    except NoRunningController:
-        log.info("backup_first: k0s is not running on any controller (a new cluster, or one to restore), "
-                 "so there is nothing to back up; going on with the apply")
-        return None

@@ -11,12 +11,15 @@ import tempfile
 from pathlib import Path
 
 from k0sctl_resource.archive import crypto, inspection
-from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.concourse.params import BackupParams
+from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.models import BackupParams, Version
-from k0sctl_resource.gitstore.commit_format import archive_name, format_message, rfc3339, utc_now
+from k0sctl_resource.config.models import Version, require_backup
+from k0sctl_resource.gitstore.commit_format import BackupFacts, archive_name, format_message, rfc3339, utc_now
+from k0sctl_resource.gitstore.push import push_archive
 from k0sctl_resource.gitstore.store import BackupStore
-from k0sctl_resource.k0sctl.runner import SINCE_BACKUP_OUTPUT, Invocation, RunResult
+from k0sctl_resource.k0sctl.runner import RunResult
+from k0sctl_resource.k0sctl.versions import SINCE_BACKUP_OUTPUT, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.context import StepContext
@@ -30,25 +33,23 @@ class NoRunningController(ResourceError):
     """k0sctl found no running controller: there is nothing to back up (k0s is not running)."""
 
 
-def run(ctx: StepContext, params: BackupParams, cluster: ClusterConfig) -> StepResult:
+def run(ctx: StepContext, params: BackupParams, cluster: ClusterConfig) -> StepResponse:
     return take_backup(ctx, cluster, reason="")
 
 
 def preflight(ctx: StepContext) -> BackupStore:
     """Everything that can be refused before k0sctl runs: no repository, nothing to encrypt to, a bad
     recipient, a repository that cannot be reached."""
-    source = ctx.source
-    if source.backup is None:
-        raise ResourceError("backup needs source.backup: the git repository that keeps the archives")
-    enc = source.encryption
+    require_backup(ctx.source, "backup")
+    enc = ctx.source.encryption
     if enc.can_encrypt:
         crypto.check_can_encrypt(enc)
     elif not enc.plaintext:
         raise ResourceError("refusing to store an unencrypted backup: set source.encryption.recipients "
                             "(or encryption.passphrase), or encryption.plaintext: true to store archives in plain")
-    store = BackupStore.for_context(ctx)
+    store = BackupStore(ctx.source, ctx.workspace)
     tip = store.remote_tip()
-    log.info(f"backup repository: {store.describe()} ("
+    log.info(f"backup repository: {store.remote.describe()} ("
              + (f"tip {tip[:12]}" if tip else "branch does not exist yet; the backup creates it") + ")")
     return store
 
@@ -81,11 +82,10 @@ def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path, *
         target = None  # older k0sctl writes k0s_backup_<timestamp>.tar.gz into its working directory
         result = k0sctl.run(Invocation("backup", cluster.path), cwd=out_dir, quiet_if=quiet_if)
     if not result.ok:
-        reason = result.last_error() or f"exit code {result.returncode}"
         if _no_controller(result):
             raise NoRunningController(f"k0sctl backup: no running controller in cluster {cluster.name} "
-                                      f"({reason})")
-        raise ResourceError(f"k0sctl backup failed: {reason}")
+                                      f"({result.reason()})")
+        raise result.failure("backup")
     result.warn_leftovers()
     if target is None:
         found = sorted(out_dir.glob("k0s_backup_*.tar.gz"), key=lambda p: p.stat().st_mtime)
@@ -95,8 +95,20 @@ def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path, *
     return target, running_k0s_version(result)
 
 
+def backup_first(ctx: StepContext, cluster: ClusterConfig, *, before: str,
+                 quiet_no_controller: bool = False) -> StepResponse | None:
+    """`backup_first` of apply and reset: a backup of the cluster before `before` changes it; None when
+    k0s runs on no controller, so that there is nothing to back up (each caller says what that means;
+    `quiet_no_controller` as for `run_k0sctl_backup`)."""
+    require_backup(ctx.source, "params.backup_first")
+    try:
+        return take_backup(ctx, cluster, reason=f"before {before}", quiet_no_controller=quiet_no_controller)
+    except NoRunningController:
+        return None
+
+
 def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
-                quiet_no_controller: bool = False) -> StepResult:
+                quiet_no_controller: bool = False) -> StepResponse:
     """Take a backup of `cluster` and push it; used by put `backup` and by `backup_first` of apply
     and reset. Raises NoRunningController when k0s runs nowhere, ResourceError for any other failure."""
     store = preflight(ctx)
@@ -119,29 +131,27 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
         log.warn("storing the archive unencrypted (encryption.plaintext: true)")
     k0sctl_version = str(ctx.k0sctl().version())
     build = ctx.build
-    hosts = ", ".join(cluster.addresses())  # what a drill checks its scratch hosts against
+    hosts = tuple(cluster.addresses())  # what a drill checks its scratch hosts against
 
     def message_for(name: str, path: str, removed: tuple[str, ...]) -> str:
         body = [f"k0sctl backup of cluster {cluster.name}, by {build.describe()}"
                 + (f" ({reason})" if reason else "") + "."]
         if removed:
             body.append(f"keep: {len(removed)} older archive(s) removed from the tree (history keeps them).")
-        return format_message(f"backup {cluster.name} {name}", body, {
-            "kind": "backup", "archive": name, "archive_path": path, "created_at": rfc3339(created),
-            "cluster": cluster.name, "hosts": hosts or None, "sha256": facts.sha256, "size": facts.size,
-            "encrypted": encrypt,
-            "entries": facts.entries, "parts": ", ".join(facts.parts) or None, "k0sctl_version": k0sctl_version,
-            "k0s_version": k0s_version,
-            "build_url": build.build_url, "build": build.describe(), "reason": reason or None,
-            "removed_archives": len(removed) or None,
-        })
+        return format_message(f"backup {cluster.name} {name}", body, BackupFacts(
+            archive=name, archive_path=path, created_at=rfc3339(created), cluster=cluster.name, hosts=hosts or None,
+            sha256=facts.sha256, size=facts.size, encrypted=encrypt, k0sctl_version=k0sctl_version,
+            k0s_version=k0s_version, build_url=build.build_url, build=build.describe(), entries=facts.entries,
+            parts=tuple(facts.parts) or None, reason=reason or None, removed_archives=len(removed) or None,
+        ))
 
-    pushed = store.push_archive(stored, archive_name(cluster.name, created, encrypt), message_for)
+    pushed = push_archive(store, stored, archive_name(cluster.name, created, encrypt), message_for)
     stored.unlink(missing_ok=True)
-    log.ok(f"backup {pushed.archive} pushed to {store.describe()} as {pushed.sha[:12]}"
+    log.ok(f"backup {pushed.archive} pushed to {store.remote.describe()} as {pushed.sha[:12]}"
            + (f" (after {pushed.attempts} attempts)" if pushed.attempts > 1 else ""))
-    return StepResult(Version(ref=pushed.sha), {
-        "cluster": cluster.name, "hosts": hosts, "archive": pushed.archive, "sha256": facts.sha256, "size": facts.size,
+    return StepResponse(Version(ref=pushed.sha), {
+        "cluster": cluster.name, "hosts": ", ".join(hosts), "archive": pushed.archive, "sha256": facts.sha256,
+        "size": facts.size,
         "entries": facts.entries, "encrypted": encrypt, "ref": pushed.sha, "k0sctl_version": k0sctl_version,
-        "branch": store.branch, "removed_archives": len(pushed.removed),
+        "branch": store.remote.branch, "removed_archives": len(pushed.removed),
     })

@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.concourse.params import DrillParams
+from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.models import DrillParams
-from k0sctl_resource.k0sctl.runner import Invocation, RunResult
+from k0sctl_resource.k0sctl.runner import RunResult
+from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps import drill_guard
@@ -40,7 +41,7 @@ INSTALLED = re.compile(r"k0s cluster version (?P<version>\S+) is now installed")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory: Path) -> StepResult:
+def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory: Path) -> StepResponse:
     from k0sctl_resource.archive.inspection import inspect
     from k0sctl_resource.steps.restore_source import verified_get_archive
 
@@ -58,7 +59,7 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
                              "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts)}
     backed_up = record.get("k0s_version") if isinstance(record.get("k0s_version"), str) else None
     facts.update(_drill(ctx, scratch, archive, params.keep, backed_up))
-    return StepResult(after_action(ctx, before), facts)
+    return StepResponse(after_action(ctx, before), facts)
 
 
 def _drill(ctx: StepContext, scratch: ClusterConfig, archive: Path, keep: bool,

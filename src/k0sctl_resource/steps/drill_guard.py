@@ -19,12 +19,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from k0sctl_resource.concourse.params import DrillParams
 from k0sctl_resource.config.cluster import ClusterConfig, Host, normal_address
-from k0sctl_resource.config.models import DrillParams
 from k0sctl_resource.config.paths import inside
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.confirm import require_confirm
-from k0sctl_resource.steps.restore_source import METADATA_NAME, read_record
+from k0sctl_resource.steps.get import METADATA_FILE
+from k0sctl_resource.steps.restore_source import read_record
 
 REFUSED = "drill refused"
 
@@ -41,9 +42,9 @@ def backup_record(params: DrillParams, directory: Path) -> tuple[Path, dict[str,
         what = "does not exist" if not target.exists() else "is not a directory"
         raise ResourceError(f"params.restore_from: {params.restore_from!r} {what}; a drill needs a get of this "
                             "resource (its metadata.json records where the backup came from)")
-    record = read_record(target / METADATA_NAME)
+    record = read_record(target / METADATA_FILE)
     if not record:
-        raise ResourceError(f"params.restore_from: {params.restore_from!r} has no readable {METADATA_NAME}; a drill "
+        raise ResourceError(f"params.restore_from: {params.restore_from!r} has no readable {METADATA_FILE}; a drill "
                             "needs a get of this resource")
     if record.get("kind") != "backup":
         raise ResourceError(f"params.restore_from: version {str(record.get('ref', '?'))[:12]} is not a backup "

@@ -1,4 +1,5 @@
-"""`in` (get): metadata.json and the archive of one commit of the backup branch (see SPEC.md, in)."""
+"""`in` (get): metadata.json and the archive of one commit of the backup branch (README, "`get`: fetch a
+backup")."""
 
 from __future__ import annotations
 
@@ -9,43 +10,28 @@ from typing import Any
 
 from k0sctl_resource.archive import crypto
 from k0sctl_resource.archive.inspection import file_digest
-from k0sctl_resource.concourse.protocol import metadata
-from k0sctl_resource.config.models import GetParams, GetRequest, Source, parse_get
-from k0sctl_resource.gitstore.store import BackupStore, CommitInfo
+from k0sctl_resource.concourse.params import GetParams
+from k0sctl_resource.concourse.requests import GetRequest
+from k0sctl_resource.concourse.responses import StepResponse
+from k0sctl_resource.config.models import Source, require_backup
+from k0sctl_resource.gitstore.commit_format import BackupFacts, CommitInfo, metadata_of
+from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
 from k0sctl_resource.steps.context import StepContext
 
+# The files a get writes into its directory (and that apply's restore_from reads from one).
 METADATA_FILE = "metadata.json"
 PLAIN_FILE = "backup.tar.gz"
 ENCRYPTED_FILE = "backup.tar.gz.age"
 
-# metadata.json keys, in order, by kind of commit
-_BACKUP_KEYS = ("archive", "created_at", "cluster", "hosts", "sha256", "size", "encrypted", "k0sctl_version",
-                "k0s_version", "build_url", "entries", "parts", "reason")
-_INIT_KEYS = ("created_at", "build_url", "archived_as", "previous_tip")
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
 
 def commit_metadata(info: CommitInfo) -> dict[str, Any]:
+    """metadata.json of a commit: its ref and kind, then the facts its trailers record."""
     meta: dict[str, Any] = {"ref": info.sha, "kind": info.kind}
-    keys = _BACKUP_KEYS if info.kind == "backup" else _INIT_KEYS if info.kind == "init" else ()
-    for key in keys:
-        value = info.facts.get(key)
-        if value is None:
-            continue
-        if key in ("parts", "hosts"):
-            value = [p.strip() for p in str(value).split(",") if p.strip()]
-        meta[key] = value
+    if info.facts is not None:
+        meta.update(metadata_of(info.facts))
     return meta
 
 
@@ -56,42 +42,41 @@ def write_metadata(directory: Path, meta: dict[str, Any]) -> None:
     (directory / METADATA_FILE).write_text(text, encoding="utf-8")
 
 
-def download(store: BackupStore, info: CommitInfo, source: Source, params: GetParams, directory: Path,
-             ctx: StepContext) -> str:
-    """Write the archive of a backup commit into `directory`; returns the file name written."""
-    facts = info.facts
-    path = str(facts.get("archive_path") or f"{store.backup.folder}/{facts.get('archive')}")
-    encrypted = bool(facts.get("encrypted", path.endswith(".age")))
+def download(store: BackupStore, sha: str, facts: BackupFacts, source: Source, params: GetParams,
+             directory: Path, ctx: StepContext) -> str:
+    """Write the archive of backup commit `sha` into `directory`; returns the file name written."""
+    path = facts.archive_path or f"{store.backup.folder}/{facts.archive}"
+    encrypted = facts.encrypted if facts.encrypted is not None else path.endswith(".age")
     enc = source.encryption
-    recorded = str(facts.get("sha256") or "")
+    recorded = facts.sha256 or ""
     if encrypted and not (params.decrypt and enc.can_decrypt):
         target = directory / ENCRYPTED_FILE
-        fetched = store.read_blob(info.sha, path, target)
+        fetched = store.read_blob(sha, path, target)
         why = "params.decrypt is false" if not params.decrypt else "no encryption.identities or passphrase"
-        log.info(f"wrote {ENCRYPTED_FILE} ({_human(target.stat().st_size)}; fetched {fetched} bytes); "
+        log.info(f"wrote {ENCRYPTED_FILE} ({log.human_bytes(target.stat().st_size)}; fetched {fetched} bytes); "
                  f"not decrypted: {why}")
         return ENCRYPTED_FILE
     partial = directory / f".{PLAIN_FILE}.partial"
     if encrypted:
         sealed = ctx.workspace.path / "archive.age"
-        fetched = store.read_blob(info.sha, path, sealed)
+        fetched = store.read_blob(sha, path, sealed)
         crypto.decrypt_file(sealed, partial, enc)
         sealed.unlink(missing_ok=True)
     else:
-        fetched = store.read_blob(info.sha, path, partial)
+        fetched = store.read_blob(sha, path, partial)
     digest, size = file_digest(partial)
     if not recorded:
-        log.warn(f"commit {info.sha[:12]} records no sha256; the archive could not be verified")
+        log.warn(f"commit {sha[:12]} records no sha256; the archive could not be verified")
     elif digest != recorded:
         partial.unlink(missing_ok=True)
-        raise ResourceError(f"the archive of {info.sha[:12]} does not match its recorded sha256 "
+        raise ResourceError(f"the archive of {sha[:12]} does not match its recorded sha256 "
                             f"(got {digest[:16]}…, recorded {recorded[:16]}…): refusing it")
     os.replace(partial, directory / PLAIN_FILE)
-    log.info(f"wrote {PLAIN_FILE} ({_human(size)}, sha256 verified; fetched {fetched} bytes)")
+    log.info(f"wrote {PLAIN_FILE} ({log.human_bytes(size)}, sha256 verified; fetched {fetched} bytes)")
     return PLAIN_FILE
 
 
-def run(request: GetRequest, directory: Path) -> dict[str, Any]:
+def run(request: GetRequest, directory: Path) -> StepResponse:
     version = request.version
     directory.mkdir(parents=True, exist_ok=True)
     if version.is_none:
@@ -102,18 +87,17 @@ def run(request: GetRequest, directory: Path) -> dict[str, Any]:
         else:
             log.warn("version none names no commit of the backup branch (a placeholder that this resource "
                      "prints only without a backup repository); wrote metadata.json only, it holds no backup")
-        return {"version": version.to_json(), "metadata": metadata({"kind": "none"})}
-    if request.source.backup is None:
-        raise ResourceError(f"version {version.ref} names a commit, but source.backup is not configured")
+        return StepResponse(version, {"kind": "none"})
+    require_backup(request.source, f"version {version.ref} names a commit, so get")
     with StepContext(request.source) as ctx:
-        store = BackupStore.for_context(ctx)
+        store = BackupStore(ctx.source, ctx.workspace)
         info = store.read_commit(version.ref, with_trees=not request.params.skip_download)
         meta = commit_metadata(info)
         write_metadata(directory, meta)
         written = None
-        if info.kind == "backup" and not request.params.skip_download:
-            written = download(store, info, request.source, request.params, directory, ctx)
-        elif info.kind == "backup":
+        if isinstance(info.facts, BackupFacts) and not request.params.skip_download:
+            written = download(store, info.sha, info.facts, request.source, request.params, directory, ctx)
+        elif isinstance(info.facts, BackupFacts):
             log.info("skip_download: wrote metadata.json only")
         elif info.kind == "init":
             log.info(f"{version.ref[:12]} is an init commit: no archive")
@@ -121,10 +105,5 @@ def run(request: GetRequest, directory: Path) -> dict[str, Any]:
             log.info(f"{version.ref[:12]} was not written by this resource: no archive")
     facts = {k: v for k, v in meta.items() if k not in ("ref", "previous_tip")}
     facts["file"] = written
-    return {"version": version.to_json(), "metadata": metadata(facts)}
+    return StepResponse(version, facts)
 
-
-def handle(raw: Any, directory: Path) -> dict[str, Any]:
-    request = parse_get(raw)
-    REDACT.add(*request.source.secrets())
-    return run(request, directory)

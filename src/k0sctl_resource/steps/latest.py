@@ -1,4 +1,4 @@
-"""The version of a put that makes no commit of its own (apply, reset, ping): SPEC.md, "version".
+"""The version of a put that makes no commit of its own (apply, reset, ping) (README, "Versions").
 
 Concourse saves every version a put prints, and one it has not seen before becomes the newest version
 that the next job's `get` takes; a later check that lists only known versions does not move it back.
@@ -30,7 +30,7 @@ def branch_version(ctx: StepContext) -> Version:
 
     if ctx.source.backup is None:
         return NONE_VERSION
-    store = BackupStore.for_context(ctx)
+    store = BackupStore(ctx.source, ctx.workspace)
     try:
         tip = store.remote_tip()
         if tip is not None:
@@ -42,10 +42,10 @@ def branch_version(ctx: StepContext) -> Version:
         raise ResourceError(f"{exc.message}; this put's version must be a commit of the backup branch, "
                             "so it stops here (nothing was changed)") from None
     if outcome.created:
-        log.info(f"{store.describe()} did not exist: created it with the empty commit init makes "
+        log.info(f"{store.remote.describe()} did not exist: created it with the empty commit init makes "
                  f"({outcome.sha[:12]}), the resource's first version")
     else:
-        log.info(f"{store.describe()} was created by another put meanwhile; its newest commit "
+        log.info(f"{store.remote.describe()} was created by another put meanwhile; its newest commit "
                  f"{outcome.sha[:12]} is this put's version")
     return Version(ref=outcome.sha)
 
@@ -58,15 +58,15 @@ def after_action(ctx: StepContext, before: Version) -> Version:
 
     if ctx.source.backup is None:
         return NONE_VERSION
-    store = BackupStore.for_context(ctx)
+    store = BackupStore(ctx.source, ctx.workspace)
     try:
         tip = store.remote_tip()
     except ResourceError as exc:
-        log.warn(f"could not read {store.describe()} again after the cluster action ({exc.message}); "
+        log.warn(f"could not read {store.remote.describe()} again after the cluster action ({exc.message}); "
                  f"printing {before.ref[:12]}, its newest commit before the action")
         return before
     if tip is None:
-        log.warn(f"{store.describe()} was deleted while this put ran; printing {before.ref[:12]}, its "
+        log.warn(f"{store.remote.describe()} was deleted while this put ran; printing {before.ref[:12]}, its "
                  "newest commit before the action")
         return before
     return Version(ref=tip)

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from k0sctl_resource.concourse.result import StepResult
-from k0sctl_resource.config import cluster as k0sctl_config
-from k0sctl_resource.config.models import (
+from k0sctl_resource.concourse.params import (
     ApplyParams,
     BackupParams,
     DrillParams,
     InitParams,
     PingParams,
-    PutRequest,
     ResetParams,
 )
+from k0sctl_resource.concourse.requests import PutRequest
+from k0sctl_resource.concourse.responses import StepResponse
+from k0sctl_resource.config.cluster import load_cluster
 from k0sctl_resource.config.paths import inside
 from k0sctl_resource.runtime import log
 from k0sctl_resource.steps.context import StepContext
 
 
-def run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResult:
+def _run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResponse:
     params = request.params
     config_path = inside(directory, params.config, "config")
     log.step(f"k0sctl-resource: {params.command} ({ctx.build.describe()})")
@@ -30,7 +30,7 @@ def run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResult:
         result = init_run(ctx, params)
         cluster_name = None
     else:
-        cluster = k0sctl_config.load(config_path)
+        cluster = load_cluster(config_path)
         cluster_name = cluster.name
         if isinstance(params, ApplyParams):
             from k0sctl_resource.steps.apply import run as apply_run
@@ -60,14 +60,10 @@ def run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResult:
     facts["duration_s"] = ctx.elapsed()
     if ctx.build.build_url:
         facts.setdefault("build_url", ctx.build.build_url)
-    return StepResult(result.version, facts)
+    return StepResponse(result.version, facts)
 
 
-def handle(raw: object, directory: Path) -> dict[str, object]:
-    from k0sctl_resource.config.models import parse_put
-    from k0sctl_resource.runtime.redact import REDACT
-
-    request = parse_put(raw)
-    REDACT.add(*request.source.secrets())
+def run(request: PutRequest, directory: Path) -> StepResponse:
+    """The put: its command run in a step context, with the facts every put reports."""
     with StepContext(request.source) as ctx:
-        return run(request, directory, ctx).to_json()
+        return _run(request, directory, ctx)

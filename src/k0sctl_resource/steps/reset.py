@@ -2,40 +2,35 @@
 
 from __future__ import annotations
 
-from k0sctl_resource.concourse.result import StepResult
+from k0sctl_resource.concourse.params import ResetParams
+from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.models import ResetParams
-from k0sctl_resource.k0sctl.runner import Invocation
+from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.backup import backup_first
 from k0sctl_resource.steps.confirm import require_confirm
 from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import after_action, branch_version
 
 
-def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig) -> StepResult:
+def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig) -> StepResponse:
     require_confirm(params.confirm, cluster.name, "reset")
     before = branch_version(ctx)  # before k0sctl runs: a branch that cannot be read stops the reset here
-    backup_first = params.backup_first if params.backup_first is not None else ctx.source.backup is not None
-    facts: dict[str, object] = {"backup_first": backup_first}
+    wanted = params.backup_first if params.backup_first is not None else ctx.source.backup is not None
+    facts: dict[str, object] = {"backup_first": wanted}
     taken = None
-    if backup_first:
-        from k0sctl_resource.steps.backup import NoRunningController, take_backup
-
-        if ctx.source.backup is None:
-            raise ResourceError("params.backup_first: needs source.backup (a backup repository)")
-        try:
-            taken = take_backup(ctx, cluster, reason="before reset")
-        except NoRunningController:
+    if wanted:
+        taken = backup_first(ctx, cluster, before="reset")
+        if taken is None:
             raise ResourceError(
                 "backup_first: k0sctl found no running controller, so no backup could be taken; the reset was "
                 "not run (the cluster's data may still be on its hosts). Set backup_first: false to reset anyway"
-            ) from None
+            )
         facts["backup_ref"] = taken.version.ref
     log.step(f"resetting cluster {cluster.name!r}: k0s is removed from every host")
     result = ctx.k0sctl().run(Invocation("reset", cluster.path))
     if not result.ok:
-        reason = result.last_error() or f"exit code {result.returncode}"
-        raise ResourceError(f"k0sctl reset failed: {reason}")
+        raise result.failure("reset")
     log.ok(f"cluster {cluster.name!r} was reset")
-    return StepResult(taken.version if taken is not None else after_action(ctx, before), facts)
+    return StepResponse(taken.version if taken is not None else after_action(ctx, before), facts)

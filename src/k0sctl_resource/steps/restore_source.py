@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from k0sctl_resource.config.models import ApplyParams
+from k0sctl_resource.concourse.params import ApplyParams
 from k0sctl_resource.config.paths import inside
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.context import StepContext
-
-PLAIN_NAME = "backup.tar.gz"
-ENCRYPTED_NAME = "backup.tar.gz.age"
-METADATA_NAME = "metadata.json"
+from k0sctl_resource.steps.get import ENCRYPTED_FILE, METADATA_FILE, PLAIN_FILE
 
 
 @dataclass(frozen=True)
@@ -35,12 +32,12 @@ def resolve_restore_source(ctx: StepContext, params: ApplyParams, directory: Pat
     assert params.restore_from is not None
     target = inside(directory, params.restore_from, "restore_from")
     if target.is_dir():
-        plain, encrypted = target / PLAIN_NAME, target / ENCRYPTED_NAME
-        record = read_record(target / METADATA_NAME)
+        plain, encrypted = target / PLAIN_FILE, target / ENCRYPTED_FILE
+        record = read_record(target / METADATA_FILE)
         expected = record.get("sha256") if isinstance(record.get("sha256"), str) else None
         if plain.is_file() or encrypted.is_file():
             archive = checked_archive(ctx, target, expected)
-            how = PLAIN_NAME if archive == plain else f"{ENCRYPTED_NAME} (decrypted)"
+            how = PLAIN_FILE if archive == plain else f"{ENCRYPTED_FILE} (decrypted)"
             return RestoreSource(archive, f"{params.restore_from}/{how}")
         kind = record.get("kind")
         return RestoreSource(None, f"{params.restore_from} holds no archive"
@@ -64,7 +61,7 @@ def read_record(metadata_file: Path) -> dict[str, Any]:
 def checked_archive(ctx: StepContext, get_dir: Path, expected: str | None) -> Path:
     """The plain archive of a get's directory (decrypted when the get wrote it encrypted), its sha256
     checked against `expected` when there is one. A symlink is refused: the get writes regular files."""
-    plain, encrypted = get_dir / PLAIN_NAME, get_dir / ENCRYPTED_NAME
+    plain, encrypted = get_dir / PLAIN_FILE, get_dir / ENCRYPTED_FILE
     found = plain if plain.exists() or plain.is_symlink() else encrypted
     if found.is_symlink() or not found.is_file():
         raise ResourceError(f"params.restore_from: {found.name} is not a regular file; refusing to restore from it")
@@ -80,8 +77,8 @@ def verified_get_archive(ctx: StepContext, get_dir: Path, record: dict[str, Any]
     if not isinstance(expected, str) or not expected:
         raise ResourceError("params.restore_from: its metadata.json records no sha256, so nothing vouches for the "
                             "archive; refusing to restore from it")
-    if not any(p.exists() or p.is_symlink() for p in (get_dir / PLAIN_NAME, get_dir / ENCRYPTED_NAME)):
-        raise ResourceError(f"params.restore_from: holds neither {PLAIN_NAME} nor {ENCRYPTED_NAME} (was the get "
+    if not any(p.exists() or p.is_symlink() for p in (get_dir / PLAIN_FILE, get_dir / ENCRYPTED_FILE)):
+        raise ResourceError(f"params.restore_from: holds neither {PLAIN_FILE} nor {ENCRYPTED_FILE} (was the get "
                             "made with skip_download?)")
     return checked_archive(ctx, get_dir, expected)
 
@@ -91,7 +88,7 @@ def _check_digest(archive: Path, expected: str, shown: str) -> None:
 
     if file_digest(archive)[0] != expected:
         raise ResourceError(f"params.restore_from: {shown} does not match the sha256 recorded in "
-                            f"{METADATA_NAME}; refusing to restore from it")
+                            f"{METADATA_FILE}; refusing to restore from it")
 
 
 def _decrypt(ctx: StepContext, encrypted: Path) -> Path:
@@ -100,6 +97,6 @@ def _decrypt(ctx: StepContext, encrypted: Path) -> Path:
     if not ctx.source.encryption.can_decrypt:
         raise ResourceError("params.restore_from: the archive is encrypted, but source.encryption has no "
                             "identities or passphrase to decrypt it")
-    plain = ctx.workspace.dir("restore") / PLAIN_NAME
+    plain = ctx.workspace.dir("restore") / PLAIN_FILE
     decrypt_file(encrypted, plain, ctx.source.encryption)
     return plain

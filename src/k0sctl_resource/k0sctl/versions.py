@@ -1,0 +1,96 @@
+"""The k0sctl releases the resource knows, and what one k0sctl command should do as flags of a release:
+`command_line` builds only flags the running k0sctl has."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from k0sctl_resource.config.models import K0sctlOptions
+from k0sctl_resource.runtime.errors import ResourceError
+
+K0sctlCommand = Literal["apply", "backup", "reset", "kubeconfig"]
+
+
+@dataclass(frozen=True, order=True)
+class K0sctlVersion:
+    major: int
+    minor: int
+    patch: int
+    known: bool = field(default=True, compare=False)
+
+    @classmethod
+    def parse(cls, text: str) -> K0sctlVersion:
+        """Read `version: v0.32.2` (the output of `k0sctl version`) or a bare `v0.32.2`."""
+        match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
+        if match is None or match.group(0).lstrip("v") == "0.0.0":
+            # A build without version information (`(devel)` or 0.0.0): assume the newest flags.
+            return cls(NEWEST.major, NEWEST.minor, NEWEST.patch, known=False)
+        return cls(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+
+    def at_least(self, release: K0sctlVersion) -> bool:
+        return self >= release
+
+    @property
+    def release_line(self) -> str:
+        """`v0.17` for v0.17.x."""
+        return f"v{self.major}.{self.minor}"
+
+    def __str__(self) -> str:
+        return f"v{self.major}.{self.minor}.{self.patch}" if self.known else "unknown"
+
+
+NEWEST = K0sctlVersion(0, 32, 2)
+
+# Flags by the first k0sctl release that has them.
+SINCE_CONCURRENCY = K0sctlVersion(0, 15, 0)
+SINCE_DRY_RUN = K0sctlVersion(0, 17, 0)
+SINCE_BACKUP_OUTPUT = K0sctlVersion(0, 24, 0)
+# --disable-telemetry/--disable-upgrade-check existed only before v0.21, and not on every command of every
+# release (v0.20 rejects --disable-upgrade-check on backup and kubeconfig): they are never passed; the
+# DISABLE_TELEMETRY/DISABLE_UPGRADE_CHECK environment variables do the same for old releases.
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one k0sctl command should do; `command_line` turns it into flags for a version."""
+
+    command: K0sctlCommand
+    config: Path
+    dry_run: bool = False
+    no_wait: bool = False
+    no_drain: bool = False
+    restore_from: Path | None = None
+    output: Path | None = None  # backup archive path (v0.24+)
+
+
+def command_line(version: K0sctlVersion, inv: Invocation, options: K0sctlOptions) -> list[str]:
+    """The argv (without the binary) for `inv`, using only flags `version` has."""
+    argv: list[str] = [inv.command, "--config", str(inv.config)]
+    if options.debug:
+        argv.append("--debug")
+    if options.trace:
+        argv.append("--trace")
+    if inv.command == "kubeconfig":
+        return argv
+    if options.concurrency is not None and version.at_least(SINCE_CONCURRENCY):
+        argv += ["--concurrency", str(options.concurrency)]
+    if inv.command == "apply":
+        if inv.dry_run:
+            if not version.at_least(SINCE_DRY_RUN):
+                raise ResourceError(f"dry_run needs k0sctl {SINCE_DRY_RUN.release_line} or newer (found {version})")
+            argv.append("--dry-run")
+        if inv.no_wait:
+            argv.append("--no-wait")
+        if inv.no_drain:
+            argv.append("--no-drain")
+        if inv.restore_from is not None:
+            argv += ["--restore-from", str(inv.restore_from)]
+    elif inv.command == "backup":
+        if inv.output is not None and version.at_least(SINCE_BACKUP_OUTPUT):
+            argv += ["--output", str(inv.output)]
+    elif inv.command == "reset":
+        argv.append("--force")
+    return argv
