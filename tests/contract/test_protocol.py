@@ -55,7 +55,7 @@ HOSTILE: list[tuple[str, str, Any, str]] = [
     ("no params at all", "out", {"source": {}}, "params.command: required"),
     ("unknown command", "out", {"source": {}, "params": {"command": "destroy"}}, "params.command: must be one of"),
     ("param of another command", "out", {"source": {}, "params": {"command": "apply", "confirm": "x"}},
-     "params.confirm: not a parameter of command apply (it belongs to reset)"),
+     "params.confirm: not a parameter of command apply (it belongs to reset and drill)"),
     ("misspelt param", "out", {"source": {}, "params": {"command": "apply", "dryrun": True}},
      "params.dryrun: unknown key (did you mean dry_run?)"),
     ("config escapes dir", "out", {"source": {}, "params": {"command": "ping", "config": "../../etc/passwd"}},
