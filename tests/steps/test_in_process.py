@@ -42,5 +42,5 @@ def test_init_check_get_in_process(in_process: InProcess, workdir: Path, tmp_pat
 def test_a_failure_in_process_is_one_error_line_and_the_exit_code(in_process: InProcess, workdir: Path) -> None:
     run = in_process.put({"source": {}, "params": {"command": "rest"}}, workdir)
     assert run.returncode == 1 and run.stdout == ""
-    assert run.error_lines == ["error: params.command: must be one of apply, reset, backup, init, ping, got 'rest' "
-                               "(did you mean reset?)"]
+    assert run.error_lines == ["error: params.command: must be one of apply, reset, backup, init, ping, drill, "
+                               "got 'rest' (did you mean reset?)"]
