@@ -18,8 +18,11 @@ from k0sctl_resource.runtime.redact import REDACT
 
 
 def _guarded(func: Callable[[], int]) -> int:
+    from k0sctl_resource.runtime.lifecycle import guarded
+
     try:
-        return func()
+        with guarded():
+            return func()
     except BaseException as exc:
         return report_failure(exc, debug=os.environ.get("K0SCTL_RESOURCE_DEBUG") == "true",
                               hint="set K0SCTL_RESOURCE_DEBUG=true for a traceback")
