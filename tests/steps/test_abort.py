@@ -276,3 +276,51 @@ def _sha256(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# -- k0sctl.timeout bounds the whole run, children that hold its output included (class 5) ----------
+
+@pytest.mark.parametrize("daemon", [False, True])
+def test_timeout_ends_a_run_whose_child_holds_stdout(resource: Resource, workdir: Path, double: Double,
+                                                     daemon: bool) -> None:
+    double.set(sleep=60, spawn_holder=120, holder_daemon=daemon)
+    started = time.monotonic()
+    run = resource.put(put_request({"k0sctl": {"timeout": "2s"}}, "apply"), workdir, timeout=60)
+    assert time.monotonic() - started < 20
+    assert run.returncode == 1
+    assert run.error_lines[0].startswith("error: k0sctl apply did not finish within source.k0sctl.timeout (2s)")
+    assert_nothing_left(resource)
+    (holder,) = double.state()["holder_pids"]
+    assert not Path(f"/proc/{holder}").exists() or b"zombie" in Path(f"/proc/{holder}/status").read_bytes()
+
+
+def test_timeout_with_sigterm_ignored_everywhere(resource: Resource, workdir: Path, double: Double) -> None:
+    double.set(sleep=120, ignore_sigterm=True, spawn_holder=120, holder_daemon=True)
+    started = time.monotonic()
+    run = resource.put(put_request({"k0sctl": {"timeout": "1s"}}, "apply"), workdir, timeout=90)
+    assert 10 <= time.monotonic() - started < 30  # SIGKILL after the grace, then no wait for the holder
+    assert run.returncode == 1 and "source.k0sctl.timeout" in run.error_lines[0]
+    assert_nothing_left(resource)
+
+
+def test_supervised_kills_an_escaped_child_at_the_deadline(tmp_path: Path) -> None:
+    """The runner alone (no step around it): a child in its own session that holds stdout is found
+    through the process tree while k0sctl still runs, and killed with it."""
+    from k0sctl_resource.k0sctl.process import Supervised
+
+    pid_file = tmp_path / "child.pid"
+    proc = subprocess.Popen(["sh", "-c", f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 60' & "
+                             "echo started; exec sleep 60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    seen: list[str] = []
+    run = Supervised(proc, timeout=1.0, on_line=seen.append)
+    started = time.monotonic()
+    try:
+        code = run.run()
+    finally:
+        run.close()
+    assert time.monotonic() - started < 8
+    assert run.timed_out and code == -signal.SIGTERM and seen == ["started"]
+    child = int(pid_file.read_text())
+    wait_for(lambda: not Path(f"/proc/{child}").exists()
+             or b"State:\tZ" in Path(f"/proc/{child}/status").read_bytes(), "the escaped child to die", 5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -44,6 +45,20 @@ def file_digest(path: Path) -> tuple[str, int]:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
             size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def copy_with_digest(source_fd: int, dst: Path) -> tuple[str, int]:
+    """Copy an open file into the new private file `dst` (0600, never through a link); return the
+    sha256 (hex) and size of exactly the bytes written. Closes `source_fd`."""
+    digest = hashlib.sha256()
+    size = 0
+    out_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(source_fd, "rb") as src, os.fdopen(out_fd, "wb") as out:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
     return digest.hexdigest(), size
 
 

@@ -13,7 +13,6 @@ is running k0s ("<host>: is running k0s controller version …" in the Gather k0
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +20,14 @@ from pathlib import Path
 from k0sctl_resource.concourse.params import ApplyParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.paths import inside
 from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import SINCE_DRY_RUN, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.backup import backup_first
 from k0sctl_resource.steps.context import StepContext
-from k0sctl_resource.steps.get import ENCRYPTED_FILE, METADATA_FILE, PLAIN_FILE
 from k0sctl_resource.steps.latest import after_action, branch_version
+from k0sctl_resource.steps.restore_source import RestoreSource, resolve_restore_source
 
 RESTORE_PHASE = re.compile(r"==> Running phase: Restore cluster state")
 RUNNING_CONTROLLER = re.compile(r"(?P<host>\S+): is running k0s (?:controller\S*|single) version")
@@ -37,11 +35,6 @@ DRY_NO_CHANGES = "dry-run: no cluster state altering actions would be performed"
 DRY_CHANGES = "dry-run: cluster state altering actions would be performed"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-
-@dataclass(frozen=True)
-class RestoreSource:
-    archive: Path | None  # the plain archive to hand to k0sctl, None for a fresh install
-    description: str
 
 
 @dataclass(frozen=True)
@@ -80,60 +73,6 @@ def parse_dry_run(result: RunResult) -> DryRunPlan:
         raise ResourceError("k0sctl printed no dry-run summary; cannot tell whether the cluster would change")
     running = [m.group("host") for m in (RUNNING_CONTROLLER.search(_plain(line)) for line in result.lines) if m]
     return DryRunPlan(changes=changes, actions=actions, running_controllers=running)
-
-
-def resolve_restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource:
-    """Find the plain archive named by `restore_from` (a get's directory or an archive file)."""
-    assert params.restore_from is not None
-    target = inside(directory, params.restore_from, "restore_from")
-    if target.is_dir():
-        plain, encrypted = target / PLAIN_FILE, target / ENCRYPTED_FILE
-        if plain.is_file():
-            _check_recorded_digest(plain, target / METADATA_FILE)
-            return RestoreSource(plain, f"{params.restore_from}/{PLAIN_FILE}")
-        if encrypted.is_file():
-            return RestoreSource(_decrypt(ctx, encrypted), f"{params.restore_from}/{ENCRYPTED_FILE} (decrypted)")
-        kind = _recorded_kind(target / METADATA_FILE)
-        return RestoreSource(None, f"{params.restore_from} holds no archive"
-                             + (f" (version kind: {kind})" if kind else ""))
-    if target.is_file():
-        if target.name.endswith(".age"):
-            return RestoreSource(_decrypt(ctx, target), f"{params.restore_from} (decrypted)")
-        return RestoreSource(target, params.restore_from)
-    raise ResourceError(f"params.restore_from: {params.restore_from!r} does not exist")
-
-
-def _recorded_kind(metadata_file: Path) -> str | None:
-    try:
-        facts = json.loads(metadata_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    kind = facts.get("kind") if isinstance(facts, dict) else None
-    return kind if isinstance(kind, str) else None
-
-
-def _check_recorded_digest(archive: Path, metadata_file: Path) -> None:
-    from k0sctl_resource.archive.inspection import file_digest
-
-    try:
-        facts = json.loads(metadata_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    expected = facts.get("sha256") if isinstance(facts, dict) else None
-    if isinstance(expected, str) and file_digest(archive)[0] != expected:
-        raise ResourceError(f"params.restore_from: {archive.name} does not match the sha256 recorded in "
-                            "metadata.json; refusing to restore from it")
-
-
-def _decrypt(ctx: StepContext, encrypted: Path) -> Path:
-    from k0sctl_resource.archive.crypto import decrypt_file
-
-    if not ctx.source.encryption.can_decrypt:
-        raise ResourceError("params.restore_from: the archive is encrypted, but source.encryption has no "
-                            "identities or passphrase to decrypt it")
-    plain = ctx.workspace.dir("restore") / PLAIN_FILE
-    decrypt_file(encrypted, plain, ctx.source.encryption)
-    return plain
 
 
 def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource | None:

@@ -1,0 +1,144 @@
+"""What `restore_from` may hand to k0sctl: only bytes that a record of this resource vouches for.
+
+`restore_from` names a directory written by a get of this resource, or an archive file. Either way the
+archive must come with the `metadata.json` of its version (in the directory, or beside the file): the
+sha256 recorded there is the record that vouches for the archive. The archive (plain or age-encrypted)
+is copied into the step's private directory (decrypted there when encrypted), and its sha256 is
+checked against the record on exactly the bytes k0sctl will read. Refused: a symbolic link anywhere on
+the path, anything that is not a regular file, an archive with no record (or a record of another
+kind, or without a sha256), and an archive whose bytes do not match its record (a folder mixing one
+version's metadata.json with another version's archive, say).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from k0sctl_resource.archive.inspection import copy_with_digest
+from k0sctl_resource.concourse.params import ApplyParams
+from k0sctl_resource.config.paths import inside, kind_of, open_regular, read_regular, refuse_symlinks
+from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.steps.get import ENCRYPTED_FILE, METADATA_FILE, PLAIN_FILE
+
+METADATA_LIMIT = 1024 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class RestoreSource:
+    archive: Path | None  # the verified plain archive (in the private workspace), None for a fresh install
+    description: str
+
+
+def _record(metadata_file: Path, name: str) -> dict[str, Any] | None:
+    """The parsed metadata.json, None when there is none; anything else unreadable is refused."""
+    try:
+        os.lstat(metadata_file)
+    except FileNotFoundError:
+        return None
+    data = read_regular(metadata_file, f"params.{name}: {METADATA_FILE}", METADATA_LIMIT, follow=False)
+    try:
+        facts = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ResourceError(f"params.{name}: {metadata_file.name} is not valid JSON; refusing it") from None
+    if not isinstance(facts, dict):
+        raise ResourceError(f"params.{name}: {metadata_file.name} does not hold a JSON object; refusing it")
+    return facts
+
+
+def _vouched_digest(record: dict[str, Any] | None, shown: str, name: str) -> str:
+    if record is None:
+        raise ResourceError(f"params.{name}: no record vouches for {shown}: restore_from needs the "
+                            f"{METADATA_FILE} that a get of this resource writes (beside an archive file)")
+    if record.get("kind") != "backup":
+        raise ResourceError(f"params.{name}: {METADATA_FILE} beside {shown} is not the record of a backup "
+                            f"(kind: {record.get('kind')!r}); refusing it")
+    digest = record.get("sha256")
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        raise ResourceError(f"params.{name}: {METADATA_FILE} records no sha256 for {shown}, so nothing "
+                            "vouches for it; refusing it")
+    return digest
+
+
+def _private_copy(ctx: StepContext, archive: Path, shown: str) -> Path:
+    """Copy (and decrypt) the archive into the private workspace; the path of the plain copy."""
+    folder = ctx.workspace.dir("restore")
+    fd = open_regular(archive, f"params.restore_from: {shown}", follow=False)
+    if not archive.name.endswith(".age"):
+        plain = folder / PLAIN_FILE
+        copy_with_digest(fd, plain)
+        return plain
+    from k0sctl_resource.archive.crypto import decrypt_file
+
+    if not ctx.source.encryption.can_decrypt:
+        os.close(fd)
+        raise ResourceError("params.restore_from: the archive is encrypted, but source.encryption has no "
+                            "identities or passphrase to decrypt it")
+    sealed = folder / ENCRYPTED_FILE
+    copy_with_digest(fd, sealed)
+    plain = folder / PLAIN_FILE
+    decrypt_file(sealed, plain, ctx.source.encryption)
+    sealed.unlink()
+    return plain
+
+
+def _verified(ctx: StepContext, archive: Path, record: dict[str, Any] | None, shown: str) -> Path:
+    from k0sctl_resource.archive.inspection import file_digest
+
+    expected = _vouched_digest(record, shown, "restore_from")
+    plain = _private_copy(ctx, archive, shown)
+    digest, size = file_digest(plain)
+    recorded_size = record.get("size") if record else None
+    if digest != expected or (isinstance(recorded_size, int) and recorded_size != size):
+        plain.unlink(missing_ok=True)
+        raise ResourceError(f"params.restore_from: {shown} does not match the sha256 recorded in {METADATA_FILE} "
+                            f"(got {digest[:16]}…, recorded {expected[:16]}…); refusing to restore from it")
+    return plain
+
+
+def _archive_in(folder: Path, shown: str) -> Path | None:
+    for name in (PLAIN_FILE, ENCRYPTED_FILE):
+        candidate = folder / name
+        try:
+            mode = os.lstat(candidate).st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            raise ResourceError(f"params.restore_from: {shown}/{name} is {kind_of(mode)}, not a regular file; "
+                                "refusing it")
+        return candidate
+    return None
+
+
+def resolve_restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource:
+    """The verified plain archive named by `restore_from` (see the module doc)."""
+    assert params.restore_from is not None
+    shown = params.restore_from
+    target = inside(directory, shown, "restore_from")
+    refuse_symlinks(directory.resolve(), shown, "restore_from")
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        raise ResourceError(f"params.restore_from: {shown!r} does not exist") from None
+    if stat.S_ISDIR(mode):
+        record = _record(target / METADATA_FILE, "restore_from")
+        archive = _archive_in(target, shown)
+        if archive is None:
+            kind = record.get("kind") if record else None
+            return RestoreSource(None, f"{shown} holds no archive"
+                                 + (f" (version kind: {kind})" if isinstance(kind, str) else ""))
+        label = f"{shown}/{archive.name}"
+        plain = _verified(ctx, archive, record, label)
+        return RestoreSource(plain, label + (" (decrypted)" if archive.name.endswith(".age") else ""))
+    if not stat.S_ISREG(mode):
+        raise ResourceError(f"params.restore_from: {shown!r} is {kind_of(mode)}, not an archive or a directory")
+    record = _record(target.parent / METADATA_FILE, "restore_from")
+    plain = _verified(ctx, target, record, shown)
+    return RestoreSource(plain, shown + (" (decrypted)" if target.name.endswith(".age") else ""))
