@@ -49,7 +49,14 @@ def ping_tool(config: Path, *, as_json: bool, count: int, timeout: float, tracer
 def _load_source(source_file: Path | None) -> Source:
     if source_file is None:
         return Source()
-    raw = parse_json(source_file.read_text(encoding="utf-8"))
+    from k0sctl_resource.config.paths import read_regular
+
+    data = read_regular(source_file, "--source file", 1024 * 1024)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ResourceError(f"--source file {source_file}: not UTF-8 text") from None
+    raw = parse_json(text)
     REDACT.add(*secrets_in(raw))  # before validation, as the step runner does
     return parse_source(raw)
 

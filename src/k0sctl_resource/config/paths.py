@@ -20,8 +20,13 @@ def inside(base: Path, relative: str, name: str) -> Path:
         raise ResourceError(f"params.{name}: must be a path relative to the put's directory")
     if os.path.isabs(relative) or relative.startswith("~"):
         raise ResourceError(f"params.{name}: must be relative to the put's directory, not absolute")
-    root = base.resolve()
-    target = (root / relative).resolve()
+    try:
+        root = base.resolve()
+        target = (root / relative).resolve()
+    except RuntimeError:  # Python 3.11's resolve() on a loop of symbolic links
+        raise ResourceError(f"params.{name}: {relative!r} is a symbolic link loop") from None
+    except OSError as exc:
+        raise ResourceError(f"params.{name}: {relative!r} cannot be resolved ({exc.strerror})") from None
     if target != root and root not in target.parents:
         raise ResourceError(f"params.{name}: {relative!r} points outside the put's directory")
     return target
