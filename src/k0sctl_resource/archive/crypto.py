@@ -24,6 +24,7 @@ from pyrage import x25519
 
 from k0sctl_resource.config.models import Encryption
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.runtime.workspace import open_private
 
 AGE_MAGIC = b"age-encryption.org/v1\n"
 ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
@@ -85,7 +86,7 @@ def check_can_encrypt(enc: Encryption) -> None:
 
 
 def _private_open(path: Path) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    return open_private(path)
 
 
 def encrypt_file(src: Path, dst: Path, enc: Encryption) -> None:

@@ -78,9 +78,9 @@ def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None)
         if output is None:
             sys.stdout.write(text)
         else:
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            from k0sctl_resource.runtime.workspace import replace_file
+
+            replace_file(output, text.encode("utf-8"), 0o600)
             log.info(f"kubeconfig written to {output} (mode 0600)")
         return 0
 
