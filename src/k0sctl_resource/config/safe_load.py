@@ -108,23 +108,33 @@ def load_yaml(text: str, where: str) -> Any:
     """The first YAML document of `text`, bounded as the module doc says; `where` names it in errors."""
     import yaml
 
-    loader = _loader_class()(text)
-    loader.where = where  # type: ignore[attr-defined]
+    loader = None
     try:
+        loader = _loader_class()(text)  # the reader refuses control characters right here
+        loader.where = where  # type: ignore[attr-defined]
         node = loader.get_single_node()
         if node is None:
             return None
         _expanded_size(node, where)
         data = loader.construct_document(node)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         at = f" (line {mark.line + 1})" if mark is not None else ""
+        if isinstance(exc, yaml.reader.ReaderError):
+            at = f" (character {exc.character!r} at position {exc.position}: not allowed in YAML)"
         raise ResourceError(f"{where}: not valid YAML{at}") from None
     except ValueError as exc:
         raise number_error(exc, where) from None
     except RecursionError:
         raise ResourceError(f"{where}: nested too deeply; refusing it") from None
+    except ResourceError:
+        raise
+    except (AttributeError, TypeError, IndexError, KeyError, OverflowError) as exc:
+        # PyYAML's constructors fail this way on some explicitly tagged values (`!!timestamp ''`)
+        raise ResourceError(f"{where}: a tagged value cannot be read ({exc.__class__.__name__}); "
+                            "refusing it") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     check_values(data, where)
     return data

@@ -58,14 +58,18 @@ def download(store: BackupStore, sha: str, facts: BackupFacts, source: Source, p
                  f"not decrypted: {why}")
         return ENCRYPTED_FILE
     partial = make_room(directory / f".{PLAIN_FILE}.partial")
-    if encrypted:
-        sealed = ctx.workspace.path / "archive.age"
-        fetched = store.read_blob(sha, path, sealed)
-        crypto.decrypt_file(sealed, partial, enc)
-        sealed.unlink(missing_ok=True)
-    else:
-        fetched = store.read_blob(sha, path, partial)
-    digest, size = file_digest(partial)
+    try:  # a failure or an abort never leaves half a plain archive in DIR
+        if encrypted:
+            sealed = ctx.workspace.path / "archive.age"
+            fetched = store.read_blob(sha, path, sealed)
+            crypto.decrypt_file(sealed, partial, enc)
+            sealed.unlink(missing_ok=True)
+        else:
+            fetched = store.read_blob(sha, path, partial)
+        digest, size = file_digest(partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     if not recorded:
         log.warn(f"commit {sha[:12]} records no sha256; the archive could not be verified")
     elif digest != recorded:
