@@ -203,10 +203,10 @@ def kill_children(timeout: float = 5.0) -> None:
     """Kill and reap every process below this one (escaped grandchildren included, see the module doc)."""
     deadline = time.monotonic() + timeout
     while True:
+        if not _reap():  # no child at all: as a subreaper, nothing can be below us either
+            return
         below = descendants(os.getpid())
         signal_all(below, signal.SIGKILL)
-        if not _reap() and not below:
-            return
         if time.monotonic() > deadline:
             return
         time.sleep(0.02)
