@@ -69,7 +69,8 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 # -- the request parser ----------------------------------------------------------------------------
 
 def _parse_all(text: str) -> None:
-    from k0sctl_resource.config.models import parse_check, parse_get, parse_json, parse_put
+    from k0sctl_resource.concourse.protocol import parse_json
+    from k0sctl_resource.concourse.requests import parse_check, parse_get, parse_put
 
     value = clean(lambda: parse_json(text))
     if value is None:
@@ -107,9 +108,9 @@ YAML_FRAGMENTS = ["apiVersion: k0sctl.k0sproject.io/v1beta1\n", "kind: Cluster\n
 @example("\x1f")  # found by this test: the YAML reader refuses control characters in its constructor
 @example("!!timestamp ")  # found by this test: PyYAML's constructor fails with AttributeError
 def test_k0sctl_yaml_loader(text: str) -> None:
-    from k0sctl_resource.config.cluster import parse
+    from k0sctl_resource.config.cluster import parse_cluster
 
-    config = clean(lambda: parse(text, Path("config/k0sctl.yaml")))
+    config = clean(lambda: parse_cluster(text, Path("config/k0sctl.yaml")))
     if config is not None:
         assert isinstance(config.name, str) and config.name.encode("utf-8")
         for host in config.hosts:
