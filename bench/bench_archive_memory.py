@@ -142,7 +142,7 @@ def sample(root: int, done: threading.Event, peaks: Peaks) -> None:
                 sums[kind] += p.rss
             if pid == root:
                 peaks.py = max(peaks.py, p.hwm)
-            elif kind in ("ours", "server") and p.comm.startswith("git"):
+            elif kind == "ours" and p.comm.startswith("git"):
                 peaks.git1 = max(peaks.git1, p.hwm)
                 peaks.seen.add(f"{kind}:{p.comm}")
         peaks.ours = max(peaks.ours, sums["ours"])

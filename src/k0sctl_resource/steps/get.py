@@ -62,11 +62,11 @@ def download(store: BackupStore, sha: str, facts: BackupFacts, source: Source, p
         if encrypted:
             sealed = ctx.workspace.path / "archive.age"
             fetched = store.read_blob(sha, path, sealed)
-            crypto.decrypt_file(sealed, partial, enc)
+            digest, size = crypto.decrypt_file(sealed, partial, enc)  # hashed as it is written
             sealed.unlink(missing_ok=True)
         else:
             fetched = store.read_blob(sha, path, partial)
-        digest, size = file_digest(partial)
+            digest, size = file_digest(partial)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
