@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -23,8 +24,9 @@ def put(params: dict[str, Any], source: dict[str, Any] | None = None) -> dict[st
     return {"source": source or {}, "params": params}
 
 
-def k0s_archive(path: Path) -> Path:
-    """A small archive shaped like a k0s backup."""
+def k0s_archive(path: Path, *, record: bool = True) -> Path:
+    """A small archive shaped like a k0s backup, with the metadata.json of a get beside it that vouches
+    for it (restore_from refuses an archive no record vouches for)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name, data in (("k0s.yaml", b"apiVersion: k0s.k0sproject.io/v1beta1\n"), ("etcd/snapshot.db", b"x" * 64)):
@@ -32,6 +34,10 @@ def k0s_archive(path: Path) -> Path:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     path.write_bytes(buf.getvalue())
+    if record:
+        facts = {"ref": "0" * 40, "kind": "backup", "sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
+                 "size": len(buf.getvalue())}
+        (path.parent / "metadata.json").write_text(json.dumps(facts), encoding="utf-8")
     return path
 
 
@@ -84,14 +90,16 @@ def test_dry_run_reports_changes(resource: Resource, workdir: Path, double: Doub
 def test_restore_onto_fresh_cluster(resource: Resource, workdir: Path, double: Double) -> None:
     get_dir = workdir / "cluster"
     get_dir.mkdir()
-    k0s_archive(get_dir / "backup.tar.gz")
-    (get_dir / "metadata.json").write_text(json.dumps({"kind": "backup"}))
+    archive = k0s_archive(get_dir / "backup.tar.gz")
     run = resource.put(put({"command": "apply", "restore_from": "cluster", "restore": "required"}), workdir)
     run.expect_ok()
     assert run.metadata["restored"] == "true"
     assert "the cluster was restored" in run.stderr
     real = [argv for argv in double.commands() if "--dry-run" not in argv]
-    assert real[0][real[0].index("--restore-from") + 1] == str(get_dir / "backup.tar.gz")
+    # k0sctl reads the verified private copy, not the file in the put's inputs
+    assert real[0][real[0].index("--restore-from") + 1].startswith(str(resource.tmpdir / "k0sctl-resource-"))
+    (restored,) = double.state()["restores"]
+    assert restored["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
 def test_restore_skipped_on_running_cluster_is_reported(resource: Resource, workdir: Path, double: Double) -> None:

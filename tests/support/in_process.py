@@ -33,7 +33,7 @@ class InProcess:
         stdin = io.StringIO(request if isinstance(request, str) else json.dumps(request))
         stdout, stderr = io.StringIO(), io.StringIO()
         with contextlib.redirect_stderr(stderr):
-            code = run_step(concourse_step(name, directory), stdin=stdin, stdout=stdout)
+            code = run_step(concourse_step(name, directory), stdin=stdin, stdout=stdout, guard=False)
         args = [name] if directory is None else [name, str(directory)]
         run = StepRun(args, code, stdout.getvalue(), stderr.getvalue())
         if run.stdout.strip():

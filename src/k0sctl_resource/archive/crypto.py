@@ -2,8 +2,10 @@
 
 - Encryption goes to every recipient of `encryption.recipients` (age `age1…`, `ssh-ed25519 …`,
   `ssh-rsa …`), or uses `encryption.passphrase` (age's scrypt recipient). Files stream from disk to
-  disk for recipients; the passphrase form of pyrage works on bytes, so that one holds the archive in
-  memory (archives of k0s clusters are tens of MB at most).
+  disk for recipients and identities (memory flat in the archive's size); pyrage (1.4) has no
+  streaming form for a passphrase, only bytes in and bytes out, so that one holds the archive in
+  memory twice, and scrypt needs 2^logN KiB while it runs; rage picks log N by timing the machine
+  (15 to 20 seen on a loaded 2-core machine: 32 MiB to 1 GiB; README, "Performance").
 - Decryption uses `encryption.identities` (age identities and/or OpenSSH private keys, several in one
   string) or the passphrase, whichever the archive's header asks for.
 - Errors name the problem, never the key material.
@@ -11,11 +13,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyrage
 from pyrage import passphrase as age_passphrase
@@ -24,6 +27,7 @@ from pyrage import x25519
 
 from k0sctl_resource.config.models import Encryption
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.runtime.workspace import open_private
 
 AGE_MAGIC = b"age-encryption.org/v1\n"
 ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
@@ -85,7 +89,7 @@ def check_can_encrypt(enc: Encryption) -> None:
 
 
 def _private_open(path: Path) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    return open_private(path)
 
 
 def encrypt_file(src: Path, dst: Path, enc: Encryption) -> None:
@@ -140,11 +144,31 @@ def read_header(path: Path) -> AgeHeader:
     return AgeHeader(armored=False, stanzas=tuple(stanzas))
 
 
-def decrypt_file(src: Path, dst: Path, enc: Encryption) -> None:
-    """Decrypt the age file `src` into `dst` (mode 0600) with the identities or passphrase of `enc`.
+class _HashingWriter:
+    """Where pyrage writes the plaintext: the file, and its sha256 and size on the way."""
 
-    A partially written `dst` is removed when decryption fails (age authenticates every chunk, so a
-    tampered file fails here).
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def decrypt_file(src: Path, dst: Path, enc: Encryption) -> tuple[str, int]:
+    """Decrypt the age file `src` into `dst` (mode 0600) with the identities or passphrase of `enc`;
+    return the sha256 (hex) and size of the plaintext written.
+
+    Identities stream (memory flat in the archive's size); pyrage's passphrase form takes and returns
+    bytes, so a passphrase archive is held in memory twice (ciphertext and plaintext). A partially
+    written `dst` is removed when decryption fails (age authenticates every chunk, so a tampered file
+    fails here).
     """
     header = read_header(src)
     try:
@@ -157,20 +181,22 @@ def decrypt_file(src: Path, dst: Path, enc: Encryption) -> None:
                 raise ResourceError(_decrypt_reason(str(exc), passphrase=True)) from None
             with os.fdopen(_private_open(dst), "wb") as handle:
                 handle.write(plain)
-            return
+            return hashlib.sha256(plain).hexdigest(), len(plain)
         if not enc.identities:
             raise ResourceError("this archive is encrypted to recipients; set source.encryption.identities "
                                 "to decrypt it")
         identities = parse_identities(enc.identities)
-        os.close(_private_open(dst))
         try:
-            pyrage.decrypt_file(str(src), str(dst), identities)
+            with src.open("rb") as sealed, os.fdopen(_private_open(dst), "wb") as handle:
+                writer = _HashingWriter(handle)
+                pyrage.decrypt_io(sealed, writer, identities)
         except pyrage.DecryptError as exc:
             raise ResourceError(_decrypt_reason(str(exc), passphrase=False)) from None
         except OSError as exc:
             if exc.errno is None:  # pyrage reports a failed chunk (bad MAC, truncation) as a bare OSError
                 raise ResourceError(_decrypt_reason(str(exc), passphrase=False)) from None
             raise ResourceError(f"decrypting the archive failed: {exc.strerror}") from None
+        return writer.digest.hexdigest(), writer.size
     except BaseException:
         dst.unlink(missing_ok=True)
         raise

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from k0sctl_resource.runtime.errors import ResourceError
 
@@ -47,6 +49,20 @@ def file_digest(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def copy_with_digest(source_fd: int, dst: Path) -> tuple[str, int]:
+    """Copy an open file into the new private file `dst` (0600, never through a link); return the
+    sha256 (hex) and size of exactly the bytes written. Closes `source_fd`."""
+    digest = hashlib.sha256()
+    size = 0
+    out_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(source_fd, "rb") as src, os.fdopen(out_fd, "wb") as out:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return digest.hexdigest(), size
+
+
 def _part(name: str) -> str | None:
     clean = name.lstrip("./").lstrip("/")
     if clean in _FILES:
@@ -55,20 +71,52 @@ def _part(name: str) -> str | None:
     return _FOLDERS.get(first)
 
 
+class _HashingReader:
+    """A binary file read through once: the sha256 and size of what was read come along."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.handle.read(n if n >= 0 else CHUNK)
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        return chunk
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
 def inspect(path: Path) -> ArchiveFacts:
-    """Read the whole archive as a gzip tar (streaming). Raise ResourceError naming why it is unusable."""
+    """Read the whole archive once as a gzip tar, streaming (its sha256 and size on the way). Raise
+    ResourceError naming why it is unusable."""
     try:
-        sha256, size = file_digest(path)
+        handle = path.open("rb")
     except FileNotFoundError:
         raise ResourceError(f"the backup archive {path.name} does not exist") from None
     except OSError as exc:
         raise ResourceError(f"the backup archive {path.name} cannot be read: {exc.strerror}") from None
-    if size == 0:
-        raise ResourceError(f"the backup archive {path.name} is empty (0 bytes)")
+    with handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            raise ResourceError(f"the backup archive {path.name} is empty (0 bytes)")
+        reader = _HashingReader(handle)
+        entries, parts = _read_tar(reader, path.name)
+        try:
+            reader.drain()  # what follows the tar's end (padding, gzip trailer) is part of the file's sha256
+        except OSError as exc:
+            raise ResourceError(f"the backup archive {path.name} cannot be read: {exc.strerror}") from None
+    return ArchiveFacts(sha256=reader.digest.hexdigest(), size=reader.size, entries=entries,
+                        parts=tuple(sorted(parts)))
+
+
+def _read_tar(reader: _HashingReader, name: str) -> tuple[int, set[str]]:
     entries = 0
     parts: set[str] = set()
     try:
-        with tarfile.open(path, mode="r|gz") as tar:
+        with tarfile.open(fileobj=reader, mode="r|gz", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
             for member in tar:
                 entries += 1
                 part = _part(member.name)
@@ -76,17 +124,17 @@ def inspect(path: Path) -> ArchiveFacts:
                     parts.add(part)
                 if member.isfile():
                     # read the member's data so that a truncated or corrupt stream is found
-                    handle = tar.extractfile(member)
-                    if handle is not None:
-                        while handle.read(CHUNK):
+                    data = tar.extractfile(member)
+                    if data is not None:
+                        while data.read(CHUNK):
                             pass
     except (tarfile.ReadError, gzip.BadGzipFile) as exc:
-        raise ResourceError(f"the backup archive {path.name} is not a readable tar.gz ({_reason(exc)})") from None
+        raise ResourceError(f"the backup archive {name} is not a readable tar.gz ({_reason(exc)})") from None
     except (EOFError, zlib.error, tarfile.TarError, OSError) as exc:
-        raise ResourceError(f"the backup archive {path.name} is damaged ({_reason(exc)})") from None
+        raise ResourceError(f"the backup archive {name} is damaged ({_reason(exc)})") from None
     if entries == 0:
-        raise ResourceError(f"the backup archive {path.name} holds no entries")
-    return ArchiveFacts(sha256=sha256, size=size, entries=entries, parts=tuple(sorted(parts)))
+        raise ResourceError(f"the backup archive {name} holds no entries")
+    return entries, parts
 
 
 def _reason(exc: BaseException) -> str:

@@ -16,14 +16,15 @@ def main() -> None:
     pipeline, so they are dispatched before the command-line parser (click) is even imported; everything
     else, help included, goes through the click group."""
     from k0sctl_resource.cli.dispatch import run_concourse_step
+    from k0sctl_resource.concourse.runner import finish
 
     args = sys.argv[1:]
     if args == ["check"]:
-        sys.exit(run_concourse_step("check"))
+        finish(run_concourse_step("check"))
     if len(args) == 2 and args[0] in ("in", "out") and not args[1].startswith("-"):
         directory = Path(args[1])
         if args[0] == "in" or directory.is_dir():
-            sys.exit(run_concourse_step(args[0], directory))
+            finish(run_concourse_step(args[0], directory))
     from k0sctl_resource.cli.group import group
 
     group()

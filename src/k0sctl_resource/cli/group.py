@@ -10,6 +10,7 @@ import click
 
 from k0sctl_resource import __version__
 from k0sctl_resource.cli.dispatch import run_concourse_step
+from k0sctl_resource.concourse.runner import finish
 from k0sctl_resource.runtime.errors import ResourceError
 
 
@@ -49,21 +50,21 @@ def group() -> None:
 @group.command()
 def check() -> None:
     """Concourse check: list the backup branch's versions."""
-    sys.exit(run_concourse_step("check"))
+    finish(run_concourse_step("check"))
 
 
 @group.command(name="in")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def in_(directory: Path) -> None:
     """Concourse get: write metadata.json (and the archive) into DIRECTORY."""
-    sys.exit(run_concourse_step("in", directory))
+    finish(run_concourse_step("in", directory))
 
 
 @group.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def out(directory: Path) -> None:
     """Concourse put: run params.command (apply, reset, backup, init, ping)."""
-    sys.exit(run_concourse_step("out", directory))
+    finish(run_concourse_step("out", directory))
 
 
 @group.command()
@@ -95,4 +96,4 @@ def kubeconfig(config: Path, output: Path | None, source_file: Path | None) -> N
     """Print the cluster's admin kubeconfig (for downstream tasks)."""
     from k0sctl_resource.cli.tools import kubeconfig_tool
 
-    sys.exit(kubeconfig_tool(config, output, source_file))
+    finish(kubeconfig_tool(config, output, source_file))

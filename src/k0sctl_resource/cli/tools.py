@@ -18,8 +18,11 @@ from k0sctl_resource.runtime.redact import REDACT
 
 
 def _guarded(func: Callable[[], int]) -> int:
+    from k0sctl_resource.runtime.lifecycle import guarded
+
     try:
-        return func()
+        with guarded():
+            return func()
     except BaseException as exc:
         return report_failure(exc, debug=os.environ.get("K0SCTL_RESOURCE_DEBUG") == "true",
                               hint="set K0SCTL_RESOURCE_DEBUG=true for a traceback")
@@ -46,7 +49,14 @@ def ping_tool(config: Path, *, as_json: bool, count: int, timeout: float, tracer
 def _load_source(source_file: Path | None) -> Source:
     if source_file is None:
         return Source()
-    raw = parse_json(source_file.read_text(encoding="utf-8"))
+    from k0sctl_resource.config.paths import read_regular
+
+    data = read_regular(source_file, "--source file", 1024 * 1024)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ResourceError(f"--source file {source_file}: not UTF-8 text") from None
+    raw = parse_json(text)
     REDACT.add(*secrets_in(raw))  # before validation, as the step runner does
     return parse_source(raw)
 
@@ -68,9 +78,9 @@ def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None)
         if output is None:
             sys.stdout.write(text)
         else:
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            from k0sctl_resource.runtime.workspace import replace_file
+
+            replace_file(output, text.encode("utf-8"), 0o600)
             log.info(f"kubeconfig written to {output} (mode 0600)")
         return 0
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from k0sctl_resource.config.safe_load import check_values, number_error
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
 
@@ -50,9 +51,13 @@ def read_request(stream: TextIO | None = None) -> Any:
     handle = stream if stream is not None else sys.stdin
     if handle.isatty():
         raise ResourceError("request: expected a JSON object on stdin (got a terminal)")
-    text = handle.read(MAX_REQUEST + 1)
-    if len(text) > MAX_REQUEST:
+    raw = handle.buffer.read(MAX_REQUEST + 1) if hasattr(handle, "buffer") else handle.read(MAX_REQUEST + 1)
+    if len(raw) > MAX_REQUEST:
         raise ResourceError(f"request: larger than {MAX_REQUEST // (1024 * 1024)} MiB")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise ResourceError(f"request: not UTF-8 text (byte {exc.start})") from None
     return parse_json(text)
 
 
@@ -60,11 +65,15 @@ def parse_json(text: str) -> Any:
     if not text.strip():
         raise ResourceError("request: stdin is empty; expected a JSON object")
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResourceError(f"request: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
         raise ResourceError("request: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer longer than Python converts
+        raise number_error(exc, "request") from None
+    check_values(value, "request")
+    return value
 
 
 def _text(value: object) -> str:

@@ -8,16 +8,20 @@ on the answer channel. Which step runs is decided by the console script (`k0sctl
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TextIO, TypeVar
+from typing import Any, Generic, NoReturn, TextIO, TypeVar
 
 from k0sctl_resource.concourse.protocol import AnswerChannel, read_request
 from k0sctl_resource.concourse.responses import Response
 from k0sctl_resource.config.models import secrets_in
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.runtime.lifecycle import Aborted, guarded
 from k0sctl_resource.runtime.redact import REDACT
 
 R = TypeVar("R")
@@ -38,10 +42,12 @@ def _debug_requested(raw: Any) -> bool:
         return False
 
 
-def run_step(step: Step[Any], *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+def run_step(step: Step[Any], *, stdin: TextIO | None = None, stdout: TextIO | None = None,
+             guard: bool = True) -> int:
     """Run one Concourse step: request on stdin, one JSON answer on stdout, logs on stderr; returns the
     exit code. `stdin`/`stdout` default to the process's own (see `AnswerChannel`); tests pass streams to
-    run a step in-process.
+    run a step in-process, with `guard=False`: the step's signal handling and final sweep
+    (`runtime.lifecycle.guarded`) belong to a process of its own, and would kill the caller's children.
 
     The source's secrets are registered once, from the request as read and before it is validated, so
     that neither a validation error nor a traceback (`source.k0sctl.debug`) can print one; the typed
@@ -49,10 +55,11 @@ def run_step(step: Step[Any], *, stdin: TextIO | None = None, stdout: TextIO | N
     channel = AnswerChannel(stdout)
     raw: Any = None
     try:
-        raw = read_request(stdin)
-        if isinstance(raw, dict):
-            REDACT.add(*secrets_in(raw.get("source")))
-        response = step.run(step.parse(raw))
+        with guarded() if guard else contextlib.nullcontext():
+            raw = read_request(stdin)
+            if isinstance(raw, dict):
+                REDACT.add(*secrets_in(raw.get("source")))
+            response = step.run(step.parse(raw))
         channel.send(response.to_json())
         return 0
     except BaseException as exc:
@@ -67,7 +74,7 @@ def report_failure(exc: BaseException, *, debug: bool, hint: str) -> int:
         raise exc
     if debug:
         log.write("".join(traceback.format_exception(exc)))
-    if isinstance(exc, ResourceError):
+    if isinstance(exc, ResourceError | Aborted):
         log.error(exc.message)
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
@@ -76,3 +83,13 @@ def report_failure(exc: BaseException, *, debug: bool, hint: str) -> int:
     detail = REDACT(str(exc)).splitlines()
     log.error(f"internal error: {exc.__class__.__name__}: {detail[0] if detail else ''} ({hint})")
     return 2
+
+
+def finish(code: int) -> NoReturn:
+    """End the step process now. Its helpers are gone (see `runtime.lifecycle`); a timer thread that an
+    abort left armed (GitPython's watchdog of a git call, say) must not keep the process alive for its
+    duration, as a normal interpreter exit would."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from k0sctl_resource.config.paths import read_regular
+from k0sctl_resource.config.safe_load import load_yaml
 from k0sctl_resource.runtime.errors import ResourceError
 
 DEFAULT_CLUSTER_NAME = "k0s-cluster"
+MAX_CONFIG = 4 * 1024 * 1024
 LOCALHOST = "localhost"
 
 
@@ -99,7 +100,7 @@ def _port(value: Any, default: int, where: str, path: Path) -> int:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise ResourceError(f"{path}: {where} must be a port number, got {value!r}")
+        raise ResourceError(f"{path}: {where} must be a port number, got {_short(value)}")
     return value
 
 
@@ -137,15 +138,9 @@ def _host(index: int, raw: Any, path: Path) -> Host:
 
 
 def parse_cluster(text: str, path: Path) -> ClusterConfig:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ResourceError(f"{path}: not valid YAML{at}") from None
-    root = _mapping(doc, "the document", path)
+    root = _mapping(load_yaml(text, str(path)), "the document", path)
     if root.get("kind") not in (None, "Cluster"):
-        raise ResourceError(f"{path}: kind must be Cluster, got {root.get('kind')!r}")
+        raise ResourceError(f"{path}: kind must be Cluster, got {_short(root.get('kind'))}")
     metadata = _mapping(root.get("metadata"), "metadata", path)
     name = metadata.get("name") or DEFAULT_CLUSTER_NAME
     if not isinstance(name, str):
@@ -157,15 +152,26 @@ def parse_cluster(text: str, path: Path) -> ClusterConfig:
     hosts = [_host(i, h, path) for i, h in enumerate(raw_hosts)]
     k0s = _mapping(spec.get("k0s"), "spec.k0s", path)
     version = k0s.get("version")
+    if version is not None and not isinstance(version, str | int | float):
+        raise ResourceError(f"{path}: spec.k0s.version must be a string")
     return ClusterConfig(path=path, name=name, hosts=hosts,
                          k0s_version=str(version) if version else None)
 
 
+def _short(value: Any) -> str:
+    """A value for an error message: its type for collections (which may be huge), else a short repr."""
+    if isinstance(value, dict | list):
+        return f"a {'mapping' if isinstance(value, dict) else 'list'}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def load_cluster(path: Path) -> ClusterConfig:
+    """Read and parse the k0sctl config at `path`: a regular file (never a FIFO, a device or a symbolic
+    link loop) of at most `MAX_CONFIG` bytes of UTF-8."""
+    data = read_regular(path, "k0sctl config", MAX_CONFIG)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResourceError(f"k0sctl config not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResourceError(f"cannot read k0sctl config {path}: {exc.__class__.__name__}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResourceError(f"k0sctl config {path}: not UTF-8 text (byte {exc.start})") from None
     return parse_cluster(text, path)

@@ -25,6 +25,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 from k0sctl_resource.config.models import BackupRepo, Source, require_backup
 from k0sctl_resource.gitstore.remote import NetBounds
@@ -152,7 +153,8 @@ class GitAuth:
     def _write_key(self, folder: os.PathLike[str]) -> str:
         assert self.backup.private_key is not None
         material = self.backup.private_key.replace("\r\n", "\n").strip() + "\n"
-        path = str(write_private(os.path.join(folder, "id_backup"), material))
+        # Never on disk while k0sctl runs (Workspace.secrets_hidden): k0sctl.yaml's files: could ship it.
+        path = str(self.workspace.write_secret(Path(folder, "id_backup"), material))
         keygen = shutil.which("ssh-keygen")
         if keygen is not None:
             # Fail with a clear sentence now rather than with ssh's "Permission denied" later.

@@ -198,9 +198,22 @@ class GitRunner:
                         timeout=timeout)
 
 
+# Every git process in our private repositories streams an archive instead of holding it whole, so
+# that memory stays flat in the archive's size (README, "Performance"):
+# - core.bigFileThreshold: a blob above it is streamed by `hash-object -w` (straight into a pack, no
+#   loose object), by index-pack (a fetch), pack-objects (a push) and `cat-file blob` (git's default,
+#   512 MiB, holds a 500 MB archive in memory, twice for hash-object);
+# - core.packedGitWindowSize/Limit: packs are read through mmap windows, by default up to 1 GiB each
+#   and 8 GiB in all, and every mapped page that was read counts in the process's RSS;
+# - core.compression 0: the archives are age-encrypted (or gzip) and do not compress; zlib at any
+#   level spends ~30 s per GB finding that out. Commits and trees are a few hundred bytes.
+STREAMING_CONFIG = (("core", "bigFileThreshold", "1m"), ("core", "packedGitWindowSize", "1m"),
+                    ("core", "packedGitLimit", "16m"), ("core", "compression", "0"))
+
+
 def init_repo(path: Path, *, bare: bool) -> None:
-    """A fresh local repository for plumbing (never checked out), quiet, with no automatic gc and no
-    template (so no hooks)."""
+    """A fresh local repository for plumbing (never checked out), quiet, with no automatic gc, no
+    template (so no hooks), that streams big blobs (`STREAMING_CONFIG`)."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     args = ["init", "--quiet", "--template=", *(["--bare"] if bare else []), "."]
     GitRunner(path, {}).ok(*args, what="creating a private repository")
@@ -208,6 +221,7 @@ def init_repo(path: Path, *, bare: bool) -> None:
     with open(config, "a", encoding="utf-8") as handle:
         handle.write("[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n[core]\n\tlogAllRefUpdates = false\n"
                      "[fetch]\n\twriteCommitGraph = false\n[advice]\n\tdetachedHead = false\n")
+        handle.writelines(f"[{section}]\n\t{key} = {value}\n" for section, key, value in STREAMING_CONFIG)
 
 
 def objects_size(git_dir: Path) -> int:

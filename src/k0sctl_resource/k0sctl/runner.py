@@ -4,8 +4,10 @@
 - builds only flags that version has (`versions.command_line`);
 - runs it with a private cache/log directory and the SSH environment of `sshauth`, streaming every
   output line live to stderr through the redactor and keeping the lines for callers that parse them;
-- bounds a run by `source.k0sctl.timeout` (SIGTERM, then SIGKILL) and forwards SIGTERM/SIGINT from
-  Concourse to k0sctl;
+- bounds a run by `source.k0sctl.timeout` (SIGTERM, then SIGKILL, children included) and stops it
+  the same way when Concourse aborts the step (see `k0sctl.process`);
+- removes the step's secret files while k0sctl runs (`Workspace.secrets_hidden`) and gives k0sctl an
+  environment without git's credentials;
 - prints the tail of k0sctl's own log file when a run fails, except for a failure the caller expects
   and reports itself in one calm line (`quiet_if`: backup_first on a cluster with no running controller).
 """
@@ -18,12 +20,10 @@ import re
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from k0sctl_resource.config.models import K0sctlOptions
 from k0sctl_resource.k0sctl.output import HeldErrors
@@ -31,7 +31,6 @@ from k0sctl_resource.k0sctl.versions import Invocation, K0sctlVersion, command_l
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 
-KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
 LOG_TAIL_LINES = 25
 MAX_KEPT_LINES = 20000
 
@@ -39,6 +38,8 @@ _LEFTOVER = re.compile(
     r"(?:\[\w+\] )?(?P<host>[^\s\"=]+): failed to (?:clean up backup temp file|remove backup file) "
     r"(?P<path>/\S+?):? "
 )
+
+_GIT_VARS = ("GIT_", "K0SCTL_RESOURCE_GIT_")
 
 
 @dataclass
@@ -116,18 +117,21 @@ def find_binary() -> str:
 class K0sctl:
     """Runs k0sctl inside one step's private workspace."""
 
-    def __init__(self, options: K0sctlOptions, private_dir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, options: K0sctlOptions, private_dir: Path, env: Mapping[str, str] | None = None,
+                 hide: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext) -> None:
         self.options = options
         self.binary = find_binary()
         self.cache_dir = private_dir / "cache"
         self.cache_dir.mkdir(mode=0o700, exist_ok=True)
         self.workdir = private_dir
         self._extra_env = dict(env or {})
+        self._hide = hide
         self._version: K0sctlVersion | None = None
 
     # -- environment -------------------------------------------------------------------------------
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # git's variables (credentials, GIT_SSH_COMMAND naming the backup key) never reach k0sctl.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_GIT_VARS)}
         env.update(self.options.env)
         env.update(self._extra_env)
         env["XDG_CACHE_HOME"] = str(self.cache_dir)
@@ -148,8 +152,9 @@ class K0sctl:
     def version(self) -> K0sctlVersion:
         if self._version is None:
             try:
-                proc = subprocess.run([self.binary, "version"], capture_output=True, text=True, timeout=60,
-                                      env=self.environment(), cwd=self.workdir, check=False)
+                with self._hide():
+                    proc = subprocess.run([self.binary, "version"], capture_output=True, text=True, timeout=60,
+                                          env=self.environment(), cwd=self.workdir, check=False)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise ResourceError(f"cannot run {self.binary} version: {exc.__class__.__name__}") from None
             if proc.returncode != 0:
@@ -178,55 +183,52 @@ class K0sctl:
 
     def _run(self, argv: list[str], *, cwd: Path, stdin: bytes | None, echo: bool,
              quiet_if: QuietIf | None = None) -> RunResult:
+        from k0sctl_resource.k0sctl.process import Supervised
+        from k0sctl_resource.runtime.lifecycle import Aborted
+
         started = time.monotonic()
-        try:
-            proc = subprocess.Popen(
-                argv, cwd=cwd, env=self.environment(),
-                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        except OSError as exc:
-            raise ResourceError(f"cannot start k0sctl: {exc.strerror}") from None
-        state = _RunState(proc)
-        previous = {sig: signal.signal(sig, state.forward) for sig in (signal.SIGTERM, signal.SIGINT)}
-        watchdog = None
-        if self.options.timeout is not None:
-            watchdog = threading.Timer(float(self.options.timeout), state.expire)
-            watchdog.daemon = True
-            watchdog.start()
         lines: list[str] = []
+
         held = HeldErrors(echo=echo, hold=quiet_if is not None)
-        try:
-            if stdin is not None and proc.stdin is not None:
-                proc.stdin.write(stdin)
-                proc.stdin.close()
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                held.line(line)
-                lines.append(line)
-                if len(lines) > MAX_KEPT_LINES:
-                    del lines[: len(lines) - MAX_KEPT_LINES]
-            returncode = proc.wait()
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
-            state.finish()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+
+        def keep(line: str) -> None:
+            held.line(line)
+            lines.append(line)
+            if len(lines) > MAX_KEPT_LINES:
+                del lines[: len(lines) - MAX_KEPT_LINES]
+
+        with self._hide():  # no secret file of the step exists while k0sctl (or a child of it) runs
+            try:
+                proc = subprocess.Popen(
+                    argv, cwd=cwd, env=self.environment(),
+                    stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            except OSError as exc:
+                raise ResourceError(f"cannot start k0sctl: {exc.strerror}") from None
+            run = Supervised(proc, timeout=self.options.timeout, on_line=keep)
+            try:
+                if stdin is not None and proc.stdin is not None:
+                    with contextlib.suppress(BrokenPipeError):
+                        proc.stdin.write(stdin)
+                        proc.stdin.close()
+                returncode = run.run()
+            except Aborted as exc:
+                returncode = run.stop(exc.signum)
+            finally:
+                run.close()
         result = RunResult(argv=argv[1:], returncode=returncode, lines=lines,
-                           duration_s=time.monotonic() - started, timed_out=state.timed_out,
-                           aborted=state.aborted is not None)
+                           duration_s=time.monotonic() - started, timed_out=run.timed_out,
+                           aborted=run.aborted is not None)
         quiet = not result.ok and not result.timed_out and not result.aborted and quiet_if is not None \
             and quiet_if(result)
         if not quiet:
             held.flush()
             if not result.ok:
                 self.print_log_tail()
-        if state.aborted is not None:
-            raise ResourceError(f"aborted: k0sctl was stopped by {signal.Signals(state.aborted).name}",
-                                exit_code=128 + state.aborted)
-        if state.timed_out:
+        if run.aborted is not None:
+            raise Aborted(run.aborted, f"aborted: k0sctl was stopped by {signal.Signals(run.aborted).name}")
+        if run.timed_out:
             reason = result.last_error()
             raise ResourceError(f"k0sctl {argv[1]} did not finish within source.k0sctl.timeout "
                                 f"({log.human_seconds(float(self.options.timeout or 0))}) and was stopped"
@@ -253,40 +255,4 @@ class K0sctl:
 
 QuietIf = Callable[[RunResult], bool]  # see K0sctl.run
 
-
-class _RunState:
-    """Signal forwarding and the timeout for one running k0sctl process group."""
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
-        self.timed_out = False
-        self.aborted: int | None = None
-        self._killer: threading.Timer | None = None
-
-    def _terminate(self) -> None:
-        self._signal(signal.SIGTERM)
-        if self._killer is None:
-            self._killer = threading.Timer(KILL_GRACE, self._signal, args=(signal.SIGKILL,))
-            self._killer.daemon = True
-            self._killer.start()
-
-    def _signal(self, sig: int) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
-
-    def expire(self) -> None:
-        self.timed_out = True
-        log.warn("source.k0sctl.timeout passed: stopping k0sctl (SIGTERM, SIGKILL after "
-                 f"{KILL_GRACE:.0f}s)")
-        self._terminate()
-
-    def forward(self, signum: int, frame: FrameType | None) -> None:
-        self.aborted = signum
-        log.warn(f"received {signal.Signals(signum).name}: stopping k0sctl")
-        self._terminate()
-
-    def finish(self) -> None:
-        if self._killer is not None:
-            self._killer.cancel()
 

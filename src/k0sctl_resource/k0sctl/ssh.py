@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -20,9 +21,74 @@ from pathlib import Path
 from types import TracebackType
 
 from k0sctl_resource.config.models import Source
-from k0sctl_resource.runtime import log
+from k0sctl_resource.runtime import lifecycle, log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.workspace import Workspace, write_private
+
+
+class SshAgent:
+    """A private `ssh-agent` listening on `sock`, stopped when the block ends (or by the step's final
+    sweep, should an abort cut the block short). When setting it up fails, it is stopped at once."""
+
+    def __init__(self, sock: Path) -> None:
+        self.sock = sock
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._token = 0
+
+    def __enter__(self) -> SshAgent:
+        agent_bin = shutil.which("ssh-agent")
+        if agent_bin is None:
+            raise ResourceError("ssh-agent (openssh-client) is not on PATH")
+        self._proc = subprocess.Popen([agent_bin, "-D", "-a", str(self.sock)], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True)
+        self._token = lifecycle.at_exit(self._stop)
+        lifecycle.helper(self._proc.pid)
+        try:
+            deadline = time.monotonic() + 10
+            while not self.sock.exists():
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    raise ResourceError("could not start ssh-agent")
+                time.sleep(0.02)
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            lifecycle.helper(proc.pid, alive=False)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.sock.unlink(missing_ok=True)
+        lifecycle.done(self._token)
+
+    def add(self, key: str, what: str) -> None:
+        """Load the private key `key` (named `what` in errors), which must be unencrypted."""
+        add_bin = shutil.which("ssh-add")
+        if add_bin is None:
+            raise ResourceError(f"{what} needs ssh-add (openssh-client) on PATH")
+        material = key if key.endswith("\n") else key + "\n"
+        # No terminal and no askpass: a key with a passphrase fails instead of prompting.
+        proc = subprocess.run([add_bin, "-q", "-"], input=material.encode(), capture_output=True,
+                              env={**os.environ, "SSH_AUTH_SOCK": str(self.sock), "SSH_ASKPASS_REQUIRE": "never",
+                                   "DISPLAY": ""},
+                              timeout=30, check=False, start_new_session=True)
+        if proc.returncode != 0:
+            reason = proc.stderr.decode(errors="replace").strip().splitlines()
+            detail = reason[-1] if reason else f"exit {proc.returncode}"
+            if "passphrase" in detail.lower():
+                detail = "the key has a passphrase; give an unencrypted key"
+            raise ResourceError(f"{what}: not a usable private key ({detail})")
 
 
 class SshEnvironment:
@@ -32,26 +98,27 @@ class SshEnvironment:
         self.source = source
         self.workspace = workspace
         self.env: dict[str, str] = {}
-        self._agent: subprocess.Popen[bytes] | None = None
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> SshEnvironment:
-        ssh_dir = self.workspace.dir("ssh")
-        known_hosts = self.write_known_hosts(ssh_dir)
-        self.env["SSH_KNOWN_HOSTS"] = str(known_hosts)
-        self.env["PATH"] = f"{self._ssh_wrapper(ssh_dir, known_hosts)}{os.pathsep}{os.environ.get('PATH', '')}"
-        if self.source.ssh_private_key:
-            self.env["SSH_AUTH_SOCK"] = str(self._start_agent(ssh_dir, self.source.ssh_private_key))
+        with contextlib.ExitStack() as stack:  # a failure below stops what was started
+            ssh_dir = self.workspace.dir("ssh")
+            known_hosts = self.write_known_hosts(ssh_dir)
+            self.env["SSH_KNOWN_HOSTS"] = str(known_hosts)
+            self.env["PATH"] = f"{self._ssh_wrapper(ssh_dir, known_hosts)}{os.pathsep}{os.environ.get('PATH', '')}"
+            if self.source.ssh_private_key:
+                agent = stack.enter_context(SshAgent(ssh_dir / "agent.sock"))
+                agent.add(self.source.ssh_private_key, "source.ssh_private_key")
+                self.env["SSH_AUTH_SOCK"] = str(agent.sock)
+                log.info("ssh: source.ssh_private_key loaded into a private ssh-agent; host keys "
+                         + ("verified against source.ssh_known_hosts" if self.strict
+                            else "trusted on first use for this step only"))
+            self._stack = stack.pop_all()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._agent is not None:
-            self._agent.send_signal(signal.SIGTERM)
-            try:
-                self._agent.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._agent.kill()
-            self._agent = None
+        self._stack.close()
 
     @property
     def strict(self) -> bool:
@@ -72,33 +139,3 @@ class SshEnvironment:
         opts = " ".join(f"'{o}'" for o in self.ssh_options(known_hosts))
         write_private(bin_dir / "ssh", f"#!/bin/sh\nexec '{real}' {opts} \"$@\"\n", mode=0o700)
         return bin_dir
-
-    def _start_agent(self, ssh_dir: Path, key: str) -> Path:
-        agent_bin = shutil.which("ssh-agent")
-        add_bin = shutil.which("ssh-add")
-        if agent_bin is None or add_bin is None:
-            raise ResourceError("source.ssh_private_key needs ssh-agent and ssh-add (openssh-client) on PATH")
-        sock = ssh_dir / "agent.sock"
-        self._agent = subprocess.Popen([agent_bin, "-D", "-a", str(sock)], stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                       start_new_session=True)
-        deadline = time.monotonic() + 10
-        while not sock.exists():
-            if self._agent.poll() is not None or time.monotonic() > deadline:
-                raise ResourceError("could not start ssh-agent for source.ssh_private_key")
-            time.sleep(0.02)
-        material = key if key.endswith("\n") else key + "\n"
-        proc = subprocess.run([add_bin, "-q", "-"], input=material.encode(), capture_output=True,
-                              env={**os.environ, "SSH_AUTH_SOCK": str(sock), "SSH_ASKPASS_REQUIRE": "never",
-                                   "DISPLAY": ""},
-                              timeout=30, check=False)
-        if proc.returncode != 0:
-            reason = proc.stderr.decode(errors="replace").strip().splitlines()
-            detail = reason[-1] if reason else f"exit {proc.returncode}"
-            if "passphrase" in detail.lower():
-                detail = "the key has a passphrase; give an unencrypted key"
-            raise ResourceError(f"source.ssh_private_key: not a usable private key ({detail})")
-        log.info("ssh: source.ssh_private_key loaded into a private ssh-agent; host keys "
-                 + ("verified against source.ssh_known_hosts" if self.strict
-                    else "trusted on first use for this step only"))
-        return sock

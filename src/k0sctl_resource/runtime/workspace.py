@@ -2,21 +2,34 @@
 
 Every file that may hold a secret or a plain archive (SSH keys, known_hosts, the k0sctl cache and log,
 the archive before encryption) lives here and nowhere else; `write_private` creates such files.
+
+The directory is removed when its `with` block ends and, should that removal be cut short (an abort),
+by the step's final sweep (`lifecycle`). Files that hold a secret the resource needs but k0sctl must
+never see (the backup repository's key) are written with `write_secret`: `secrets_hidden()` removes
+them while k0sctl runs (k0sctl.yaml's `files:` uploads any local path) and writes them back afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+
+from k0sctl_resource.runtime import lifecycle
+from k0sctl_resource.runtime.errors import ResourceError
 
 
 class Workspace:
     def __init__(self, prefix: str = "k0sctl-resource-") -> None:
         self._prefix = prefix
         self._path: Path | None = None
+        self._token = 0
+        self._secrets: dict[Path, tuple[str, int]] = {}
 
     @property
     def path(self) -> Path:
@@ -30,6 +43,7 @@ class Workspace:
             self._path = Path(tempfile.mkdtemp(prefix=self._prefix))
         finally:
             os.umask(old)
+        self._token = lifecycle.remove_later(self._path)
         os.chmod(self._path, 0o700)
         return self
 
@@ -37,7 +51,9 @@ class Workspace:
                  tb: TracebackType | None) -> None:
         if self._path is not None:
             shutil.rmtree(self._path, ignore_errors=True)
+            lifecycle.done(self._token)
             self._path = None
+            self._secrets.clear()
 
     def dir(self, name: str) -> Path:
         """A private sub-directory, created on first use."""
@@ -45,15 +61,85 @@ class Workspace:
         sub.mkdir(mode=0o700, exist_ok=True)
         return sub
 
+    def write_secret(self, path: Path, content: str, mode: int = 0o600) -> Path:
+        """`write_private` for a secret that k0sctl must never be able to read (see `secrets_hidden`)."""
+        self._secrets[path] = (content, mode)
+        return write_private(path, content, mode)
 
-def write_private(path: str | os.PathLike[str], content: str, mode: int = 0o600) -> Path:
+    @contextmanager
+    def secrets_hidden(self) -> Iterator[None]:
+        """Remove every `write_secret` file for the block (a k0sctl run); write them back afterwards."""
+        for path in self._secrets:
+            path.unlink(missing_ok=True)
+        try:
+            yield
+        finally:
+            if self._path is not None and lifecycle.received() is None:
+                for path, (content, mode) in self._secrets.items():
+                    path.unlink(missing_ok=True)  # whatever took the name meanwhile is not ours
+                    write_private(path, content, mode, exclusive=True)
+
+
+def open_private(path: str | os.PathLike[str], mode: int = 0o600, *, exclusive: bool = False) -> int:
+    """Open `path` for writing as a file with exactly `mode`: never through a symbolic link, and an
+    existing file's permissions are set to `mode` too (O_CREAT's mode applies to new files only, so a
+    file found there with 0644 would otherwise stay world-readable). `exclusive`: any file in its place
+    is refused."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_EXCL if exclusive else 0)
+    fd = os.open(path, flags, mode)
+    try:
+        os.fchmod(fd, mode)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def write_private(path: str | os.PathLike[str], content: str, mode: int = 0o600, *,
+                  exclusive: bool = False) -> Path:
     """Write `content` (a key, known_hosts lines, a helper script) to a file only this user may read.
 
-    The file is created with `mode` from the start (never briefly world-readable) and a symbolic link in
-    its place is refused. Non-empty text is ended with a newline, as ssh and git expect.
+    The file has `mode` from the start (never briefly world-readable, see `open_private`) and a symbolic
+    link in its place is refused. Non-empty text is ended with a newline, as ssh and git expect.
     """
     target = Path(path)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with os.fdopen(open_private(target, mode, exclusive=exclusive), "w", encoding="utf-8") as handle:
         handle.write(content if not content or content.endswith("\n") else content + "\n")
     return target
+
+
+def replace_file(path: Path, content: bytes, mode: int = 0o600) -> None:
+    """Put `content` at `path` as a new file with `mode`, by writing a temporary file beside it and
+    renaming it over `path`: an existing file's permissions or a symbolic link there (which is refused,
+    not followed) never decide who may read it, and a reader never sees half a file."""
+    if path.is_symlink():
+        raise ResourceError(f"{path} is a symbolic link; refusing to write through it")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise ResourceError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(content)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ResourceError(f"cannot write {path}: {exc.strerror}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def make_room(path: Path) -> Path:
+    """Remove whatever file or link is at `path` (never what a link points to), so that the file written
+    there next is a new one with the writer's permissions."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        raise ResourceError(f"cannot write {path}: a directory is in its place") from None
+    return path

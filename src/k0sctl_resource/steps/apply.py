@@ -36,6 +36,7 @@ DRY_CHANGES = "dry-run: cluster state altering actions would be performed"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+
 @dataclass(frozen=True)
 class DryRunPlan:
     changes: bool

@@ -48,7 +48,7 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
     drill_guard.check_confirm(params, scratch)
     get_dir, record = drill_guard.backup_record(params, directory)
     drill_guard.check_not_production(scratch, record)
-    archive = verified_get_archive(ctx, get_dir, record)
+    archive = verified_get_archive(ctx, get_dir, record, params.restore_from)
     found = inspect(archive)
     ref = str(record.get("ref", ""))
     log.info(f"drill: backup {ref[:12]} of cluster {record.get('cluster')} ({record.get('archive')}, "

@@ -21,7 +21,7 @@ from typing import Any
 
 from k0sctl_resource.concourse.params import DrillParams
 from k0sctl_resource.config.cluster import ClusterConfig, Host, normal_address
-from k0sctl_resource.config.paths import inside
+from k0sctl_resource.config.paths import inside, refuse_symlinks
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.confirm import require_confirm
 from k0sctl_resource.steps.get import METADATA_FILE
@@ -38,6 +38,7 @@ def check_confirm(params: DrillParams, scratch: ClusterConfig) -> None:
 def backup_record(params: DrillParams, directory: Path) -> tuple[Path, dict[str, Any]]:
     """The get's directory named by restore_from and its metadata.json, which must describe a backup."""
     target = inside(directory, params.restore_from, "restore_from")
+    refuse_symlinks(directory.resolve(), params.restore_from, "restore_from")
     if not target.is_dir():
         what = "does not exist" if not target.exists() else "is not a directory"
         raise ResourceError(f"params.restore_from: {params.restore_from!r} {what}; a drill needs a get of this "

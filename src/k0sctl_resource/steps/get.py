@@ -19,6 +19,7 @@ from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
+from k0sctl_resource.runtime.workspace import make_room, replace_file
 from k0sctl_resource.steps.context import StepContext
 
 # The files a get writes into its directory (and that apply's restore_from reads from one).
@@ -39,7 +40,7 @@ def write_metadata(directory: Path, meta: dict[str, Any]) -> None:
     text = json.dumps(meta, indent=2) + "\n"
     if REDACT(text) != text:
         raise ResourceError("refusing to write metadata.json: it would contain a secret value")
-    (directory / METADATA_FILE).write_text(text, encoding="utf-8")
+    replace_file(directory / METADATA_FILE, text.encode("utf-8"), 0o644)  # the facts are no secret
 
 
 def download(store: BackupStore, sha: str, facts: BackupFacts, source: Source, params: GetParams,
@@ -50,28 +51,32 @@ def download(store: BackupStore, sha: str, facts: BackupFacts, source: Source, p
     enc = source.encryption
     recorded = facts.sha256 or ""
     if encrypted and not (params.decrypt and enc.can_decrypt):
-        target = directory / ENCRYPTED_FILE
+        target = make_room(directory / ENCRYPTED_FILE)
         fetched = store.read_blob(sha, path, target)
         why = "params.decrypt is false" if not params.decrypt else "no encryption.identities or passphrase"
         log.info(f"wrote {ENCRYPTED_FILE} ({log.human_bytes(target.stat().st_size)}; fetched {fetched} bytes); "
                  f"not decrypted: {why}")
         return ENCRYPTED_FILE
-    partial = directory / f".{PLAIN_FILE}.partial"
-    if encrypted:
-        sealed = ctx.workspace.path / "archive.age"
-        fetched = store.read_blob(sha, path, sealed)
-        crypto.decrypt_file(sealed, partial, enc)
-        sealed.unlink(missing_ok=True)
-    else:
-        fetched = store.read_blob(sha, path, partial)
-    digest, size = file_digest(partial)
+    partial = make_room(directory / f".{PLAIN_FILE}.partial")
+    try:  # a failure or an abort never leaves half a plain archive in DIR
+        if encrypted:
+            sealed = ctx.workspace.path / "archive.age"
+            fetched = store.read_blob(sha, path, sealed)
+            digest, size = crypto.decrypt_file(sealed, partial, enc)  # hashed as it is written
+            sealed.unlink(missing_ok=True)
+        else:
+            fetched = store.read_blob(sha, path, partial)
+            digest, size = file_digest(partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     if not recorded:
         log.warn(f"commit {sha[:12]} records no sha256; the archive could not be verified")
     elif digest != recorded:
         partial.unlink(missing_ok=True)
         raise ResourceError(f"the archive of {sha[:12]} does not match its recorded sha256 "
                             f"(got {digest[:16]}…, recorded {recorded[:16]}…): refusing it")
-    os.replace(partial, directory / PLAIN_FILE)
+    os.replace(partial, make_room(directory / PLAIN_FILE))
     log.info(f"wrote {PLAIN_FILE} ({log.human_bytes(size)}, sha256 verified; fetched {fetched} bytes)")
     return PLAIN_FILE
 

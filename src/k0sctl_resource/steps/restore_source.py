@@ -1,102 +1,162 @@
-"""The archive a restore hands to k0sctl, found from `params.restore_from` and checked against its record.
+"""What `restore_from` may hand to k0sctl: only bytes that a record of this resource vouches for.
 
-`restore_from` names a directory written by a get of this resource (metadata.json, and backup.tar.gz or
-backup.tar.gz.age) or an archive file. Bytes reach k0sctl only when their sha256 equals the one the get's
-metadata.json records, whether the get wrote the plain archive or the encrypted one (decrypted here, into
-the step's private workspace). `apply` accepts an archive that no record vouches for (a file given by
-hand); a drill (`verified_get_archive`) accepts only a get's directory whose record vouches for it.
+`restore_from` names a directory written by a get of this resource, or an archive file. Either way the
+archive must come with the `metadata.json` of its version (in the directory, or beside the file): the
+sha256 recorded there is the record that vouches for the archive. The archive (plain or age-encrypted)
+is copied into the step's private directory (decrypted there when encrypted), and its sha256 is
+checked against the record on exactly the bytes k0sctl will read. Refused: a symbolic link anywhere on
+the path, anything that is not a regular file, an archive with no record (or a record of another
+kind, or without a sha256), and an archive whose bytes do not match its record (a folder mixing one
+version's metadata.json with another version's archive, say).
+
+`apply` reads it through `resolve_restore_source`; a drill through `read_record` and
+`verified_get_archive`, which accept only a get's directory (the drill needs the record's hosts too).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from k0sctl_resource.archive.inspection import copy_with_digest
 from k0sctl_resource.concourse.params import ApplyParams
-from k0sctl_resource.config.paths import inside
+from k0sctl_resource.config.paths import inside, kind_of, open_regular, read_regular, refuse_symlinks
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.get import ENCRYPTED_FILE, METADATA_FILE, PLAIN_FILE
 
+METADATA_LIMIT = 1024 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
 
 @dataclass(frozen=True)
 class RestoreSource:
-    archive: Path | None  # the plain archive to hand to k0sctl, None for a fresh install
+    archive: Path | None  # the verified plain archive (in the private workspace), None for a fresh install
     description: str
 
 
-def resolve_restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource:
-    """Find the plain archive named by `restore_from` (a get's directory or an archive file)."""
-    assert params.restore_from is not None
-    target = inside(directory, params.restore_from, "restore_from")
-    if target.is_dir():
-        plain, encrypted = target / PLAIN_FILE, target / ENCRYPTED_FILE
-        record = read_record(target / METADATA_FILE)
-        expected = record.get("sha256") if isinstance(record.get("sha256"), str) else None
-        if plain.is_file() or encrypted.is_file():
-            archive = checked_archive(ctx, target, expected)
-            how = PLAIN_FILE if archive == plain else f"{ENCRYPTED_FILE} (decrypted)"
-            return RestoreSource(archive, f"{params.restore_from}/{how}")
-        kind = record.get("kind")
-        return RestoreSource(None, f"{params.restore_from} holds no archive"
-                             + (f" (version kind: {kind})" if isinstance(kind, str) else ""))
-    if target.is_file():
-        if target.name.endswith(".age"):
-            return RestoreSource(_decrypt(ctx, target), f"{params.restore_from} (decrypted)")
-        return RestoreSource(target, params.restore_from)
-    raise ResourceError(f"params.restore_from: {params.restore_from!r} does not exist")
-
-
-def read_record(metadata_file: Path) -> dict[str, Any]:
-    """A get's metadata.json, or {} when it is missing or unreadable."""
+def _record(metadata_file: Path, name: str) -> dict[str, Any] | None:
+    """The parsed metadata.json, None when there is none; anything else unreadable is refused."""
     try:
-        facts = json.loads(metadata_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return facts if isinstance(facts, dict) else {}
+        os.lstat(metadata_file)
+    except FileNotFoundError:
+        return None
+    data = read_regular(metadata_file, f"params.{name}: {METADATA_FILE}", METADATA_LIMIT, follow=False)
+    try:
+        facts = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ResourceError(f"params.{name}: {metadata_file.name} is not valid JSON; refusing it") from None
+    if not isinstance(facts, dict):
+        raise ResourceError(f"params.{name}: {metadata_file.name} does not hold a JSON object; refusing it")
+    return facts
 
 
-def checked_archive(ctx: StepContext, get_dir: Path, expected: str | None) -> Path:
-    """The plain archive of a get's directory (decrypted when the get wrote it encrypted), its sha256
-    checked against `expected` when there is one. A symlink is refused: the get writes regular files."""
-    plain, encrypted = get_dir / PLAIN_FILE, get_dir / ENCRYPTED_FILE
-    found = plain if plain.exists() or plain.is_symlink() else encrypted
-    if found.is_symlink() or not found.is_file():
-        raise ResourceError(f"params.restore_from: {found.name} is not a regular file; refusing to restore from it")
-    archive = found if found == plain else _decrypt(ctx, found)
-    if expected is not None:
-        _check_digest(archive, expected, found.name)
-    return archive
+def _vouched_digest(record: dict[str, Any] | None, shown: str, name: str) -> str:
+    if record is None:
+        raise ResourceError(f"params.{name}: no record vouches for {shown}: restore_from needs the "
+                            f"{METADATA_FILE} that a get of this resource writes (beside an archive file)")
+    if record.get("kind") != "backup":
+        raise ResourceError(f"params.{name}: {METADATA_FILE} beside {shown} is not the record of a backup "
+                            f"(kind: {record.get('kind')!r}); refusing it")
+    digest = record.get("sha256")
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        raise ResourceError(f"params.{name}: {METADATA_FILE} records no sha256 for {shown}, so nothing "
+                            "vouches for it; refusing it")
+    return digest
 
 
-def verified_get_archive(ctx: StepContext, get_dir: Path, record: dict[str, Any]) -> Path:
-    """For a drill: the archive of a get's directory, which must exist and match the recorded sha256."""
-    expected = record.get("sha256")
-    if not isinstance(expected, str) or not expected:
-        raise ResourceError("params.restore_from: its metadata.json records no sha256, so nothing vouches for the "
-                            "archive; refusing to restore from it")
-    if not any(p.exists() or p.is_symlink() for p in (get_dir / PLAIN_FILE, get_dir / ENCRYPTED_FILE)):
-        raise ResourceError(f"params.restore_from: holds neither {PLAIN_FILE} nor {ENCRYPTED_FILE} (was the get "
-                            "made with skip_download?)")
-    return checked_archive(ctx, get_dir, expected)
-
-
-def _check_digest(archive: Path, expected: str, shown: str) -> None:
-    from k0sctl_resource.archive.inspection import file_digest
-
-    if file_digest(archive)[0] != expected:
-        raise ResourceError(f"params.restore_from: {shown} does not match the sha256 recorded in "
-                            f"{METADATA_FILE}; refusing to restore from it")
-
-
-def _decrypt(ctx: StepContext, encrypted: Path) -> Path:
+def _private_copy(ctx: StepContext, archive: Path, shown: str) -> Path:
+    """Copy (and decrypt) the archive into the private workspace; the path of the plain copy."""
+    folder = ctx.workspace.dir("restore")
+    fd = open_regular(archive, f"params.restore_from: {shown}", follow=False)
+    if not archive.name.endswith(".age"):
+        plain = folder / PLAIN_FILE
+        copy_with_digest(fd, plain)
+        return plain
     from k0sctl_resource.archive.crypto import decrypt_file
 
     if not ctx.source.encryption.can_decrypt:
+        os.close(fd)
         raise ResourceError("params.restore_from: the archive is encrypted, but source.encryption has no "
                             "identities or passphrase to decrypt it")
-    plain = ctx.workspace.dir("restore") / PLAIN_FILE
-    decrypt_file(encrypted, plain, ctx.source.encryption)
+    sealed = folder / ENCRYPTED_FILE
+    copy_with_digest(fd, sealed)
+    plain = folder / PLAIN_FILE
+    decrypt_file(sealed, plain, ctx.source.encryption)
+    sealed.unlink()
     return plain
+
+
+def _verified(ctx: StepContext, archive: Path, record: dict[str, Any] | None, shown: str) -> Path:
+    from k0sctl_resource.archive.inspection import file_digest
+
+    expected = _vouched_digest(record, shown, "restore_from")
+    plain = _private_copy(ctx, archive, shown)
+    digest, size = file_digest(plain)
+    recorded_size = record.get("size") if record else None
+    if digest != expected or (isinstance(recorded_size, int) and recorded_size != size):
+        plain.unlink(missing_ok=True)
+        raise ResourceError(f"params.restore_from: {shown} does not match the sha256 recorded in {METADATA_FILE} "
+                            f"(got {digest[:16]}…, recorded {expected[:16]}…); refusing to restore from it")
+    return plain
+
+
+def _archive_in(folder: Path, shown: str) -> Path | None:
+    for name in (PLAIN_FILE, ENCRYPTED_FILE):
+        candidate = folder / name
+        try:
+            mode = os.lstat(candidate).st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            raise ResourceError(f"params.restore_from: {shown}/{name} is {kind_of(mode)}, not a regular file; "
+                                "refusing it")
+        return candidate
+    return None
+
+
+def resolve_restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource:
+    """The verified plain archive named by `restore_from` (see the module doc)."""
+    assert params.restore_from is not None
+    shown = params.restore_from
+    target = inside(directory, shown, "restore_from")
+    refuse_symlinks(directory.resolve(), shown, "restore_from")
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        raise ResourceError(f"params.restore_from: {shown!r} does not exist") from None
+    if stat.S_ISDIR(mode):
+        record = _record(target / METADATA_FILE, "restore_from")
+        archive = _archive_in(target, shown)
+        if archive is None:
+            kind = record.get("kind") if record else None
+            return RestoreSource(None, f"{shown} holds no archive"
+                                 + (f" (version kind: {kind})" if isinstance(kind, str) else ""))
+        label = f"{shown}/{archive.name}"
+        plain = _verified(ctx, archive, record, label)
+        return RestoreSource(plain, label + (" (decrypted)" if archive.name.endswith(".age") else ""))
+    if not stat.S_ISREG(mode):
+        raise ResourceError(f"params.restore_from: {shown!r} is {kind_of(mode)}, not an archive or a directory")
+    record = _record(target.parent / METADATA_FILE, "restore_from")
+    plain = _verified(ctx, target, record, shown)
+    return RestoreSource(plain, shown + (" (decrypted)" if target.name.endswith(".age") else ""))
+
+
+def read_record(metadata_file: Path) -> dict[str, Any] | None:
+    """A get's metadata.json (None when there is none; refused when it is not a regular file of JSON)."""
+    return _record(metadata_file, "restore_from")
+
+
+def verified_get_archive(ctx: StepContext, get_dir: Path, record: dict[str, Any], shown: str) -> Path:
+    """For a drill: the archive of a get's directory, copied into the private workspace (decrypted there)
+    and checked against the record's sha256; a directory without an archive is refused."""
+    archive = _archive_in(get_dir, shown)
+    if archive is None:
+        raise ResourceError(f"params.restore_from: {shown} holds neither {PLAIN_FILE} nor {ENCRYPTED_FILE} (was "
+                            "the get made with skip_download?)")
+    return _verified(ctx, archive, record, f"{shown}/{archive.name}")
