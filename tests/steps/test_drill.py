@@ -92,7 +92,9 @@ def test_drill_restores_checks_and_resets(resource: Resource, workdir: Path, dou
     assert names(double) == ["reset", "apply", "kubeconfig", "reset"]
     assert all(argv[argv.index("--config") + 1] == cfg for argv in commands), "only the scratch config is used"
     apply = commands[1]
-    assert apply[apply.index("--restore-from") + 1] == str(workdir / "cluster" / "backup.tar.gz")
+    handed = Path(apply[apply.index("--restore-from") + 1])
+    assert handed.name == "backup.tar.gz" and handed.is_relative_to(resource.tmpdir), "a private, verified copy"
+    assert not handed.exists(), "removed with the step's private directory"
     assert "--dry-run" not in apply and "--no-wait" not in apply
     (restored,) = double.state()["restores"]
     assert restored["sha256"] == backup.record["sha256"]
@@ -232,7 +234,7 @@ def test_restore_from_must_be_a_verified_get_of_a_backup(resource: Resource, wor
     (get_dir / "backup.tar.gz").unlink()
     (get_dir / "backup.tar.gz").symlink_to(workdir / "snap.tar.gz")
     linked = drill(resource, workdir, backup.source)
-    assert "backup.tar.gz is not a regular file" in linked.error_lines[0]
+    assert "cluster/backup.tar.gz is a symbolic link, not a regular file" in linked.error_lines[0]
 
     (get_dir / "backup.tar.gz").unlink()
     skipped = drill(resource, workdir, backup.source)
