@@ -1,10 +1,13 @@
-"""The cache behind `check`: a commits-only partial repository and the branch's first-parent list, kept in
-the check container's temporary space so that a check fetches only what is new since the last one."""
+"""What `check` runs: the branch's tip by one `git ls-remote` and, when the version it is given is not the
+tip, the cache behind it: a commits-only partial repository and the branch's first-parent list, kept in
+the check container's temporary space so that a check fetches only what is new since the last one.
+
+check runs every minute for every resource: this module imports only what that path needs (not the
+store, not `hashlib` until a cache is opened)."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -13,8 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from k0sctl_resource.config.models import Version
 from k0sctl_resource.gitstore.remote import Remote
-from k0sctl_resource.gitstore.runner import TIP_REF, GitFailure, GitRunner, init_repo
+from k0sctl_resource.gitstore.runner import SHA, TIP_REF, GitFailure, GitRunner, init_repo
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.cache_dir import lock, private_fallback, read_private, trusted_path
 
@@ -31,6 +35,37 @@ class CheckState:
 
 def cache_root() -> Path:
     return Path(tempfile.gettempdir()) / CACHE_DIR_NAME
+
+
+def remote_tip(remote: Remote, cwd: Path) -> str | None:
+    """The branch's tip on the remote (one `git ls-remote`, run in `cwd`), or None when the branch does
+    not exist."""
+    runner = GitRunner(cwd, remote.env)
+    result = runner.run("ls-remote", "--exit-code", "--", remote.url, remote.head_ref, timeout=remote.bounds.call)
+    if result.code == 2:
+        return None
+    if not result.ok:
+        raise result.failure(f"cannot read {remote.url}")
+    for line in result.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref.strip() == remote.head_ref and SHA.match(sha.strip()):
+            return sha.strip()
+    return None
+
+
+def versions_since(remote: Remote, version: Version | None, cwd: Path) -> list[str]:
+    """check: the first-parent commits of the branch from `version` on (README, "`check`: list the
+    backups"). A tip that has not moved since `version` costs one `git ls-remote`; otherwise the cache
+    (`CheckCache`) answers."""
+    tip = remote_tip(remote, cwd)
+    if tip is None:
+        log.warn(f"branch {remote.branch} does not exist in {remote.url} yet; run a put with "
+                 "params.command: init (or backup) to create it")
+        return []
+    if version is None or version.is_none or tip.startswith(version.ref):
+        return [tip]
+    with CheckCache.open(remote) as cache:
+        return cache.versions_since(version.ref, tip)
 
 
 class CheckCache:
@@ -52,6 +87,8 @@ class CheckCache:
     @classmethod
     @contextlib.contextmanager
     def open(cls, remote: Remote) -> Iterator[CheckCache]:
+        import hashlib  # here: loading OpenSSL costs milliseconds; a check whose tip has not moved never comes here
+
         key = hashlib.sha256(f"{remote.url}\n{remote.branch}".encode()).hexdigest()[:32]
         path, why = trusted_path(cache_root(), key)
         wait = remote.bounds.call
