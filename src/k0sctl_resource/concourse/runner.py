@@ -88,7 +88,7 @@ def report_failure(exc: BaseException, *, debug: bool, hint: str) -> int:
 
 def finish(code: int) -> NoReturn:
     """End the step process now. Its helpers are gone (see `runtime.lifecycle`); a timer thread that an
-    abort left armed (GitPython's watchdog of a git call, say) must not keep the process alive for its
+    abort left armed (a library's watchdog thread, say) must not keep the process alive for its
     duration, as a normal interpreter exit would."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
