@@ -4,12 +4,14 @@ strictly (`parse_check`, `parse_get`, `parse_put`); an error names the key at fa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from k0sctl_resource.concourse.params import GetParams, PutParams, parse_put_params
 from k0sctl_resource.config.models import Source, Version, parse_source
 from k0sctl_resource.config.schema import from_json
 from k0sctl_resource.runtime.errors import ResourceError
+
+if TYPE_CHECKING:  # imported where a get or put is parsed: a check never builds the params' classes
+    from k0sctl_resource.concourse.params import GetParams, PutParams
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ def parse_get(raw: Any) -> GetRequest:
     if data.get("version") is None:
         raise ResourceError("request.version: required for get")
     version = from_json(Version, data["version"], "version")
+    from k0sctl_resource.concourse.params import GetParams
+
     params = from_json(GetParams, data.get("params"), "params")
     return GetRequest(source=source, version=version, params=params)
 
@@ -64,6 +68,8 @@ def parse_get(raw: Any) -> GetRequest:
 def parse_put(raw: Any) -> PutRequest:
     data = _top(raw, ("source", "params"))
     source = parse_source(data["source"])
+    from k0sctl_resource.concourse.params import parse_put_params
+
     return PutRequest(source=source, params=parse_put_params(data.get("params")))
 
 

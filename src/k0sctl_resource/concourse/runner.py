@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, NoReturn, TextIO, TypeVar
@@ -73,6 +72,8 @@ def report_failure(exc: BaseException, *, debug: bool, hint: str) -> int:
     if isinstance(exc, SystemExit):
         raise exc
     if debug:
+        import traceback  # only here: it costs every check milliseconds (linecache, tokenize, textwrap)
+
         log.write("".join(traceback.format_exception(exc)))
     if isinstance(exc, ResourceError | Aborted):
         log.error(exc.message)
@@ -87,7 +88,7 @@ def report_failure(exc: BaseException, *, debug: bool, hint: str) -> int:
 
 def finish(code: int) -> NoReturn:
     """End the step process now. Its helpers are gone (see `runtime.lifecycle`); a timer thread that an
-    abort left armed (GitPython's watchdog of a git call, say) must not keep the process alive for its
+    abort left armed (a library's watchdog thread, say) must not keep the process alive for its
     duration, as a normal interpreter exit would."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):

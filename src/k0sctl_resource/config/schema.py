@@ -8,7 +8,6 @@ integer`). Nothing here knows about Concourse; it only turns plain JSON values i
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import types
 import typing
@@ -51,6 +50,8 @@ def parse_duration(text: str) -> float:
 
 
 def closest(name: str, choices: typing.Iterable[str]) -> str | None:
+    import difflib  # only for an error message: not imported by every check
+
     found = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
 

@@ -1,10 +1,13 @@
-"""The cache behind `check`: a commits-only partial repository and the branch's first-parent list, kept in
-the check container's temporary space so that a check fetches only what is new since the last one."""
+"""What `check` runs: the branch's tip by one `git ls-remote` and, when the version it is given is not the
+tip, the cache behind it: a commits-only partial repository and the branch's first-parent list, kept in
+the check container's temporary space so that a check fetches only what is new since the last one.
+
+check runs every minute for every resource: this module imports only what that path needs (not the
+store, not `hashlib` until a cache is opened)."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -13,8 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from k0sctl_resource.config.models import Version
 from k0sctl_resource.gitstore.remote import Remote
-from k0sctl_resource.gitstore.runner import TIP_REF, GitFailure, GitRunner, init_repo
+from k0sctl_resource.gitstore.runner import SHA, TIP_REF, GitFailure, GitRunner, init_repo
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.cache_dir import lock, private_fallback, read_private, trusted_path
 
@@ -31,6 +35,37 @@ class CheckState:
 
 def cache_root() -> Path:
     return Path(tempfile.gettempdir()) / CACHE_DIR_NAME
+
+
+def remote_tip(remote: Remote, cwd: Path) -> str | None:
+    """The branch's tip on the remote (one `git ls-remote`, run in `cwd`), or None when the branch does
+    not exist."""
+    runner = GitRunner(cwd, remote.env)
+    result = runner.run("ls-remote", "--exit-code", "--", remote.url, remote.head_ref, timeout=remote.bounds.call)
+    if result.code == 2:
+        return None
+    if not result.ok:
+        raise result.failure(f"cannot read {remote.url}")
+    for line in result.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref.strip() == remote.head_ref and SHA.match(sha.strip()):
+            return sha.strip()
+    return None
+
+
+def versions_since(remote: Remote, version: Version | None, cwd: Path) -> list[str]:
+    """check: the first-parent commits of the branch from `version` on (README, "`check`: list the
+    backups"). A tip that has not moved since `version` costs one `git ls-remote`; otherwise the cache
+    (`CheckCache`) answers."""
+    tip = remote_tip(remote, cwd)
+    if tip is None:
+        log.warn(f"branch {remote.branch} does not exist in {remote.url} yet; run a put with "
+                 "params.command: init (or backup) to create it")
+        return []
+    if version is None or version.is_none or tip.startswith(version.ref):
+        return [tip]
+    with CheckCache.open(remote) as cache:
+        return cache.versions_since(version.ref, tip)
 
 
 class CheckCache:
@@ -52,6 +87,8 @@ class CheckCache:
     @classmethod
     @contextlib.contextmanager
     def open(cls, remote: Remote) -> Iterator[CheckCache]:
+        import hashlib  # here: loading OpenSSL costs milliseconds; a check whose tip has not moved never comes here
+
         key = hashlib.sha256(f"{remote.url}\n{remote.branch}".encode()).hexdigest()[:32]
         path, why = trusted_path(cache_root(), key)
         wait = remote.bounds.call
@@ -93,12 +130,12 @@ class CheckCache:
         self.state_file.unlink(missing_ok=True)
 
     # fetching ------------------------------------------------------------------------------------
-    def _fetch(self, *extra: str) -> str:
+    def _fetch(self, *extra: str) -> None:
+        """Fetch the branch's commits (no trees) into TIP_REF: those the cache lacks, or as `extra` says."""
         result = self.runner.fetch(self.remote.url, f"+{self.remote.head_ref}:{TIP_REF}",
                                    options=("--filter=tree:0", *extra), timeout=self.remote.bounds.call)
         if not result.ok:
             raise result.failure(f"cannot fetch {self.remote.describe()}")
-        return self.runner.ok("rev-parse", "--verify", TIP_REF, what="reading the cache").strip()
 
     def _shallow(self) -> set[str]:
         try:
@@ -107,36 +144,37 @@ class CheckCache:
             return set()
 
     def _chain_from(self, tip: str) -> CheckState:
-        """The first-parent chain of `tip` as far as the cache has it."""
-        out = self.runner.ok("rev-list", "--first-parent", "--reverse", tip, what="walking the history")
-        chain = out.split()
-        oldest = chain[0] if chain else tip
-        complete = oldest not in self._shallow()
-        return CheckState(tip=tip, chain=chain, complete=complete)
+        """The first-parent chain of `tip` (a commit, or TIP_REF) as far as the cache has it."""
+        chain = self.runner.ok("rev-list", "--first-parent", "--reverse", tip, what="walking the history").split()
+        if not chain:
+            raise GitFailure(f"walking the history: no commit at {tip}", "other")
+        return CheckState(tip=chain[-1], chain=chain, complete=chain[0] not in self._shallow())
 
-    def _extend(self, state: CheckState, new_tip: str) -> CheckState | None:
-        """`state` extended to `new_tip` when its tip is on the new tip's first-parent chain."""
+    def _extend(self, state: CheckState) -> CheckState | None:
+        """`state` brought up to the fetched TIP_REF: itself when the tip has not moved, extended when its
+        tip is the first parent of the first new commit, None when the branch was rewritten. One git
+        command when something is new: the new first-parent commits with their parents."""
         assert state.tip is not None
-        out = self.runner.ok("rev-list", "--first-parent", "--reverse", f"{state.tip}..{new_tip}",
+        out = self.runner.ok("rev-list", "--first-parent", "--reverse", "--parents", f"{state.tip}..{TIP_REF}",
                              what="walking the history")
-        newer = out.split()
-        if not newer:
+        rows = [line.split() for line in out.splitlines() if line.strip()]
+        if not rows:  # TIP_REF is the cached tip, or one of its ancestors (the branch was reset back)
+            tip = self.runner.ok("rev-parse", "--verify", TIP_REF, what="reading the cache").strip()
+            return state if tip == state.tip else None
+        if len(rows[0]) < 2 or rows[0][1] != state.tip:
             return None
-        parent = self.runner.run("rev-parse", "--verify", "--quiet", f"{newer[0]}^1")
-        if not parent.ok or parent.stdout.strip() != state.tip:
-            return None
-        return CheckState(tip=new_tip, chain=[*state.chain, *newer], complete=state.complete)
+        newer = [row[0] for row in rows]
+        return CheckState(tip=newer[-1], chain=[*state.chain, *newer], complete=state.complete)
 
     def refresh(self, state: CheckState) -> CheckState:
         if state.tip is None or not (self.repo / "HEAD").exists():
             self.reset()
             init_repo(self.repo, bare=True)
-            return self._chain_from(self._fetch(f"--depth={CHECK_FIRST_DEPTH}"))
-        new_tip = self._fetch()  # only what is new since the cached tip
-        if new_tip == state.tip:
-            return state
-        extended = self._extend(state, new_tip)
-        return extended if extended is not None else self._chain_from(new_tip)
+            self._fetch(f"--depth={CHECK_FIRST_DEPTH}")
+            return self._chain_from(TIP_REF)
+        self._fetch()  # only what is new since the cached tip
+        extended = self._extend(state)
+        return extended if extended is not None else self._chain_from(TIP_REF)
 
     def deepen(self, state: CheckState) -> CheckState:
         depth = max(CHECK_FIRST_DEPTH, len(state.chain))

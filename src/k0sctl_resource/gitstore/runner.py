@@ -30,6 +30,7 @@ from k0sctl_resource.runtime.redact import REDACT
 
 LOCAL_TIMEOUT = 600.0
 TIP_REF = "refs/k0sctl/tip"  # where a private repository keeps the remote branch's tip it fetched
+SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")  # a full object name (SHA-1 or SHA-256)
 
 # Variables that would point git at another repository, index or config than the one we name: a
 # resource (or a task running it inside a git hook) must not inherit them.

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from k0sctl_resource.config.models import BackupRepo, Source, Version, require_backup
+from k0sctl_resource.config.models import BackupRepo, Source, require_backup
 from k0sctl_resource.gitstore.auth import GitAuth
-from k0sctl_resource.gitstore.check_cache import CheckCache
+from k0sctl_resource.gitstore.check_cache import remote_tip
 from k0sctl_resource.gitstore.commit_format import (
     BackupFacts,
     CommitInfo,
@@ -37,6 +36,7 @@ from k0sctl_resource.gitstore.commit_format import (
 )
 from k0sctl_resource.gitstore.remote import Remote
 from k0sctl_resource.gitstore.runner import (
+    SHA,
     TIP_REF,
     GitFailure,
     GitResult,
@@ -52,7 +52,6 @@ from k0sctl_resource.runtime.workspace import Workspace
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 ARCHIVE_TAG_PREFIX = "k0sctl-backup-archive/"
-_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
 @dataclass(frozen=True)
@@ -81,18 +80,7 @@ class BackupStore:
     # -- remote state ------------------------------------------------------------------------------
     def remote_tip(self) -> str | None:
         """The branch's tip on the remote, or None when the branch does not exist."""
-        remote = self.remote
-        runner = GitRunner(self.workspace.path, remote.env)
-        result = runner.run("ls-remote", "--exit-code", "--", remote.url, remote.head_ref, timeout=remote.bounds.call)
-        if result.code == 2:
-            return None
-        if not result.ok:
-            raise result.failure(f"cannot read {remote.url}")
-        for line in result.stdout.splitlines():
-            sha, _, ref = line.partition("\t")
-            if ref.strip() == remote.head_ref and _SHA.match(sha.strip()):
-                return sha.strip()
-        return None
+        return remote_tip(self.remote, self.workspace.path)
 
     def remote_tags(self, prefix: str) -> set[str]:
         runner = GitRunner(self.workspace.path, self.remote.env)
@@ -122,7 +110,7 @@ class BackupStore:
 
     def fetch_commit(self, runner: GitRunner, sha: str, *, with_trees: bool = True) -> None:
         """Fetch one commit by its sha (and its trees unless `with_trees` is false); no blobs."""
-        if not _SHA.match(sha):
+        if not SHA.match(sha):
             raise ResourceError(f"version {sha!r} is not a full commit sha")
         flt = "--filter=blob:none" if with_trees else "--filter=tree:0"
         result = runner.fetch(self.remote.url, sha, options=("--depth=1", flt), timeout=self.remote.bounds.call)
@@ -160,7 +148,7 @@ class BackupStore:
         runner = self.scratch()
         result = runner.run("rev-parse", "--verify", "--quiet", f"{sha}:{path}")
         blob = result.stdout.strip()
-        if not result.ok or not _SHA.match(blob):
+        if not result.ok or not SHA.match(blob):
             raise ResourceError(f"commit {sha} has no file {path}")
         fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -188,7 +176,7 @@ class BackupStore:
         if parent is not None:
             args[2:2] = ["-p", parent]
         sha = runner.ok(*args, what="creating the commit", env=self._author_env()).strip()
-        if not _SHA.match(sha):
+        if not SHA.match(sha):
             raise ResourceError(f"git commit-tree returned no commit ({sha[:60]!r})")
         return sha
 
@@ -284,17 +272,3 @@ class BackupStore:
             if failure.kind != "rejected" and "already exists" not in result.stderr:
                 raise failure
         raise ResourceError("could not find a free name for the archive tag")
-
-    # -- check -------------------------------------------------------------------------------------
-    def versions_since(self, version: Version | None) -> list[str]:
-        """check: the first-parent commits of the branch from `version` on (README, "`check`: list the backups")."""
-        tip = self.remote_tip()
-        if tip is None:
-            log.warn(f"branch {self.remote.branch} does not exist in {self.remote.url} yet; run a put with "
-                     "params.command: init (or backup) to create it")
-            return []
-        if version is None or version.is_none or tip.startswith(version.ref):
-            return [tip]
-        with CheckCache.open(self.remote) as cache:
-            return cache.versions_since(version.ref, tip)
-

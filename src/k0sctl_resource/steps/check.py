@@ -1,4 +1,9 @@
-"""`check`: the first-parent commits of the backup branch (README, "`check`: list the backups")."""
+"""`check`: the first-parent commits of the backup branch (README, "`check`: list the backups").
+
+check runs every minute for every resource, so it imports only what it uses: the source's auth, the
+check cache and a private workspace; not the store, not the step context (see
+`gitstore.check_cache.versions_since`).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,20 @@ from k0sctl_resource.runtime import log
 
 
 def run(request: CheckRequest) -> CheckResponse:
-    if request.source.backup is None:
+    backup = request.source.backup
+    if backup is None:
         log.info("no source.backup configured: this resource has no versions")
         return CheckResponse([])
-    # git and the store are imported only when there is a repository to ask (check runs every minute)
-    from k0sctl_resource.gitstore.store import BackupStore
-    from k0sctl_resource.steps.context import StepContext
+    # git is imported only when there is a repository to ask
+    from k0sctl_resource.gitstore.auth import GitAuth
+    from k0sctl_resource.gitstore.check_cache import versions_since
+    from k0sctl_resource.gitstore.remote import Remote
+    from k0sctl_resource.gitstore.runner import forget_inherited_git_env
+    from k0sctl_resource.runtime.workspace import Workspace
 
-    with StepContext(request.source) as ctx:
-        refs = BackupStore(ctx.source, ctx.workspace).versions_since(request.version)
+    forget_inherited_git_env()
+    with Workspace() as workspace:
+        auth = GitAuth(request.source, workspace)
+        remote = Remote(url=auth.url, branch=backup.branch, env=auth.env, bounds=auth.bounds)
+        refs = versions_since(remote, request.version, workspace.path)
     return CheckResponse([Version(ref=ref) for ref in refs])
