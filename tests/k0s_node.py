@@ -152,21 +152,22 @@ class K0sNode:
         self.sh(f"printf %s '{content}' > {STATE}/{name}")
 
     def state(self) -> dict[str, str]:
-        """sha256 of every file of the node's k0s state (/var/lib/k0s, /etc/k0s), by path."""
-        out = self.sh("find /var/lib/k0s /etc/k0s -type f 2>/dev/null | sort | xargs -r sha256sum")
+        """sha256 of every file of the node's k0s state (/var/lib/k0s, /etc/k0s), by path. Comment lines of
+        /etc/k0s/k0s.yaml are left out: k0sctl writes the time it generated the file into the first one."""
+        out = self.sh("find /var/lib/k0s /etc/k0s -type f 2>/dev/null | sort | while read -r f; do "
+                      "if [ $f = /etc/k0s/k0s.yaml ]; then grep -v '^#' $f | sha256sum | sed \"s,-,$f,\"; "
+                      "else sha256sum $f; fi; done")
         return {path: digest for digest, path in (line.split(None, 1) for line in out.splitlines())}
 
     def running(self) -> list[str]:
         return sorted(p.removesuffix(".running") for p in self.sh(f"ls {STATE}").split() if p.endswith(".running"))
 
-    def leftovers(self) -> dict[str, list[str]]:
-        """What k0sctl or the double left in the node's /usr/local/bin (besides k0s), /run/lock and /tmp."""
-        found: dict[str, list[str]] = {}
-        for folder in ("/usr/local/bin", "/run/lock", "/tmp"):
-            names = [n for n in self.sh(f"ls -A {folder}").split() if n not in ("k0s", self.home.parts[2])]
-            if names:
-                found[folder] = names
-        return found
+    def stray(self) -> list[str]:
+        """What k0sctl must not leave on the node: archives (in /tmp), its lock, staged k0s binaries. k0sctl's
+        other temporary files are not listed: v0.32.2 leaves the empty directories of backup and restore in
+        /tmp, v0.28.0 (rig v0.21) the small files it wrote through `mktemp` (configs, tokens)."""
+        return self.sh(f"find /tmp /run/lock /usr/local/bin -path {self.home} -prune -o \\( -name '*.tar.gz' -o "
+                       "-name 'k0s.tmp.*' -o -name k0sctl -o -name k0sctl.lock \\) -print").split()
 
     def log(self) -> str:
         return self.log_file.read_text(encoding="utf-8", errors="replace") if self.log_file.exists() else ""

@@ -139,7 +139,8 @@ class HostGuard:
     def snapshot() -> dict[str, str]:
         state = {path: ("present" if os.path.lexists(path) else "absent") for path in GUARDED_PATHS}
         for folder in ("/usr/local/bin", "/tmp"):
-            names = sorted(n for n in os.listdir(folder) if n.startswith(("k0s.tmp.", "k0s_backup", "k0sctl")))
+            # Not "k0sctl*": other runs of the suite on this machine keep their temporary dirs in /tmp by that name.
+            names = sorted(n for n in os.listdir(folder) if n.startswith(("k0s.tmp.", "k0s_backup")))
             state[f"k0s files in {folder}"] = " ".join(names)
         proc = subprocess.run(["findmnt", "-n", "-o", "PROPAGATION", "/"], capture_output=True, text=True,
                               check=False)
