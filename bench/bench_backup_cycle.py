@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_backup_cycle.py [--sizes 1,100] [--k0sctl v0.32.2,v0.28.0] [--passphrase]
 
-The node is the test suite's (tests/k0s_node.py); its k0s double pads the etcd snapshot with random
+The node is the test suite's (tests/support/k0s_node.py); its k0s double pads the etcd snapshot with random
 (incompressible) bytes so that `k0s backup` writes an archive of the asked size. Each step's wall time
 is split into k0sctl (a timing wrapper around the real binary), git (a timing wrapper around every git
 process; the persistent `cat-file --batch` of GitPython counts for its lifetime) and the rest, the
@@ -27,9 +27,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.k0s_cluster import Cluster, make_cluster
-from tests.k0s_node import K0sLab
-from tests.netns import NetnsLab
+from tests.support.k0s_cluster import Cluster, make_cluster
+from tests.support.k0s_node import K0sLab
+from tests.support.netns import NetnsLab
 
 WRAPPER = """#!/bin/sh
 # timing wrapper: appends "<name> <seconds>" for each run of the real binary

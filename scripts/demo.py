@@ -1,6 +1,6 @@
 """DEMO of k0sctl-resource with the REAL k0sctl against a k0s test node (run it with `bash scripts/demo.sh`).
 
-The node is the one the test suite uses (tests/k0s_node.py): an sshd in its own network, UTS and mount
+The node is the one the test suite uses (tests/support/k0s_node.py): an sshd in its own network, UTS and mount
 namespaces, with private /run, /tmp, /etc/k0s, /var/lib/k0s, /etc/systemd/system, a fake `systemctl`,
 and a small k0s DOUBLE that the real k0sctl uploads and drives like k0s (no Kubernetes runs). The
 resource itself runs exactly as Concourse runs it (`k0sctl-resource check|in|out`, JSON on stdin) in a
@@ -23,8 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.k0s_node import K0sLab, K0sNode  # noqa: E402  (the test suite's k0s node)
-from tests.netns import NetnsLab, netns_unavailable_reason  # noqa: E402
+from tests.support.k0s_node import K0sLab, K0sNode  # noqa: E402  (the test suite's k0s node)
+from tests.support.netns import NetnsLab, netns_unavailable_reason  # noqa: E402
 
 BOLD, DIM, RESET = ("\x1b[1m", "\x1b[2m", "\x1b[0m") if sys.stdout.isatty() else ("", "", "")
 CLI = str(Path(sys.executable).parent / "k0sctl-resource")

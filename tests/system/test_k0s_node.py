@@ -1,5 +1,5 @@
-"""The k0s test node and its doubles (tests/k0s_node.py, tests/k0s_node/): what they keep private, what
-the k0s double does with the node's state, and that it refuses what it does not know."""
+"""The k0s test node and its doubles (tests/support/k0s_node.py, tests/support/k0s_double/): what they
+keep private, what the k0s double does with the node's state, and that it refuses what it does not know."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.k0s_node import K0S_VERSION, K0sLab, K0sNode, k0s_double, k0s_lab
-
-__all__ = ["k0s_lab"]  # the fixture, imported for pytest
+from tests.support.k0s_node import K0S_VERSION, K0sLab, K0sNode, k0s_double
 
 pytestmark = [pytest.mark.netns, pytest.mark.sshd]
 

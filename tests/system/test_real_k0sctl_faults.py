@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.k0s_cluster import CLUSTER, VERSIONS, Cluster, make_cluster, sha256
-from tests.k0s_node import K0sLab, k0s_lab
-from tests.node import keypair
-from tests.resource import StepRun
-
-__all__ = ["k0s_lab"]  # the fixture, imported for pytest
+from tests.support.k0s_cluster import CLUSTER, VERSIONS, Cluster, make_cluster, sha256
+from tests.support.k0s_node import K0sLab
+from tests.support.node import keypair
+from tests.support.resource import StepRun
 
 pytestmark = [pytest.mark.k0sctl, pytest.mark.netns, pytest.mark.sshd]
 

@@ -1,6 +1,6 @@
 """A k0s cluster of test nodes driven through the resource's check / in / out with the REAL k0sctl.
 
-:func:`make_cluster` builds the nodes (tests/k0s_node.py), a file:// bare backup repository, the put's
+:func:`make_cluster` builds the nodes (tests/support/k0s_node.py), a file:// bare backup repository, the put's
 directory with config/k0sctl.yaml, and the resource running in the lab's ctl namespace with the real
 k0sctl of the given version first on PATH. :meth:`Cluster.close` checks the contract of the doubles:
 no command line that the real k0sctl sent was unknown to them.
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.backup_support import AgeKey, age_key, bare_repo, git
-from tests.k0s_node import K0S_VERSION, K0sLab, K0sNode
-from tests.resource import Resource, StepRun
-from tests.test_e2e_real_k0sctl import real_k0sctl
+from tests.support.backup_support import AgeKey, age_key, bare_repo, git
+from tests.support.k0s_node import K0S_VERSION, K0sLab, K0sNode
+from tests.support.resource import Resource, StepRun
+from tests.system.test_e2e_real_k0sctl import real_k0sctl
 
 VERSIONS = ("v0.32.2", "v0.28.0")
 CLUSTER = "k0s-lab"

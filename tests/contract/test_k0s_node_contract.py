@@ -1,6 +1,6 @@
-"""The contract between the real k0sctl and the k0s node doubles (tests/k0s_node/): every command line
+"""The contract between the real k0sctl and the k0s node doubles (tests/support/k0s_double/): every command line
 that k0sctl v0.32.2 / v0.28.0 sends to `k0s` and `systemctl` in apply, re-apply, backup, reset, restore,
-upgrade and a controller + worker cluster, recorded from real runs and kept in tests/data/.
+upgrade and a controller + worker cluster, recorded from real runs and kept in tests/contract/data/.
 
 - `test_recorded_lines` runs the flows with the real k0sctl through the resource:
   the doubles must refuse nothing, and the lines (temporary names and token ids normalised) must equal
@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.k0s_cluster import CLUSTER, VERSIONS, Cluster, make_cluster
-from tests.k0s_node import K0S_VERSION, K0sLab, k0s_double, k0s_lab
-
-__all__ = ["k0s_lab"]  # the fixture, imported for pytest
+from tests.support.k0s_cluster import CLUSTER, VERSIONS, Cluster, make_cluster
+from tests.support.k0s_node import K0S_VERSION, K0sLab, k0s_double
 
 DATA = Path(__file__).resolve().parent / "data"
 NEWER = "v1.32.3+k0s.0"
