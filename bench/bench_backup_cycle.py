@@ -64,8 +64,8 @@ def wrappers(directory: Path, k0sctl: Path, log: Path) -> Path:
     return directory
 
 
-def _tree_rss(root: int) -> tuple[int, int]:
-    """(kB of the tree without k0sctl, kB of k0sctl processes) under `root`."""
+def _tree_rss(root: int) -> tuple[int, int, dict[str, int]]:
+    """(kB of the tree without k0sctl, kB of k0sctl processes, kB by process name) under `root`."""
     parents: dict[int, int] = {}
     names: dict[int, str] = {}
     rss: dict[int, int] = {}
@@ -89,7 +89,10 @@ def _tree_rss(root: int) -> tuple[int, int]:
                 tree.add(pid)
                 todo.append(pid)
     k0sctl = sum(rss.get(p, 0) for p in tree if names.get(p) == "k0sctl")
-    return sum(rss.get(p, 0) for p in tree) - k0sctl, k0sctl
+    by_name: dict[str, int] = {}
+    for p in tree:
+        by_name[names.get(p, "?")] = by_name.get(names.get(p, "?"), 0) + rss.get(p, 0)
+    return sum(rss.get(p, 0) for p in tree) - k0sctl, k0sctl, by_name
 
 
 def run_step(cluster: Cluster, args: list[str], request: dict[str, Any], log: Path) -> tuple[Sample, Any]:
@@ -99,12 +102,15 @@ def run_step(cluster: Cluster, args: list[str], request: dict[str, Any], log: Pa
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     peaks = [0, 0]
+    biggest: dict[str, int] = {}
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            own, k0sctl = _tree_rss(proc.pid)
+            own, k0sctl, by_name = _tree_rss(proc.pid)
             peaks[0], peaks[1] = max(peaks[0], own), max(peaks[1], k0sctl)
+            for name, kb in by_name.items():
+                biggest[name] = max(biggest.get(name, 0), kb)
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample)
@@ -119,6 +125,9 @@ def run_step(cluster: Cluster, args: list[str], request: dict[str, Any], log: Pa
     for line in log.read_text(encoding="utf-8").splitlines():
         name, seconds = line.split()
         times[name] += float(seconds)
+    top = sorted(biggest.items(), key=lambda item: -item[1])[:3]
+    print(f"# {args[0]}: largest peaks by process name: " + ", ".join(f"{n} {kb // 1024} MB" for n, kb in top),
+          file=sys.stderr, flush=True)
     return Sample(wall, times["k0sctl"], times["git"], peaks[0] / 1024, peaks[1] / 1024), json.loads(out)
 
 
