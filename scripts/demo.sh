@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# DEMO: sets everything up, then runs the resource's main job against local stand-ins:
-# init, backup, check, get and ping, with a backup repository served over SSH by a local sshd, that
-# sshd as the cluster's one node, and the k0sctl TEST DOUBLE instead of a real cluster. Nothing outside
-# a temporary directory is touched, and everything started is stopped again.
+# DEMO: sets everything up, then runs the resource with the REAL k0sctl (v0.32.2) against a k0s test node
+# (tests/support/k0s_node.py: sshd in its own network/UTS/mount namespaces, k0s replaced by a small double that
+# k0sctl uploads): init, apply, backup, check, get, reset, apply with restore_from. Needs root (network
+# namespaces). Nothing outside a temporary directory and the namespaces it creates is touched, and
+# everything started is stopped again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -8,5 +8,5 @@ pytest_plugins = [
     "tests.support.sshd",
     "tests.support.git_https",
     "tests.support.node",  # after netns and sshd, which it imports
-    "tests.support.k0s_node",  # after node
+    "tests.support.k0s_node",  # after node, which it imports
 ]

@@ -1,6 +1,6 @@
 """A k0s cluster of test nodes driven through the resource's check / in / out with the REAL k0sctl.
 
-:func:`make_cluster` builds the nodes (tests/k0s_node.py), a file:// bare backup repository, the put's
+:func:`make_cluster` builds the nodes (tests/support/k0s_node.py), a file:// bare backup repository, the put's
 directory with config/k0sctl.yaml, and the resource running in the lab's ctl namespace with the real
 k0sctl of the given version first on PATH. :meth:`Cluster.close` checks the contract of the doubles:
 no command line that the real k0sctl sent was unknown to them.

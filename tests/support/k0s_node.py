@@ -1,5 +1,5 @@
 """k0s test nodes: sshd in its own network, UTS and mount namespaces, where the REAL k0sctl installs,
-backs up, restores and resets k0s, with the k0s double (tests/k0s_node/k0s) that k0sctl uploads itself.
+backs up, restores and resets k0s, with the k0s double (tests/support/k0s_double/k0s) that k0sctl uploads itself.
 
 Topology (built per test, removed afterwards)::
 
@@ -15,7 +15,7 @@ The node shares this machine's filesystem (k0sctl detects Debian), except for wh
   directory under this machine's /tmp bound back in), ``/usr/local/bin`` and ``/root``;
 * overlays over ``/etc`` and ``/var/lib`` with upper directories on the private /run: ``/etc/k0s``,
   ``/etc/systemd/system`` and ``/var/lib/k0s`` are the node's own;
-* the fake ``systemctl`` and ``date`` (tests/k0s_node/) bind-mounted over ``/usr/bin/systemctl`` and
+* the fake ``systemctl`` and ``date`` (tests/support/k0s_double/) bind-mounted over ``/usr/bin/systemctl`` and
   ``/usr/bin/date`` in the node's mount namespace only. This machine's systemd is never asked anything.
 
 :class:`tests.node.HostGuard` checks that this machine is unchanged after every test.
@@ -39,7 +39,7 @@ from tests.support.sshd import SSHD, keygen, sshd_config
 
 CTL_ADDRESS = "192.0.2.1"
 K0S_VERSION = "v1.31.2+k0s.0"
-FAKES = Path(__file__).resolve().parent / "k0s_node"
+FAKES = Path(__file__).resolve().parent / "k0s_double"
 STATE = "/run/k0s-double"
 
 # $1 hostname  $2 the node's directory  $3 the fakes' directory

@@ -1,5 +1,5 @@
 """The real k0sctl (both supported versions) installs, backs up, resets, restores and upgrades k0s on
-test nodes (tests/k0s_node.py), driven through the resource's check / in / out as Concourse drives it.
+test nodes (tests/support/k0s_node.py), driven through the resource's check / in / out as Concourse drives it.
 Each node's k0s double records what k0s was asked to do, so the bytes are followed end to end: what
 `k0s backup` wrote on the node, what git holds, what a get hands back, what `k0s restore` received."""
 

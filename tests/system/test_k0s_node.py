@@ -1,5 +1,5 @@
-"""The k0s test node and its doubles (tests/k0s_node.py, tests/k0s_node/): what they keep private, what
-the k0s double does with the node's state, and that it refuses what it does not know."""
+"""The k0s test node and its doubles (tests/support/k0s_node.py, tests/support/k0s_double/): what they
+keep private, what the k0s double does with the node's state, and that it refuses what it does not know."""
 
 from __future__ import annotations
 
