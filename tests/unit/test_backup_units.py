@@ -45,6 +45,11 @@ def test_archive_names_sort_and_collide() -> None:
     second = unique_name("prod-eu-20260304T050607Z.tar.gz.age", taken)
     assert second == "prod-eu-20260304T050607Z-2.tar.gz.age"
     assert unique_name(second, taken | {second}) == "prod-eu-20260304T050607Z-3.tar.gz.age"
+    # keep removed the first two archives of that second from the tree: their names are not used again
+    kept = {"prod-eu-20260304T050607Z-3.tar.gz.age", "prod-eu-20260304T050607Z-4.tar.gz.age"}
+    assert unique_name("prod-eu-20260304T050607Z.tar.gz.age", kept) == "prod-eu-20260304T050607Z-5.tar.gz.age"
+    assert unique_name("prod-eu-20260304T050608Z.tar.gz.age", kept) == "prod-eu-20260304T050608Z.tar.gz.age"
+    assert unique_name("notes.txt", {"notes.txt", "notes.txt-2"}) == "notes.txt-3"
 
 
 def test_retention_keeps_newest_and_never_foreign_files() -> None:

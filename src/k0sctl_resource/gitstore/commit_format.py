@@ -167,15 +167,23 @@ def archive_name(cluster: str, moment: datetime, encrypted: bool) -> str:
 
 
 def unique_name(name: str, taken: set[str]) -> str:
-    """`name`, or `name` with `-2`, `-3`, … before its extension when a file of that name exists."""
-    if name not in taken:
-        return name
+    """`name`, or `name` with `-2`, `-3`, … before its extension when a file of that name exists.
+
+    For an archive name, the number is one above every number of the same stamp still in `taken` (the
+    branch's tree): `keep` may have removed the first archives of a second from the tree, but never the
+    newest, so a name is never used twice in the branch's history."""
     match = _ARCHIVE_NAME.match(name)
-    stem, ext = (match.group("stem") + "-" + match.group("ts"), match.group("ext")) if match else (name, "")
-    n = 2
-    while f"{stem}-{n}{ext}" in taken:
-        n += 1
-    return f"{stem}-{n}{ext}"
+    if match is None:
+        candidate, n = name, 2
+        while candidate in taken:
+            candidate, n = f"{name}-{n}", n + 1
+        return candidate
+    stamp = (match.group("stem"), match.group("ts"))
+    used = [int(m.group("n") or 1) for m in map(_ARCHIVE_NAME.match, taken)
+            if m is not None and (m.group("stem"), m.group("ts")) == stamp]
+    if not used and name not in taken:
+        return name
+    return f"{stamp[0]}-{stamp[1]}-{max(used, default=1) + 1}{match.group('ext')}"
 
 
 def _sort_key(name: str) -> tuple[str, int, str]:
