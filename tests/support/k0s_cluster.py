@@ -16,8 +16,8 @@ from typing import Any
 
 from tests.support.backup_support import AgeKey, age_key, bare_repo, git
 from tests.support.k0s_node import K0S_VERSION, K0sLab, K0sNode
+from tests.support.real_k0sctl import real_k0sctl
 from tests.support.resource import Resource, StepRun
-from tests.system.test_e2e_real_k0sctl import real_k0sctl
 
 VERSIONS = ("v0.32.2", "v0.28.0")
 CLUSTER = "k0s-lab"

@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import ROOT
 from tests.support.node import CTL_ADDRESS, K0S_VERSION, NODE_ADDRESS, NODE_HOSTNAME, SshNode
+from tests.support.real_k0sctl import real_k0sctl
 from tests.support.resource import Resource, StepRun, executable
 
 pytestmark = [pytest.mark.k0sctl, pytest.mark.netns, pytest.mark.sshd]
@@ -39,7 +39,6 @@ pytestmark = [pytest.mark.k0sctl, pytest.mark.netns, pytest.mark.sshd]
 VERSIONS = ("v0.32.2", "v0.28.0")
 NEWEST = VERSIONS[0]
 CLUSTER = "e2e-lab"
-INSTALLER = ROOT / "scripts" / "install-k0sctl.sh"
 PHASE = re.compile(r"==> Running phase: (.+?)\"?\s*$")
 
 # The phases an `apply --dry-run` of a fresh one-host cluster runs, by k0sctl version.
@@ -82,35 +81,6 @@ DRY_RUN_PHASES = {
 
 # -- the real k0sctl --------------------------------------------------------------------------------
 
-_BINARIES: dict[str, Path] = {}
-
-
-def _cache_root() -> Path:
-    return Path(os.environ.get("K0SCTL_RESOURCE_CACHE") or Path.home() / ".cache" / "k0sctl-resource")
-
-
-def _reports(path: Path, version: str) -> bool:
-    if not os.access(path, os.X_OK):
-        return False
-    proc = subprocess.run([str(path), "version"], capture_output=True, text=True, timeout=30, check=False)
-    return proc.returncode == 0 and proc.stdout.splitlines()[:1] == [f"version: {version}"]
-
-
-def real_k0sctl(version: str) -> Path:
-    """The k0sctl binary of `version` that scripts/install-k0sctl.sh builds (built now when missing)."""
-    if version in _BINARIES:
-        return _BINARIES[version]
-    path = _cache_root() / "k0sctl" / version / "k0sctl"
-    if not _reports(path, version):
-        proc = subprocess.run(["bash", str(INSTALLER), version], capture_output=True, text=True, timeout=1800,
-                              check=False)
-        if proc.returncode == 3 and os.environ.get("CI") != "true":  # a prerequisite is missing (no Go, no proxy)
-            pytest.skip(f"k0sctl {version} cannot be built here: {proc.stderr.strip().splitlines()[-1:]}")
-        assert proc.returncode == 0, f"install-k0sctl.sh {version} failed:\n{proc.stderr[-2000:]}"
-        path = Path(proc.stdout.strip().splitlines()[-1])
-        assert _reports(path, version), f"{path} does not report version {version}"
-    _BINARIES[version] = path
-    return path
 
 
 # -- the resource, run inside the ctl namespace -----------------------------------------------------
