@@ -48,14 +48,15 @@ hostname "$1"
 mount -t tmpfs -o mode=0755,size=3g k0s-node /run
 mkdir -p /run/systemd/system /run/sshd /run/lock /run/k0s-double /run/.node /run/.ovl/etc /run/.ovl/etc.w \
   /run/.ovl/lib /run/.ovl/lib.w
+cp /usr/bin/date /run/k0s-double/date.real
+# The fakes are bound before the node's private /tmp hides this machine's: the checkout may live under /tmp.
+mount --bind "$3/systemctl" /usr/bin/systemctl
+mount --bind "$3/date" /usr/bin/date
 mount --bind "$2" /run/.node
 mount -t tmpfs -o mode=1777,size=3g k0s-node /tmp
 mkdir -p "$2"
 mount --move /run/.node "$2"
 rmdir /run/.node
-cp /usr/bin/date /run/k0s-double/date.real
-mount --bind "$3/systemctl" /usr/bin/systemctl
-mount --bind "$3/date" /usr/bin/date
 mount -t overlay k0s-node -o lowerdir=/etc,upperdir=/run/.ovl/etc,workdir=/run/.ovl/etc.w /etc
 mount -t overlay k0s-node -o lowerdir=/var/lib,upperdir=/run/.ovl/lib,workdir=/run/.ovl/lib.w /var/lib
 mount -t tmpfs -o mode=0755,size=64m k0s-node /usr/local/bin
