@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import tarfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from tests.support.backup_support import (
     commit_trailers,
     first_parents,
     git,
+    in_threads,
     parallel_resources,
     put_request,
     ssh_key,
@@ -213,11 +213,7 @@ def test_six_concurrent_backups_all_land(tmp_path: Path, workdir: Path, repo: Pa
     def one(i: int) -> None:
         runs[i] = resources[i].put(put_request(source, "backup"), workdir, timeout=300)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(6, one)
     for run in runs:
         run.expect_ok()
     chain = first_parents(repo)

@@ -6,7 +6,6 @@ rewrites the branch after accepting the push) did."""
 from __future__ import annotations
 
 import subprocess
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from tests.support.backup_support import (
     backup_source,
     first_parents,
     git,
+    in_threads,
     parallel_resources,
     put_request,
     tree_files,
@@ -88,11 +88,7 @@ def test_concurrent_writers_with_keep_and_a_clock_ahead(tmp_path: Path, workdir:
     def one(i: int) -> None:
         runs[i] = resources[i].put(put_request(source, "backup"), workdir, timeout=300)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(resources))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(len(resources), one)
     for run in runs:
         run.expect_ok()
         assert holds(repo, run)

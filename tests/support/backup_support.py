@@ -14,7 +14,8 @@ import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,6 +216,15 @@ def load_json(path: Path) -> Any:
 
 def tree_of(path: Path) -> Iterator[Path]:
     return (p for p in path.rglob("*") if p.is_file())
+
+
+def in_threads(count: int, one: Callable[[int], None]) -> None:
+    """Run `one(0)` … `one(count - 1)` at the same time, each in a thread, and wait for all of them."""
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def parallel_resources(tmp_path: Path, double: Any, n: int, secrets: list[str] | None = None) -> list[Any]:
