@@ -185,10 +185,20 @@ def test_abort_during_ssh_agent_setup(resource: Resource, workdir: Path, double:
     assert double.commands() == []  # k0sctl never ran
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process `pid` has a handler for `signum` (SigCgt in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+    return bool(int(caught, 16) & (1 << (signum - 1)))
+
+
 def test_abort_while_reading_the_request_is_clean(resource: Resource) -> None:
     proc = subprocess.Popen([executable(), "check"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=resource.environment())
-    time.sleep(1.0)  # blocked reading stdin
+    wait_for(lambda: _catches(proc.pid, signal.SIGTERM), "the step to take over SIGTERM")  # then it reads stdin
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)
     assert_aborted(proc.returncode, out.decode(), err.decode(), signal.SIGTERM)

@@ -244,7 +244,9 @@ def test_sigterm_from_concourse_is_forwarded(resource: Resource, workdir: Path, 
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM
     assert out == b""
-    assert b"aborted: k0sctl was stopped by SIGTERM" in err
+    # k0sctl is stopped however far the step got when the signal came (inside the k0sctl run, or a moment
+    # before or after it): the contract is the exit code, no answer and one line saying why.
+    assert b"aborted" in err and b"SIGTERM" in err
 
 
 def test_ssh_key_reaches_k0sctl_through_a_private_agent(resource: Resource, workdir: Path, double: Double,
