@@ -167,6 +167,8 @@ EOF
 
 cmd_base() {
   local force=0
+  # debootstrap, slimming the root-owned tree and packing it all need root (podman here runs rootful too).
+  [[ $EUID -eq 0 ]] || die "base: run as root (debootstrap writes a root-owned tree that the next steps slim and pack)"
   while [[ $# -gt 0 ]]; do
     case $1 in
       --force) force=1 ;;
