@@ -58,9 +58,27 @@ def test_scratch_hosts_against_the_record(config: cluster.ClusterConfig, refused
     assert refused in exc.value.message
 
 
-def test_a_localhost_scratch_host_matches_a_recorded_loopback_host() -> None:
+def test_a_localhost_scratch_host_is_refused() -> None:
+    """k0sctl's localhost connection is the worker the drill runs on: reset it never."""
     config = cluster.parse_cluster('{"metadata": {"name": "s"}, "spec": {"hosts": [{"localhost": {"enabled": true}}]}}',
-                           Path("s.yaml"))
-    check_not_production(config, RECORD)
-    with pytest.raises(ResourceError, match=r"spec.hosts\[0\].localhost localhost is a host"):
-        check_not_production(config, {**RECORD, "hosts": "127.0.0.1"})
+                                   Path("s.yaml"))
+    with pytest.raises(ResourceError, match=r"^drill refused: spec.hosts\[0\].localhost is k0sctl's localhost"):
+        check_not_production(config, RECORD)
+
+
+@pytest.mark.parametrize("config", [scratch("${PROD}"), scratch("$PROD"), scratch("198.51.100.20", bastion="${JUMP}")])
+def test_addresses_k0sctl_fills_in_from_the_environment_are_refused(config: cluster.ClusterConfig) -> None:
+    """k0sctl substitutes environment variables (source.k0sctl.env among them) before it connects."""
+    with pytest.raises(ResourceError, match=r"^drill refused: .*environment variables"):
+        check_not_production(config, RECORD)
+
+
+@pytest.mark.parametrize(("hosts", "why"), [
+    (["${PROD_HOST}"], "environment variables"),
+    ({"a": 1}, "cannot check"),
+    ("192.0.2.10", "cannot check"),
+    ([1, 2], "cannot check"),
+])
+def test_a_record_of_hosts_that_proves_nothing_is_refused(hosts: object, why: str) -> None:
+    with pytest.raises(ResourceError, match=rf"^drill refused: .*{why}"):
+        check_not_production(scratch("198.51.100.20"), {**RECORD, "hosts": hosts})

@@ -69,12 +69,12 @@ class Invocation:
 def command_line(version: K0sctlVersion, inv: Invocation, options: K0sctlOptions) -> list[str]:
     """The argv (without the binary) for `inv`, using only flags `version` has."""
     argv: list[str] = [inv.command, "--config", str(inv.config)]
+    if inv.command == "kubeconfig":
+        return argv  # its output is the kubeconfig itself: no --debug/--trace lines may mix into it
     if options.debug:
         argv.append("--debug")
     if options.trace:
         argv.append("--trace")
-    if inv.command == "kubeconfig":
-        return argv
     if options.concurrency is not None and version.at_least(SINCE_CONCURRENCY):
         argv += ["--concurrency", str(options.concurrency)]
     if inv.command == "apply":

@@ -49,12 +49,12 @@ class DryRunPlan:
         return not self.running_controllers
 
 
-def _plain(line: str) -> str:
+def plain(line: str) -> str:
     return _ANSI.sub("", line)
 
 
 def restore_ran(result: RunResult) -> bool:
-    return any(RESTORE_PHASE.search(_plain(line)) for line in result.lines)
+    return any(RESTORE_PHASE.search(plain(line)) for line in result.lines)
 
 
 def parse_dry_run(result: RunResult) -> DryRunPlan:
@@ -62,7 +62,7 @@ def parse_dry_run(result: RunResult) -> DryRunPlan:
     changes: bool | None = None
     actions: list[str] = []
     for raw in result.lines:
-        line = _plain(raw).strip()
+        line = plain(raw).strip()
         if DRY_NO_CHANGES in line:
             changes = False
         elif DRY_CHANGES in line:
@@ -71,7 +71,7 @@ def parse_dry_run(result: RunResult) -> DryRunPlan:
             actions.append(line.removeprefix("dry-run:").strip())
     if changes is None:
         raise ResourceError("k0sctl printed no dry-run summary; cannot tell whether the cluster would change")
-    running = [m.group("host") for m in (RUNNING_CONTROLLER.search(_plain(line)) for line in result.lines) if m]
+    running = [m.group("host") for m in (RUNNING_CONTROLLER.search(plain(line)) for line in result.lines) if m]
     return DryRunPlan(changes=changes, actions=actions, running_controllers=running)
 
 

@@ -25,12 +25,11 @@ from typing import Any
 from k0sctl_resource.concourse.params import DrillParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps import drill_guard
-from k0sctl_resource.steps.apply import RUNNING_CONTROLLER, restore_ran
+from k0sctl_resource.steps.apply import RUNNING_CONTROLLER, plain, restore_ran
 from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import after_action, branch_version
 
@@ -38,7 +37,6 @@ from k0sctl_resource.steps.latest import after_action, branch_version
 # wording, older releases the second.
 API_WAIT = re.compile(r"wait for kubernetes to reach ready state|waiting for kubernetes api to respond")
 INSTALLED = re.compile(r"k0s cluster version (?P<version>\S+) is now installed")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory: Path) -> StepResponse:
@@ -68,10 +66,7 @@ def _drill(ctx: StepContext, scratch: ClusterConfig, archive: Path, keep: bool,
     was_running = _reset(ctx, scratch, "before the drill")
     try:
         facts = _restore_and_check(ctx, scratch, archive, backed_up)
-    except ResourceError as exc:
-        if exc.exit_code >= 128:  # aborted: Concourse is about to stop the container
-            raise ResourceError(f"{exc.message}; the scratch hosts were not reset (the next drill resets them "
-                                "first)", exit_code=exc.exit_code) from None
+    except ResourceError as exc:  # an abort (lifecycle.Aborted) is no ResourceError: it resets nothing
         raise _reset_after_failure(ctx, scratch, exc) from None
     if keep:
         log.warn(f"keep: true: the restored scratch cluster {scratch.name!r} is left running")
@@ -92,8 +87,8 @@ def _reset(ctx: StepContext, scratch: ClusterConfig, when: str) -> bool:
     log.step(f"drill: resetting the scratch hosts of {scratch.name!r} ({when})")
     result = ctx.k0sctl().run(Invocation("reset", scratch.path))
     if not result.ok:
-        raise ResourceError(f"k0sctl reset of the scratch hosts ({when}) failed: {_reason(result)}")
-    running = [m.group("host") for m in (RUNNING_CONTROLLER.search(_plain(line)) for line in result.lines) if m]
+        raise ResourceError(f"k0sctl reset of the scratch hosts ({when}) failed: {result.reason()}")
+    running = [m.group("host") for m in (RUNNING_CONTROLLER.search(plain(line)) for line in result.lines) if m]
     if running:
         log.info(f"drill: k0s was running on {', '.join(running)} ({when}); it was reset")
     return bool(running)
@@ -106,7 +101,7 @@ def _restore_and_check(ctx: StepContext, scratch: ClusterConfig, archive: Path,
     result = k0sctl.run(Invocation("apply", scratch.path, restore_from=archive))
     restore_s = round(time.monotonic() - started, 1)
     if not result.ok:
-        raise ResourceError(f"k0sctl apply --restore-from failed: {_reason(result)}")
+        raise result.failure("apply --restore-from")
     facts: dict[str, Any] = {"restore_s": restore_s}
     if leftovers := result.warn_leftovers():
         facts["controller_leftovers"] = leftovers
@@ -114,10 +109,12 @@ def _restore_and_check(ctx: StepContext, scratch: ClusterConfig, archive: Path,
         raise ResourceError("k0sctl apply did not run its restore phase (k0s was still running on the scratch "
                             "leader after the reset)")
     facts["restored"] = True
-    lines = [_plain(line) for line in result.lines]
+    lines = [plain(line) for line in result.lines]
     facts["api_ready"] = any(API_WAIT.search(line) for line in lines)
     if not facts["api_ready"]:
-        log.warn("drill: k0sctl's output shows no wait for the Kubernetes API (another k0sctl wording?)")
+        raise ResourceError("k0sctl restored the archive but did not wait for the Kubernetes API to be ready "
+                            "(spec.options.wait.enabled: false in the scratch config?), so the drill proves "
+                            "nothing about a ready cluster and restore_s would measure nothing")
     installed = [m.group("version") for m in (INSTALLED.search(line) for line in lines) if m]
     facts["k0s_version"] = installed[-1] if installed else scratch.k0s_version
     facts["backup_k0s_version"] = backed_up
@@ -136,7 +133,7 @@ def _check_kubeconfig(ctx: StepContext, scratch: ClusterConfig) -> str:
 
     result = ctx.k0sctl().capture(Invocation("kubeconfig", scratch.path))
     if not result.ok:
-        raise ResourceError(f"k0sctl kubeconfig failed after the restore: {_reason(result)}")
+        raise ResourceError(f"k0sctl kubeconfig failed after the restore: {result.reason()}")
     try:
         doc = yaml.safe_load("\n".join(result.lines))
         server = doc["clusters"][0]["cluster"]["server"]
@@ -157,10 +154,3 @@ def _reset_after_failure(ctx: StepContext, scratch: ClusterConfig, failure: Reso
         return ResourceError(f"{failure.message}; and {exc.message}")
     return ResourceError(f"{failure.message}; the scratch hosts were reset")
 
-
-def _reason(result: RunResult) -> str:
-    return result.last_error() or f"exit code {result.returncode}"
-
-
-def _plain(line: str) -> str:
-    return _ANSI.sub("", line)

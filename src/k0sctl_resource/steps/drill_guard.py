@@ -11,7 +11,10 @@ connection, when:
 - the backup records no hosts (written by a release before the record): nothing could prove the
   scratch hosts are not that cluster's; a new backup records them;
 - any scratch host's address, or the address of the bastion it is reached through, is one of the
-  recorded addresses (compared as `cluster.normal_address` spells them: names are not resolved).
+  recorded addresses (compared as `cluster.normal_address` spells them: names are not resolved);
+- an address on either side holds a `$`: k0sctl substitutes environment variables (`source.k0sctl.env`
+  among them) in k0sctl.yaml before it connects, so an address as written proves nothing;
+- a scratch host uses k0sctl's `localhost` connection: it would reset the worker the drill runs on.
 """
 
 from __future__ import annotations
@@ -54,9 +57,20 @@ def backup_record(params: DrillParams, directory: Path) -> tuple[Path, dict[str,
 
 
 def recorded_hosts(record: dict[str, Any]) -> list[str]:
+    """The backup's host addresses, normalised; refused unless they are a list of plain addresses."""
     hosts = record.get("hosts")
-    items = hosts if isinstance(hosts, list) else str(hosts or "").split(",")
-    return [normal_address(str(h)) for h in items if str(h).strip()]
+    if hosts is None:
+        return []
+    ref = str(record.get("ref", "?"))[:12]
+    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+        raise ResourceError(f"{REFUSED}: metadata.json of backup {ref} records its hosts in a form a drill cannot "
+                            "check (expected a list of addresses)")
+    for address in hosts:
+        if "$" in address:
+            raise ResourceError(f"{REFUSED}: backup {ref} records the host address {address!r}, which k0sctl fills "
+                                "in from environment variables; nothing proves the scratch hosts are not that "
+                                "cluster's")
+    return [normal_address(h) for h in hosts if h.strip()]
 
 
 def check_not_production(scratch: ClusterConfig, record: dict[str, Any]) -> None:
@@ -72,6 +86,12 @@ def check_not_production(scratch: ClusterConfig, record: dict[str, Any]) -> None
                             "backup (put command: backup) and drill that one")
     for host in scratch.hosts:
         for where, address in _addresses(host):
+            if host.endpoint is None:
+                raise ResourceError(f"{REFUSED}: {where} is k0sctl's localhost connection: the drill would reset "
+                                    "the machine it runs on")
+            if "$" in address:
+                raise ResourceError(f"{REFUSED}: {where} {address!r} is filled in by k0sctl from environment "
+                                    "variables; give the scratch hosts' addresses as they are")
             if normal_address(address) in production:
                 raise ResourceError(f"{REFUSED}: {where} {address} is a host of cluster {source!r} (backup {ref}); "
                                     "a drill resets its hosts and never runs on the cluster it restores")
