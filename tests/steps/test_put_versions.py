@@ -127,6 +127,21 @@ def test_a_repository_lost_during_the_apply_prints_the_commit_read_before(
     assert double.state()["running"] is True
 
 
+def test_a_branch_deleted_during_the_apply_is_created_again(
+        resource: Resource, workdir: Path, double: Double, repo: Path, source: dict[str, Any],
+        tmp_path: Path) -> None:
+    """The commit read before is no commit of the branch any more (check would never list it): the put
+    creates the branch again, as for a missing one, and prints that commit."""
+    init = resource.put(put(source, command="init"), workdir).expect_ok().answer["version"]["ref"]
+    resource.path_prefix.insert(0, k0sctl_with_hook(tmp_path / "hook", "apply",
+                                                    f"git -C {shlex.quote(str(repo))} branch -D {BRANCH}"))
+    run = resource.put(put(source, command="apply"), workdir).expect_ok()
+    (tip,) = first_parents(repo)
+    assert run.answer["version"] == {"ref": tip} != {"ref": init}
+    assert "was deleted while this put ran" in run.stderr
+    assert double.state()["running"] is True
+
+
 def test_a_branch_created_by_a_concurrent_put_is_taken(resource: Resource, workdir: Path, double: Double,
                                                       repo: Path, source: dict[str, Any]) -> None:
     """The branch appears between this put's look and its push (another init or backup won the race):

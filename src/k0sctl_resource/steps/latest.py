@@ -53,7 +53,9 @@ def branch_version(ctx: StepContext) -> Version:
 def after_action(ctx: StepContext, before: Version) -> Version:
     """The branch's newest commit after the cluster action, so that a backup another put pushed
     meanwhile is not printed behind an older commit. The action has happened: when the branch cannot
-    be read now, the commit read before (a real commit of the branch) is printed, with a warning."""
+    be read now, the commit read before (a real commit of the branch) is printed, with a warning; a
+    branch deleted meanwhile is created again like a missing one (a version of a branch that no longer
+    exists is one that check would never list)."""
     from k0sctl_resource.gitstore.store import BackupStore
 
     if ctx.source.backup is None:
@@ -65,8 +67,8 @@ def after_action(ctx: StepContext, before: Version) -> Version:
         log.warn(f"could not read {store.remote.describe()} again after the cluster action ({exc.message}); "
                  f"printing {before.ref[:12]}, its newest commit before the action")
         return before
-    if tip is None:
-        log.warn(f"{store.remote.describe()} was deleted while this put ran; printing {before.ref[:12]}, its "
-                 "newest commit before the action")
-        return before
+    if tip is None:  # deleted while this put ran: `before` is no commit of the branch any more
+        log.warn(f"{store.remote.describe()} was deleted while this put ran; creating it again, as for a "
+                 "branch that does not exist")
+        return branch_version(ctx)
     return Version(ref=tip)
