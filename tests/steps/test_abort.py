@@ -334,3 +334,21 @@ def test_supervised_kills_an_escaped_child_at_the_deadline(tmp_path: Path) -> No
     child = int(pid_file.read_text())
     wait_for(lambda: not Path(f"/proc/{child}").exists()
              or b"State:\tZ" in Path(f"/proc/{child}/status").read_bytes(), "the escaped child to die", 5)
+
+
+def test_supervised_never_holds_output_without_newlines_whole() -> None:
+    """A child that writes megabytes without a newline is passed on in pieces of bounded size, all of it."""
+    from k0sctl_resource.k0sctl.process import MAX_LINE, Supervised
+
+    size = 5 * MAX_LINE + 123
+    proc = subprocess.Popen(["sh", "-c", f"head -c {size} /dev/zero | tr '\\0' x; echo; echo done"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    seen: list[str] = []
+    run = Supervised(proc, timeout=30.0, on_line=seen.append)
+    try:
+        assert run.run() == 0
+    finally:
+        run.close()
+    assert seen[-1] == "done" and len(seen) > 2
+    assert max(len(line) for line in seen) <= MAX_LINE + 65536  # one held line plus one read
+    assert sum(len(line) for line in seen[:-1]) == size

@@ -25,6 +25,7 @@ from k0sctl_resource.runtime import lifecycle, log
 KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
 DRAIN_AFTER_EXIT = 2.0  # seconds output is still read after k0sctl exited
 TICK = 0.2
+MAX_LINE = 64 * 1024  # bytes of one output line held before it is passed on as it is
 
 
 class Supervised:
@@ -104,6 +105,9 @@ class Supervised:
             self._close_pipe()
             return
         *lines, self._partial = (self._partial + chunk).split(b"\n")
+        if len(self._partial) > MAX_LINE:  # output without newlines: shown in pieces, never held whole
+            lines.append(self._partial)
+            self._partial = b""
         for raw in lines:
             self.on_line(raw.decode("utf-8", errors="replace").rstrip("\r"))
 
