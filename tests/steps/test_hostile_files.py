@@ -21,6 +21,11 @@ from tests.support.resource import Resource, executable
 BOMB = "a: &a [" + ",".join(['"' + "lol" * 12 + '"'] * 9) + "]\n" + "".join(
     f"{b}: &{b} [" + ",".join([f"*{a}"] * 9) + "]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True))
 BOMB += "spec: {hosts: *i}\n"
+# Under the bound in each document, over it in the file: the bound is the whole file's.
+LAUGHS = "a: &a [" + ",".join(["1"] * 9) + "]\n" + "".join(
+    f"{b}: &{b} [" + ",".join([f"*{a}"] * 9) + "]\n" for a, b in zip("abcd", "bcde", strict=True))
+SPREAD_BOMB = ("apiVersion: k0sctl.k0sproject.io/v1beta1\nkind: Cluster\nspec: {hosts: [{localhost: {}}]}\n"
+               + ("---\napiVersion: v1\nkind: ConfigMap\n" + LAUGHS) * 2)
 
 
 def listing(root: Path) -> list[str]:
@@ -85,7 +90,10 @@ def test_symlink_loop_config(resource: Resource, workdir: Path, double: Double, 
     ("metadata: {name: x}\nspec: {k0s: {version: " + "7" * 5000 + "}}\n", ("more digits than Python converts",)),
     ('metadata: {name: "\\ud800"}\n', ("lone surrogate",)),
     ("a: &x [*x]\n", ("contains it",)),
-    ("kind: [" + ",".join(["1"] * 9) + "]\n", ("kind must be Cluster, got a list",)),
+    ("apiVersion: k0sctl.k0sproject.io/v1beta1\nkind: [" + ",".join(["1"] * 9) + "]\n",
+     ("kind must be a string, got a list",)),
+    (SPREAD_BOMB, ("alias bomb",)),
+    ("apiVersion: v1\nkind: Namespace\n---\nkind: Cluster\n", ("document 2: apiVersion is missing",)),
 ])
 def test_hostile_yaml(resource: Resource, workdir: Path, double: Double, config: Path, text: str,
                       words: tuple[str, ...]) -> None:

@@ -28,14 +28,15 @@ def test_one_spelling(given: str, spelled: str) -> None:
     assert normal_address(given) == spelled
 
 
-def scratch(*hosts: str, bastion: str | None = None) -> cluster.ClusterConfig:
+def scratch(*hosts: str, bastion: str | None = None, via: str = "ssh") -> cluster.ClusterConfig:
     items = []
     for address in hosts:
-        ssh: dict[str, object] = {"address": address}
+        conn: dict[str, object] = {"address": address}
         if bastion:
-            ssh["bastion"] = {"address": bastion}
-        items.append({"role": "controller", "ssh": ssh})
-    doc = {"kind": "Cluster", "metadata": {"name": "scratch"}, "spec": {"hosts": items or [{"localhost": {}}]}}
+            conn["bastion"] = {"address": bastion}
+        items.append({"role": "controller", via: conn})
+    doc = {"apiVersion": cluster.CLUSTER_API, "kind": "Cluster", "metadata": {"name": "scratch"},
+           "spec": {"hosts": items or [{"localhost": {}}]}}
     return cluster.parse_cluster(json.dumps(doc), Path("scratch.yaml"))
 
 
@@ -60,7 +61,8 @@ def test_scratch_hosts_against_the_record(config: cluster.ClusterConfig, refused
 
 def test_a_localhost_scratch_host_is_refused() -> None:
     """k0sctl's localhost connection is the worker the drill runs on: reset it never."""
-    config = cluster.parse_cluster('{"metadata": {"name": "s"}, "spec": {"hosts": [{"localhost": {"enabled": true}}]}}',
+    config = cluster.parse_cluster('{"apiVersion": "k0sctl.k0sproject.io/v1beta1", "kind": "Cluster", '
+                                   '"metadata": {"name": "s"}, "spec": {"hosts": [{"localhost": {"enabled": true}}]}}',
                                    Path("s.yaml"))
     with pytest.raises(ResourceError, match=r"^drill refused: spec.hosts\[0\].localhost is k0sctl's localhost"):
         check_not_production(config, RECORD)

@@ -2,6 +2,12 @@
 
 Only what the resource itself uses is read: the cluster name and, for every host, its role and how
 k0sctl connects to it. k0sctl validates the rest of the file itself.
+
+The file may hold several YAML documents (`---`), e.g. the k0sctl `Cluster` and a k0s `ClusterConfig`.
+The cluster is chosen as k0sctl (v0.22 and newer, cmd/flags.go readConfig) chooses it: every
+document needs an `apiVersion` and a `kind`, and exactly one must be `k0sctl.k0sproject.io/v1beta1`
+`Cluster` (compared ignoring case, then validated exactly). Older k0sctl reads only the first
+document; where both succeed they use the same one.
 """
 
 from __future__ import annotations
@@ -12,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from k0sctl_resource.config.paths import read_regular
-from k0sctl_resource.config.safe_load import load_yaml
+from k0sctl_resource.config.safe_load import load_yaml_documents
 from k0sctl_resource.runtime.errors import ResourceError
 
 DEFAULT_CLUSTER_NAME = "k0s-cluster"
+CLUSTER_API = "k0sctl.k0sproject.io/v1beta1"
 MAX_CONFIG = 4 * 1024 * 1024
 LOCALHOST = "localhost"
 
@@ -137,10 +144,38 @@ def _host(index: int, raw: Any, path: Path) -> Host:
     return Host(index=index, role=role, connection=kind, endpoint=endpoint, bastion=bastion)
 
 
+def _cluster_document(documents: list[Any], path: Path) -> dict[str, Any]:
+    """The one k0sctl `Cluster` document among `documents` (see the module doc)."""
+    documents = [doc for doc in documents if doc is not None]  # k0sctl skips empty documents
+    if not documents:
+        raise ResourceError(f"{path}: no YAML document in it; k0sctl needs a Cluster document")
+    clusters: list[tuple[int, dict[str, Any]]] = []
+    for number, doc in enumerate(documents, 1):
+        where = f"document {number}: " if len(documents) > 1 else ""
+        if not isinstance(doc, dict):
+            raise ResourceError(f"{path}: {where}must be a mapping with apiVersion and kind, got {_short(doc)}")
+        for key in ("apiVersion", "kind"):
+            if isinstance(doc.get(key), dict | list):
+                raise ResourceError(f"{path}: {where}{key} must be a string, got {_short(doc[key])}")
+            if doc.get(key) in (None, ""):
+                raise ResourceError(f"{path}: {where}{key} is missing (k0sctl needs apiVersion and kind in "
+                                    "every document)")
+        if str(doc["apiVersion"]).lower() == CLUSTER_API and str(doc["kind"]).lower() == "cluster":
+            clusters.append((number, doc))
+    if len(clusters) != 1:
+        found = f"documents {', '.join(str(n) for n, _ in clusters)} are" if clusters else "none is"
+        raise ResourceError(f"{path}: k0sctl needs exactly one document of apiVersion {CLUSTER_API} and kind "
+                            f"Cluster; {found}")
+    root = clusters[0][1]
+    if root["apiVersion"] != CLUSTER_API:
+        raise ResourceError(f"{path}: apiVersion must be {CLUSTER_API}, got {_short(root['apiVersion'])}")
+    if root["kind"] not in ("Cluster", "cluster"):
+        raise ResourceError(f"{path}: kind must be Cluster, got {_short(root['kind'])}")
+    return root
+
+
 def parse_cluster(text: str, path: Path) -> ClusterConfig:
-    root = _mapping(load_yaml(text, str(path)), "the document", path)
-    if root.get("kind") not in (None, "Cluster"):
-        raise ResourceError(f"{path}: kind must be Cluster, got {_short(root.get('kind'))}")
+    root = _cluster_document(load_yaml_documents(text, str(path)), path)
     metadata = _mapping(root.get("metadata"), "metadata", path)
     name = metadata.get("name") or DEFAULT_CLUSTER_NAME
     if not isinstance(name, str):

@@ -2,9 +2,10 @@
 
 - Nesting deeper than `MAX_DEPTH` is refused while the document is composed (before Python's own
   recursion limit turns it into a RecursionError).
-- YAML aliases are allowed (k0sctl configs use anchors), but the document is refused when its
-  expansion (every alias counted as a copy) would exceed `MAX_NODES`: a 700-byte "billion laughs"
-  would otherwise become a MemoryError the first time anybody prints it.
+- YAML aliases are allowed (k0sctl configs use anchors), but the file is refused when its expansion
+  (every alias counted as a copy, summed over all its documents) would exceed `MAX_NODES`: a
+  700-byte "billion laughs" would otherwise become a MemoryError the first time anybody prints it,
+  and splitting it into several documents (`---`) does not raise the bound.
 - Integers longer than Python converts (4300 digits) and strings with lone surrogates (which cannot
   be written to a log or a file as UTF-8) are refused with their own message.
 """
@@ -45,10 +46,11 @@ def _loader_class() -> type[yaml.SafeLoader]:
     return BoundedLoader
 
 
-def _expanded_size(root: yaml.Node, where: str) -> int:
+def _expanded_size(root: yaml.Node, where: str, limit: int) -> int:
+    """Nodes of the document with every alias expanded (aliases are shared node objects); refused
+    above `limit` (what is left of `MAX_NODES` after the file's earlier documents)."""
     import yaml
 
-    """Nodes of the document with every alias expanded (aliases are shared node objects)."""
     sizes: dict[int, int] = {}
     open_nodes: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
@@ -63,7 +65,7 @@ def _expanded_size(root: yaml.Node, where: str) -> int:
             children = [part for pair in node.value for part in pair]
         if children_done or not children:
             total = 1 + sum(sizes[id(child)] for child in children)
-            if total > MAX_NODES:
+            if total > limit:
                 raise ResourceError(f"{where}: aliases would expand it to more than {MAX_NODES} values "
                                     "(a YAML alias bomb?); refusing it")
             sizes[id(node)] = total
@@ -104,19 +106,24 @@ def number_error(exc: ValueError, where: str) -> ResourceError:
     return ResourceError(f"{where}: a value cannot be read ({str(exc)[:80]})")
 
 
-def load_yaml(text: str, where: str) -> Any:
-    """The first YAML document of `text`, bounded as the module doc says; `where` names it in errors."""
+def load_yaml_documents(text: str, where: str) -> list[Any]:
+    """Every YAML document of `text` (an empty one as None), in order, bounded as the module doc says
+    (the bounds hold for the whole file); `where` names it in errors."""
     import yaml
 
     loader = None
     try:
         loader = _loader_class()(text)  # the reader refuses control characters right here
         loader.where = where  # type: ignore[attr-defined]
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _expanded_size(node, where)
-        data = loader.construct_document(node)
+        nodes: list[yaml.Node] = []
+        expanded = 0
+        while loader.check_node():  # every document, an empty one (`---` alone) as a null node
+            node = loader.get_node()
+            if node is None:  # not after check_node(); the stubs cannot know
+                break
+            expanded += _expanded_size(node, where, MAX_NODES - expanded)
+            nodes.append(node)
+        data = [loader.construct_document(node) for node in nodes]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         at = f" (line {mark.line + 1})" if mark is not None else ""
