@@ -1,13 +1,14 @@
 """The k0sctl.yaml reader: several YAML documents, the cluster chosen as k0sctl chooses it, the bounds
-over the whole file (config.cluster, config.safe_load)."""
+over the whole file, the SSH bastion of a winRM host (config.cluster, config.safe_load)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
-from k0sctl_resource.config.cluster import parse_cluster
+from k0sctl_resource.config.cluster import Endpoint, parse_cluster
 from k0sctl_resource.config.safe_load import MAX_NODES, load_yaml_documents
 from k0sctl_resource.runtime.errors import ResourceError
 
@@ -100,3 +101,50 @@ def test_the_depth_bound_holds_in_a_later_document() -> None:
 def test_a_syntax_error_in_a_later_document_is_not_valid_yaml() -> None:
     with pytest.raises(ResourceError, match=r"^config/k0sctl.yaml: not valid YAML \(line 12\)"):
         parse_cluster(CLUSTER + "---\na: b: c\n", PATH)
+
+
+def test_a_winrm_host_behind_an_ssh_bastion() -> None:
+    text = CLUSTER.replace("    ssh: {address: 192.0.2.11}\n", """    winRM:
+      address: 198.51.100.7
+      useHTTPS: true
+      bastion: {address: 192.0.2.99, user: jump, port: 2200}
+  - role: worker
+    winRM: {address: 198.51.100.8, bastion: {address: bastion.example.test}}
+""")
+    hosts = parse_cluster(text, PATH).hosts
+    assert [(h.connection, h.endpoint, h.bastion, h.probe_target) for h in hosts[1:]] == [
+        ("winRM", Endpoint("198.51.100.7", 5986, "winRM"), Endpoint("192.0.2.99", 2200, "ssh"),
+         Endpoint("192.0.2.99", 2200, "ssh")),
+        ("winRM", Endpoint("198.51.100.8", 5985, "winRM"), Endpoint("bastion.example.test", 22, "ssh"),
+         Endpoint("bastion.example.test", 22, "ssh")),
+    ]
+    assert parse_cluster(text, PATH).addresses() == ["192.0.2.10", "198.51.100.7", "198.51.100.8"]
+
+
+@pytest.mark.parametrize(("bastion", "message"), [
+    ("[192.0.2.99]", "spec.hosts[1].winRM.bastion must be a mapping"),
+    ("{user: jump}", "spec.hosts[1].winRM.bastion.address is missing"),
+    ("{address: 192.0.2.99, port: 65536}", "spec.hosts[1].winRM.bastion.port must be a port number, got 65536"),
+])
+def test_a_bad_winrm_bastion(bastion: str, message: str) -> None:
+    text = CLUSTER.replace("    ssh: {address: 192.0.2.11}\n",
+                           f"    winRM: {{address: 198.51.100.7, bastion: {bastion}}}\n")
+    with pytest.raises(ResourceError, match=r"^config/k0sctl.yaml: ") as exc:
+        parse_cluster(text, PATH)
+    assert message in exc.value.message
+
+
+def test_ping_probes_the_bastion_of_a_winrm_host() -> None:
+    """A real probe on loopback: the winRM host's own port (127.0.0.2:5985) is never tried."""
+    from k0sctl_resource.ping.model import PingOptions
+    from k0sctl_resource.ping.probe import probe_cluster
+
+    with socket.create_server(("127.0.0.1", 0)) as bastion:
+        port = bastion.getsockname()[1]
+        text = CLUSTER.replace("  - role: worker\n    ssh: {address: 192.0.2.11}\n", "").replace(
+            "    ssh: {address: 192.0.2.10, port: 2222}\n",
+            f"    winRM: {{address: 127.0.0.2, bastion: {{address: 127.0.0.1, port: {port}}}}}\n")
+        report = probe_cluster(parse_cluster(text, PATH), PingOptions(count=1, timeout=2.0, traceroute=False))
+    [host] = report.hosts
+    assert host.describe() == f"127.0.0.2:5985 (controller) via bastion 127.0.0.1:{port}"
+    assert (report.stats.tcp_connects, host.reachable) == (1, True)

@@ -49,6 +49,10 @@ RECORD = {"ref": "a" * 40, "kind": "backup", "cluster": "prod", "hosts": ["192.0
     (scratch("198.51.100.20", "192.0.2.10"), "spec.hosts[1].ssh.address 192.0.2.10"),
     (scratch("[2001:db8::0001]"), "spec.hosts[0].ssh.address [2001:db8::0001]"),
     (scratch("198.51.100.20", bastion="192.0.2.10"), "spec.hosts[0].ssh.bastion.address 192.0.2.10"),
+    (scratch("198.51.100.20", bastion="192.0.2.99", via="winRM"), None),
+    (scratch("198.51.100.20", bastion="::ffff:192.0.2.10", via="winRM"),
+     "spec.hosts[0].winRM.bastion.address ::ffff:192.0.2.10"),
+    (scratch("192.0.2.10", bastion="198.51.100.9", via="winRM"), "spec.hosts[0].winRM.address 192.0.2.10"),
 ])
 def test_scratch_hosts_against_the_record(config: cluster.ClusterConfig, refused: str | None) -> None:
     if refused is None:

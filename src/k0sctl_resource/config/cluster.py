@@ -1,7 +1,7 @@
 """Reading the facts this resource needs from a k0sctl cluster config (k0sctl.yaml).
 
 Only what the resource itself uses is read: the cluster name and, for every host, its role and how
-k0sctl connects to it. k0sctl validates the rest of the file itself.
+k0sctl connects to it (and through which SSH bastion). k0sctl validates the rest of the file itself.
 
 The file may hold several YAML documents (`---`), e.g. the k0sctl `Cluster` and a k0s `ClusterConfig`.
 The cluster is chosen as k0sctl (v0.22 and newer, cmd/flags.go readConfig) chooses it: every
@@ -138,9 +138,9 @@ def _host(index: int, raw: Any, path: Path) -> Host:
     conn = _mapping(item[kind], f"{where}.{kind}", path)
     endpoint = _endpoint(conn, kind, f"{where}.{kind}", path)
     bastion = None
-    if kind == "ssh" and conn.get("bastion") is not None:
-        bastion = _endpoint(_mapping(conn["bastion"], f"{where}.ssh.bastion", path), "ssh",
-                            f"{where}.ssh.bastion", path)
+    if kind in ("ssh", "winRM") and conn.get("bastion") is not None:  # rig: an SSH bastion for both
+        bastion = _endpoint(_mapping(conn["bastion"], f"{where}.{kind}.bastion", path), "ssh",
+                            f"{where}.{kind}.bastion", path)
     return Host(index=index, role=role, connection=kind, endpoint=endpoint, bastion=bastion)
 
 

@@ -103,5 +103,5 @@ def _addresses(host: Host) -> list[tuple[str, str]]:
         return [(f"{where}.localhost", "localhost")]
     found = [(f"{where}.{host.endpoint.protocol}.address", host.endpoint.address)]
     if host.bastion is not None:
-        found.append((f"{where}.ssh.bastion.address", host.bastion.address))
+        found.append((f"{where}.{host.connection}.bastion.address", host.bastion.address))
     return found
