@@ -72,7 +72,8 @@ def test_a_localhost_scratch_host_is_refused() -> None:
         check_not_production(config, RECORD)
 
 
-@pytest.mark.parametrize("config", [scratch("${PROD}"), scratch("$PROD"), scratch("198.51.100.20", bastion="${JUMP}")])
+@pytest.mark.parametrize("config", [scratch("${PROD}"), scratch("$PROD"), scratch("198.51.100.20", bastion="${JUMP}"),
+                                    scratch("198.51.100.20", bastion="${JUMP}", via="winRM")])
 def test_addresses_k0sctl_fills_in_from_the_environment_are_refused(config: cluster.ClusterConfig) -> None:
     """k0sctl substitutes environment variables (source.k0sctl.env among them) before it connects."""
     with pytest.raises(ResourceError, match=r"^drill refused: .*environment variables"):
