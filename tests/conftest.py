@@ -1,6 +1,8 @@
 """The shared fixtures, one place: every module of tests/support that defines fixtures is a plugin here."""
 
 pytest_plugins = [
+    "pytester",  # tests/unit/test_tools.py
+    "tests.support.tools",  # the needs_tool marker
     "tests.support.fixtures",
     "tests.support.in_process",
     "tests.support.k0sctl_fixtures",

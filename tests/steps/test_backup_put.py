@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -31,8 +30,9 @@ from tests.support.backup_support import (
 from tests.support.fixtures import CLUSTER_NAME, Double
 from tests.support.resource import BUILD_ENV, Resource, assert_no_secret_in_files, git_history_text
 from tests.support.sshd import SshServer
+from tests.support.tools import needs_tool
 
-needs_age = pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI (Debian package age) is missing")
+needs_age = needs_tool("age", "Debian package age")
 
 
 def backup_calls(double: Double) -> list[list[str]]:

@@ -22,6 +22,7 @@ import pytest
 
 from tests.support.backup_support import backup_source, build_history
 from tests.support.resource import Resource
+from tests.support.tools import require_tool
 
 CACHE = "k0sctl-check-cache"
 BRANCH = "k0sctl-backup"
@@ -39,10 +40,9 @@ def shared_tmp() -> Iterator[Path]:
 
 
 def as_nobody(script: str) -> None:
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is not installed")
+    setpriv = require_tool("setpriv", "Debian util-linux")
     nobody = pwd.getpwnam("nobody")
-    subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--",
+    subprocess.run([setpriv, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--",
                     "sh", "-ec", script], check=True, env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"})
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.support.backup_support import (
 )
 from tests.support.resource import BUILD_ENV, Resource, git_history_text
 from tests.support.sshd import SshServer
+from tests.support.tools import needs_tool, require_tool
 
 PAYLOAD_SIZE = 300_000
 
@@ -111,10 +111,11 @@ def test_get_without_identity_or_decrypt_false_writes_the_age_file(
         out = tmp_path / name
         get(resource, source, ref, out, **params).expect_ok()
         assert sorted(p.name for p in out.iterdir()) == ["backup.tar.gz.age", "metadata.json"]
-        if shutil.which("age"):
-            plain = subprocess.run(["age", "-d", "-i", str(key.path), str(out / "backup.tar.gz.age")],
-                                   capture_output=True, check=True).stdout
-            assert plain == payload
+    age = require_tool("age", "Debian package age")  # the files are age files: the age CLI decrypts them
+    for name in ("no-identity", "decrypt-false"):
+        plain = subprocess.run([age, "-d", "-i", str(key.path), str(tmp_path / name / "backup.tar.gz.age")],
+                               capture_output=True, check=True).stdout
+        assert plain == payload
 
 
 def test_skip_download_and_init_commits(resource: Resource, workdir: Path, repo: Path, payload: bytes,
@@ -144,11 +145,6 @@ def test_ssh_recipient_and_passphrase(resource: Resource, workdir: Path, repo: P
     out = tmp_path / "ssh"
     get(resource, source, ref, out).expect_ok()
     assert (out / "backup.tar.gz").read_bytes() == payload
-    if shutil.which("age"):
-        sealed = tmp_path / "sealed.age"
-        sealed.write_bytes(stored_archive(repo, ref, json.loads((out / "metadata.json").read_text())["archive"]))
-        plain = subprocess.run(["age", "-d", "-i", str(sk.path), str(sealed)], capture_output=True, check=True)
-        assert plain.stdout == payload
     secret = "a long passphrase for the test"
     resource.secrets.append(secret)
     pw_source = backup_source(f"file://{repo}", passphrase=secret)
@@ -159,6 +155,12 @@ def test_ssh_recipient_and_passphrase(resource: Resource, workdir: Path, repo: P
     wrong = get(resource, backup_source(f"file://{repo}", passphrase="not it at all"), ref2, tmp_path / "w")
     assert wrong.returncode != 0 and "passphrase does not decrypt" in wrong.error_lines[0]
     assert not (tmp_path / "w" / "backup.tar.gz").exists()
+    # The stored archive is a plain age file for the ssh key: the age CLI decrypts it.
+    sealed = tmp_path / "sealed.age"
+    sealed.write_bytes(stored_archive(repo, ref, json.loads((out / "metadata.json").read_text())["archive"]))
+    age = require_tool("age", "Debian package age")
+    plain = subprocess.run([age, "-d", "-i", str(sk.path), str(sealed)], capture_output=True, check=True)
+    assert plain.stdout == payload
 
 
 def _rewrite_archive(repo: Path, ref: str, tmp_path: Path, change: Any) -> str:
@@ -249,7 +251,7 @@ def test_get_from_a_protocol_v0_server(resource: Resource, workdir: Path, sshd_v
     assert (tmp_path / "out" / "backup.tar.gz").read_bytes() == payload
 
 
-@pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI (Debian package age) is missing")
+@needs_tool("age", "Debian package age")
 def test_get_decrypts_an_archive_the_age_cli_encrypted(resource: Resource, repo: Path, tmp_path: Path) -> None:
     """A backup committed by hand (age CLI, ssh-ed25519 recipient) in the same layout is read like ours."""
     sk = ssh_key(tmp_path, "ops")

@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.fixtures import Double
 from tests.support.resource import Resource, executable
+from tests.support.tools import unavailable
 
 BOMB = "a: &a [" + ",".join(['"' + "lol" * 12 + '"'] * 9) + "]\n" + "".join(
     f"{b}: &{b} [" + ",".join([f"*{a}"] * 9) + "]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True))
@@ -67,7 +68,7 @@ def test_device_config(resource: Resource, workdir: Path, double: Double, config
     try:
         os.mknod(config, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero: never ends
     except PermissionError:
-        pytest.skip("no CAP_MKNOD here")
+        unavailable("mknod is not permitted here (no CAP_MKNOD)")
     put_config(resource, workdir, double, "is a device")
 
 

@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import threading
@@ -21,9 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.support.sshd import bare_repo as bare_repo  # noqa: PLC0414 - re-exported (mypy's explicit form)
+from tests.support.tools import require_tool
 
 BRANCH = "k0sctl-backup"
 FOLDER = "backups"
@@ -61,8 +59,7 @@ class AgeKey:
 
 
 def age_key(directory: Path, name: str = "age") -> AgeKey:
-    if shutil.which("age-keygen") is None:
-        pytest.skip("age-keygen (Debian package age) is not installed")
+    require_tool("age-keygen", "Debian package age")
     path = directory / f"{name}.txt"
     subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
     recipient = subprocess.run(["age-keygen", "-y", str(path)], check=True, capture_output=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -166,7 +165,3 @@ def ssh_keypair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", str(key)], check=True)
     return key.read_text(), (d / "id_ed25519.pub").read_text().strip()
 
-
-@pytest.fixture
-def ci() -> bool:
-    return os.environ.get("CI") == "true"

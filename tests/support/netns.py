@@ -20,7 +20,7 @@ Typical use::
         client.run(["curl", "http://127.0.0.1:8000/"])
 
 Everything needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN); :func:`require_netns` skips a test with
-the reason when ``ip netns add`` does not work here.
+the reason when ``ip netns add`` does not work here (fails it under CI=true, tests/support/tools.py).
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+
+from tests.support.tools import unavailable
 
 NAME_PREFIX = "k0t"
 ETC_NETNS = Path("/etc/netns")
@@ -73,10 +75,10 @@ def netns_unavailable_reason() -> str | None:
 
 
 def require_netns() -> None:
-    """Skip the calling test, with the reason, when network namespaces cannot be created here."""
+    """Skip (fail when CI=true) the calling test, with the reason, when network namespaces cannot be created."""
     reason = netns_unavailable_reason()
     if reason is not None:
-        pytest.skip(f"network namespaces unavailable: {reason}")
+        unavailable(f"network namespaces cannot be created here: {reason}")
 
 
 def _pid_alive(pid: int) -> bool:

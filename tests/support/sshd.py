@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -30,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.tools import require_tool
 
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
@@ -112,8 +113,7 @@ class SshServer:
             handle.write(public_line.strip() + "\n")
 
     def start(self, timeout: float = 10.0) -> SshServer:
-        if not os.path.exists(SSHD):
-            pytest.skip(f"{SSHD} (Debian openssh-server) is not installed")
+        require_tool(SSHD, "Debian openssh-server")
         PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
         check = subprocess.run([SSHD, "-t", "-f", str(self.config)], capture_output=True, text=True, check=False)
         if check.returncode != 0:
@@ -186,8 +186,7 @@ def bare_repo(path: Path, *, allow_filter: bool = True) -> Path:
 
 @pytest.fixture(scope="session")
 def sshd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    if shutil.which("ssh") is None:
-        pytest.skip("ssh (openssh-client) is not installed")
+    require_tool("ssh", "Debian openssh-client")
     with SshServer(tmp_path_factory.mktemp("sshd")) as server:
         yield server
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.support import ROOT
+from tests.support.tools import require_tool
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 DOCKERFILE = ROOT / "Dockerfile"
@@ -224,7 +225,5 @@ def test_asset_is_an_executable_thin_exec(script: str) -> None:
 def test_image_script_is_valid_bash() -> None:
     script = ROOT / "scripts" / "image.sh"
     assert run("bash", "-n", str(script)).returncode == 0
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed")
-    result = run("shellcheck", str(script))
+    result = run(require_tool("shellcheck", "Debian shellcheck"), str(script))
     assert result.returncode == 0, result.stdout

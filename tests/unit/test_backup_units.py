@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -31,8 +30,9 @@ from k0sctl_resource.gitstore.runner import classify
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.workspace import Workspace
 from tests.support.backup_support import age_key, k0s_backup_tar, ssh_key
+from tests.support.tools import needs_tool
 
-needs_age = pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI (Debian package age) is missing")
+needs_age = needs_tool("age", "Debian package age")
 
 
 # -- names and messages ----------------------------------------------------------------------------
