@@ -47,8 +47,9 @@ spec:
 
 
 @pytest.fixture
-def double(tmp_path: Path, k0sctl_env: dict[str, str]) -> Double:
-    """The double to run directly, in an environment that touches no home, on CONFIG."""
+def direct_double(tmp_path: Path, k0sctl_env: dict[str, str]) -> Double:
+    """The double to run directly, in an environment that touches no home, on CONFIG (unlike the shared
+    `double`, which the steps find on PATH)."""
     d = Double(tmp_path, k0sctl_env)
     d.config.write_text(CONFIG)
     d.set(running=False)
@@ -77,8 +78,8 @@ def phases(result: DoubleRun) -> list[str]:
 
 @pytest.mark.parametrize(("version", "commit_len"),
                          [("v0.32.2", 40), ("v0.28.0", 40), ("v0.22.0", 40), ("v0.20.0", 40), ("v0.13.1", 7)])
-def test_version_prints_version_and_commit(double: Double, version: str, commit_len: int) -> None:
-    result = double.run("version", version=version)
+def test_version_prints_version_and_commit(direct_double: Double, version: str, commit_len: int) -> None:
+    result = direct_double.run("version", version=version)
     assert result.returncode == 0 and result.stderr == ""
     lines = result.stdout.splitlines()
     assert lines[0] == f"version: {version}"
@@ -104,10 +105,10 @@ FLAG_HISTORY = [
 
 
 @pytest.mark.parametrize(("version", "args", "accepted"), FLAG_HISTORY)
-def test_flags_follow_the_release(double: Double, tmp_path: Path, version: str, args: list[str],
+def test_flags_follow_the_release(direct_double: Double, tmp_path: Path, version: str, args: list[str],
                                   accepted: bool) -> None:
     missing = str(tmp_path / "absent.yaml")
-    result = double.run(args[0], "--config", missing, *args[1:], version=version)
+    result = direct_double.run(args[0], "--config", missing, *args[1:], version=version)
     assert result.returncode == 1
     if accepted:
         assert result.stderr == ""
@@ -119,22 +120,22 @@ def test_flags_follow_the_release(double: Double, tmp_path: Path, version: str, 
                             result.stderr)
 
 
-def test_unknown_command_and_env_bool(double: Double) -> None:
-    unknown = double.run("frobnicate")
+def test_unknown_command_and_env_bool(direct_double: Double) -> None:
+    unknown = direct_double.run("frobnicate")
     assert (unknown.returncode, unknown.stdout, unknown.stderr) == (3, "", "No help topic for 'frobnicate'\n")
-    strict = double.run("version", env={"DEBUG": "yes"})
+    strict = direct_double.run("version", env={"DEBUG": "yes"})
     assert strict.returncode == 1
     assert strict.stdout.startswith('Incorrect Usage: could not parse "yes" as bool value from environment variable '
                                     '"DEBUG" for flag debug: strconv.ParseBool: parsing "yes": invalid syntax')
-    old = double.run("version", env={"DEBUG": "yes"}, version="v0.13.1")
+    old = direct_double.run("version", env={"DEBUG": "yes"}, version="v0.13.1")
     assert old.returncode == 1 and old.stdout == ""
     assert 'msg="could not parse \\"yes\\" as bool value for flag debug' in old.stderr
 
 
 # -- apply ---------------------------------------------------------------------------------------------
 
-def test_apply_installs_a_fresh_cluster(double: Double) -> None:
-    result = double.run("apply")
+def test_apply_installs_a_fresh_cluster(direct_double: Double) -> None:
+    result = direct_double.run("apply")
     assert result.returncode == 0, result
     assert phases(result)[:2] == ["Connect to hosts", "Detect host operating systems"]
     assert "Initialize the k0s cluster" in phases(result) and "Install workers" in phases(result)
@@ -143,63 +144,63 @@ def test_apply_installs_a_fresh_cluster(double: Double) -> None:
     assert 'msg="k0s cluster version v1.31.2+k0s.0 is now installed"' in result.stdout
     assert result.stdout.startswith("\n") and "k0sctl v0.32.2 Copyright 2026, k0sctl authors.\n" in result.stdout
     assert " ▌ " in result.stderr  # v0.32's notice on stderr
-    state = double.state()
+    state = direct_double.state()
     assert state["running"] is True and state["installs"] == 1 and state["cluster_name"] == "double-test"
 
 
-def test_apply_on_running_cluster_changes_nothing_to_install(double: Double) -> None:
-    double.set(running=True, k0s_version="v1.31.2+k0s.0")
-    result = double.run("apply")
+def test_apply_on_running_cluster_changes_nothing_to_install(direct_double: Double) -> None:
+    direct_double.set(running=True, k0s_version="v1.31.2+k0s.0")
+    result = direct_double.run("apply")
     assert result.returncode == 0, result
     assert "Initialize the k0s cluster" not in phases(result)
-    assert double.state().get("installs") is None
+    assert direct_double.state().get("installs") is None
 
 
-def test_old_release_names_hosts_the_rig_v0_way(double: Double) -> None:
-    result = double.run("apply", version="v0.28.0")
+def test_old_release_names_hosts_the_rig_v0_way(direct_double: Double) -> None:
+    result = direct_double.run("apply", version="v0.28.0")
     assert 'msg="[ssh] 192.0.2.10:2222: connected"' in result.stdout
     assert "k0sctl v0.28.0 Copyright 2025, k0sctl authors.\n" in result.stdout and result.stderr == ""
 
 
-def test_restore_on_stopped_cluster_runs_the_restore_phase(double: Double, tmp_path: Path) -> None:
+def test_restore_on_stopped_cluster_runs_the_restore_phase(direct_double: Double, tmp_path: Path) -> None:
     archive = k0s_archive(tmp_path / "backup.tar.gz")
-    result = double.run("apply", "--restore-from", str(archive))
+    result = direct_double.run("apply", "--restore-from", str(archive))
     assert result.returncode == 0, result
     assert "Restore cluster state" in phases(result)
     assert phases(result).index("Restore cluster state") < phases(result).index("Initialize the k0s cluster")
     assert 'msg="192.0.2.10:2222: restoring cluster state"' in result.stdout
-    (restore,) = double.state()["restores"]
+    (restore,) = direct_double.state()["restores"]
     assert restore["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
-    assert double.state()["running"] is True
+    assert direct_double.state()["running"] is True
 
 
-def test_restore_is_skipped_silently_on_running_cluster(double: Double, tmp_path: Path) -> None:
-    double.set(running=True)
+def test_restore_is_skipped_silently_on_running_cluster(direct_double: Double, tmp_path: Path) -> None:
+    direct_double.set(running=True)
     archive = k0s_archive(tmp_path / "backup.tar.gz")
-    result = double.run("apply", "--restore-from", str(archive))
+    result = direct_double.run("apply", "--restore-from", str(archive))
     assert result.returncode == 0, result
     assert "Restore" not in result.stdout and "restor" not in result.stdout
-    assert "restores" not in double.state()
+    assert "restores" not in direct_double.state()
 
 
 @pytest.mark.parametrize("content", [b"garbage", gzip.compress(b"not a tar" * 20), None])
-def test_restore_of_unusable_archive_fails(double: Double, tmp_path: Path, content: bytes | None) -> None:
+def test_restore_of_unusable_archive_fails(direct_double: Double, tmp_path: Path, content: bytes | None) -> None:
     archive = tmp_path / "backup.tar.gz"
     if content is None:
         k0s_archive(archive, with_config=False)
     else:
         archive.write_bytes(content)
-    result = double.run("apply", "--restore-from", str(archive))
+    result = direct_double.run("apply", "--restore-from", str(archive))
     assert result.returncode == 1
     assert 'level=error msg="192.0.2.10:2222: restore failed: ' in result.stdout
     assert result.fatal is not None and result.fatal.endswith("restore failed: command failed: exit status 1")
     assert 'msg="==> Apply failed"' in result.stdout
-    assert double.state()["running"] is False
+    assert direct_double.state()["running"] is False
 
 
-def test_restore_from_missing_file_fails(double: Double, tmp_path: Path) -> None:
+def test_restore_from_missing_file_fails(direct_double: Double, tmp_path: Path) -> None:
     missing = tmp_path / "nope.tar.gz"
-    result = double.run("apply", "--restore-from", str(missing))
+    result = direct_double.run("apply", "--restore-from", str(missing))
     assert result.returncode == 1
     assert result.fatal is not None
     assert result.fatal.endswith(f"open file for upload: open {missing}: no such file or directory")
@@ -207,13 +208,13 @@ def test_restore_from_missing_file_fails(double: Double, tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("running", "changes", "expect_changes"),
                          [(True, False, False), (True, True, True), (False, False, True)])
-def test_dry_run_reports_and_changes_nothing(double: Double, running: bool, changes: bool,
+def test_dry_run_reports_and_changes_nothing(direct_double: Double, running: bool, changes: bool,
                                              expect_changes: bool) -> None:
-    double.set(running=running, changes=changes)
-    before = double.state_file.read_bytes()
-    result = double.run("apply", "--dry-run")
+    direct_double.set(running=running, changes=changes)
+    before = direct_double.state_file.read_bytes()
+    result = direct_double.run("apply", "--dry-run")
     assert result.returncode == 0, result
-    assert double.state_file.read_bytes() == before
+    assert direct_double.state_file.read_bytes() == before
     if expect_changes:
         assert "dry-run: cluster state altering actions would be performed:\n" in result.stdout
         assert re.search(r"^dry-run: \* 192\.0\.2\.10:2222 :\ndry-run:  - ", result.stdout, re.MULTILINE)
@@ -223,18 +224,18 @@ def test_dry_run_reports_and_changes_nothing(double: Double, running: bool, chan
     assert result.stdout.index("dry-run:") < result.stdout.index("==> Finished in")
 
 
-def test_dry_run_with_restore_on_stopped_cluster_fails_like_k0sctl(double: Double, tmp_path: Path) -> None:
+def test_dry_run_with_restore_on_stopped_cluster_fails_like_k0sctl(direct_double: Double, tmp_path: Path) -> None:
     """The restore phase has no dry-run mode: k0sctl runs `k0s restore`, which a dry run never installed."""
     archive = k0s_archive(tmp_path / "backup.tar.gz")
-    result = double.run("apply", "--dry-run", "--restore-from", str(archive))
+    result = direct_double.run("apply", "--dry-run", "--restore-from", str(archive))
     assert result.returncode == 1
     assert "Restore cluster state" in phases(result)
-    assert double.state()["running"] is False and "restores" not in double.state()
+    assert direct_double.state()["running"] is False and "restores" not in direct_double.state()
 
 
-def test_apply_writes_kubeconfig_out(double: Double, tmp_path: Path) -> None:
+def test_apply_writes_kubeconfig_out(direct_double: Double, tmp_path: Path) -> None:
     out = tmp_path / "admin.conf"
-    result = double.run("apply", "--kubeconfig-out", str(out))
+    result = direct_double.run("apply", "--kubeconfig-out", str(out))
     assert result.returncode == 0, result
     assert "Get admin kubeconfig" in phases(result) and "Tip:" not in result.stdout
     assert yaml.safe_load(out.read_text())["clusters"][0]["cluster"]["server"] == "https://192.0.2.10:6443"
@@ -242,10 +243,10 @@ def test_apply_writes_kubeconfig_out(double: Double, tmp_path: Path) -> None:
 
 # -- backup --------------------------------------------------------------------------------------------
 
-def test_backup_writes_a_k0s_shaped_archive(double: Double, tmp_path: Path) -> None:
-    double.set(running=True, backup_bytes=10000)
+def test_backup_writes_a_k0s_shaped_archive(direct_double: Double, tmp_path: Path) -> None:
+    direct_double.set(running=True, backup_bytes=10000)
     out = tmp_path / "backup.tar.gz"
-    result = double.run("backup", "-o", str(out))
+    result = direct_double.run("backup", "-o", str(out))
     assert result.returncode == 0, result
     assert phases(result)[-3:] == ["Take backup", "Release exclusive host lock", "Disconnect from hosts"]
     assert str(out) not in result.stdout  # v0.24+ do not log the path
@@ -255,14 +256,14 @@ def test_backup_writes_a_k0s_shaped_archive(double: Double, tmp_path: Path) -> N
         assert members["etcd-snapshot.db"].size == 10000
         config = tar.extractfile("k0s.yaml")
         assert config is not None and b"ClusterConfig" in config.read()
-    assert double.state()["backups"] == 1
+    assert direct_double.state()["backups"] == 1
 
 
-def test_old_release_writes_backup_to_cwd_and_logs_it(double: Double, tmp_path: Path) -> None:
-    double.set(running=True)
+def test_old_release_writes_backup_to_cwd_and_logs_it(direct_double: Double, tmp_path: Path) -> None:
+    direct_double.set(running=True)
     work = tmp_path / "work"
     work.mkdir()
-    result = double.run("backup", version="v0.22.0", cwd=work)
+    result = direct_double.run("backup", version="v0.22.0", cwd=work)
     assert result.returncode == 0, result
     (archive,) = work.glob("k0s_backup_*.tar.gz")
     assert re.fullmatch(r"k0s_backup_\d+\.tar\.gz", archive.name)
@@ -271,19 +272,19 @@ def test_old_release_writes_backup_to_cwd_and_logs_it(double: Double, tmp_path: 
         assert "k0s.yaml" in tar.getnames()
 
 
-def test_corrupt_backup(double: Double, tmp_path: Path) -> None:
-    double.set(running=True, backup_corrupt=True)
+def test_corrupt_backup(direct_double: Double, tmp_path: Path) -> None:
+    direct_double.set(running=True, backup_corrupt=True)
     out = tmp_path / "backup.tar.gz"
-    assert double.run("backup", "-o", str(out)).returncode == 0
+    assert direct_double.run("backup", "-o", str(out)).returncode == 0
     with pytest.raises((OSError, tarfile.TarError)):
         tarfile.open(out, "r:gz").close()
 
 
-def test_backup_of_stopped_cluster_fails_and_removes_the_file(double: Double, tmp_path: Path) -> None:
+def test_backup_of_stopped_cluster_fails_and_removes_the_file(direct_double: Double, tmp_path: Path) -> None:
     out = tmp_path / "backup.tar.gz"
-    result = double.run("backup", "-o", str(out))
+    result = direct_double.run("backup", "-o", str(out))
     assert result.returncode == 1 and result.stderr.strip().startswith("▌")
-    log = Path(double.env["XDG_CACHE_HOME"]) / "k0sctl" / "k0sctl.log"
+    log = Path(direct_double.env["XDG_CACHE_HOME"]) / "k0sctl" / "k0sctl.log"
     assert result.fatal == f"backup failed - log file saved to {log}: failed to find a running controller"
     assert "Take backup" not in phases(result)
     assert not out.exists()
@@ -291,29 +292,29 @@ def test_backup_of_stopped_cluster_fails_and_removes_the_file(double: Double, tm
 
 # -- reset ---------------------------------------------------------------------------------------------
 
-def test_reset_requires_force_without_a_tty(double: Double) -> None:
-    double.set(running=True)
-    result = double.run("reset")
+def test_reset_requires_force_without_a_tty(direct_double: Double) -> None:
+    direct_double.set(running=True)
+    result = direct_double.run("reset")
     assert result.returncode == 1
     assert result.fatal is not None and result.fatal.endswith(": reset requires --force")
-    assert phases(result) == [] and double.state()["running"] is True
-    old = double.run("reset", version="v0.13.1")
+    assert phases(result) == [] and direct_double.state()["running"] is True
+    old = direct_double.run("reset", version="v0.13.1")
     assert old.fatal == "reset requires --force"
 
 
-def test_reset_force_stops_the_cluster(double: Double) -> None:
-    double.set(running=True)
-    result = double.run("reset", "--force")
+def test_reset_force_stops_the_cluster(direct_double: Double) -> None:
+    direct_double.set(running=True)
+    result = direct_double.run("reset", "--force")
     assert result.returncode == 0, result
     assert {"Reset workers", "Reset leader"} <= set(phases(result))
-    assert double.state()["running"] is False and double.state()["resets"] == 1
+    assert direct_double.state()["running"] is False and direct_double.state()["resets"] == 1
 
 
 # -- kubeconfig ----------------------------------------------------------------------------------------
 
-def test_kubeconfig_of_running_cluster(double: Double) -> None:
-    double.set(running=True, kubeconfig_secret="0123abcd")
-    result = double.run("kubeconfig")
+def test_kubeconfig_of_running_cluster(direct_double: Double) -> None:
+    direct_double.set(running=True, kubeconfig_secret="0123abcd")
+    result = direct_double.run("kubeconfig")
     assert result.returncode == 0 and result.stderr == ""
     config = yaml.safe_load(result.stdout)
     assert config["current-context"] == "double-test"
@@ -322,8 +323,8 @@ def test_kubeconfig_of_running_cluster(double: Double) -> None:
     assert "0123abcd" in __import__("base64").b64decode(key).decode()
 
 
-def test_kubeconfig_of_stopped_cluster_fails_on_stdout(double: Double) -> None:
-    result = double.run("kubeconfig")
+def test_kubeconfig_of_stopped_cluster_fails_on_stdout(direct_double: Double) -> None:
+    result = direct_double.run("kubeconfig")
     assert result.returncode == 1 and result.stderr == ""
     assert result.stdout.startswith('level=fatal msg="getting kubeconfig failed - log file saved to ')
     assert len(result.stdout.splitlines()) == 1
@@ -331,31 +332,31 @@ def test_kubeconfig_of_stopped_cluster_fails_on_stdout(double: Double) -> None:
 
 # -- failures, timeouts, signals ---------------------------------------------------------------------------
 
-def test_scripted_failure(double: Double) -> None:
-    double.set(running=True, fail={"backup": "disk full"})
-    result = double.run("backup", "-o", "b.tgz")
+def test_scripted_failure(direct_double: Double) -> None:
+    direct_double.set(running=True, fail={"backup": "disk full"})
+    result = direct_double.run("backup", "-o", "b.tgz")
     assert result.returncode == 1
     assert result.fatal is not None and result.fatal.endswith(": disk full")
     assert 'msg="* Running clean-up for phase: Acquire exclusive host lock"' in result.stdout
-    old = double.run("apply", version="v0.13.1", env={"DISABLE_TELEMETRY": "true"})
+    old = direct_double.run("apply", version="v0.13.1", env={"DISABLE_TELEMETRY": "true"})
     assert old.returncode == 0
-    double.set(fail={"apply": "boom"})
-    old = double.run("apply", version="v0.13.1")
+    direct_double.set(fail={"apply": "boom"})
+    old = direct_double.run("apply", version="v0.13.1")
     assert 'level=error msg="apply failed - log file saved to ' in old.stdout and old.fatal == "boom"
 
 
-def test_auth_failure(double: Double) -> None:
-    double.set(auth_fail=True)
-    result = double.run("apply")
+def test_auth_failure(direct_double: Double) -> None:
+    direct_double.set(auth_fail=True)
+    result = direct_double.run("apply")
     assert result.returncode == 1
     assert result.fatal is not None and "no usable authentication method found" in result.fatal
     assert result.fatal.split(": ", 1)[1].startswith("failed on 2 hosts:\n - 192.0.2.10:2222: ")
 
 
-def test_timeout_flag_bounds_a_hanging_run(double: Double) -> None:
-    double.set(sleep=60)
+def test_timeout_flag_bounds_a_hanging_run(direct_double: Double) -> None:
+    direct_double.set(sleep=60)
     started = time.monotonic()
-    result = double.run("apply", "--timeout", "1s")
+    result = direct_double.run("apply", "--timeout", "1s")
     assert time.monotonic() - started < 15
     assert result.returncode == 1
     assert result.fatal is not None and result.fatal.endswith("context deadline exceeded")
@@ -374,9 +375,9 @@ def wait_for_phase(proc: subprocess.Popen[str], title: str) -> list[str]:
     raise AssertionError(f"no phase {title}: {seen}")
 
 
-def test_sigterm_cancels_like_k0sctl(double: Double) -> None:
-    double.set(sleep=60)
-    proc = double.start("apply")
+def test_sigterm_cancels_like_k0sctl(direct_double: Double) -> None:
+    direct_double.set(sleep=60)
+    proc = direct_double.start("apply")
     wait_for_phase(proc, "Connect to hosts")
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=20)
@@ -385,9 +386,9 @@ def test_sigterm_cancels_like_k0sctl(double: Double) -> None:
     assert "context canceled" in out
 
 
-def test_second_signal_forces_exit(double: Double) -> None:
-    double.set(sleep=60)
-    proc = double.start("apply")
+def test_second_signal_forces_exit(direct_double: Double) -> None:
+    direct_double.set(sleep=60)
+    proc = direct_double.start("apply")
     wait_for_phase(proc, "Connect to hosts")
     proc.send_signal(signal.SIGTERM)
     proc.send_signal(signal.SIGINT)
@@ -396,18 +397,18 @@ def test_second_signal_forces_exit(double: Double) -> None:
     assert 'level=warning msg="Aborting... Press Ctrl-C again to exit now."\nlevel=error msg="Forced exit"\n' in out
 
 
-def test_releases_before_v0_23_die_of_sigterm(double: Double) -> None:
-    double.set(sleep=60)
-    proc = double.start("apply", version="v0.22.0")
+def test_releases_before_v0_23_die_of_sigterm(direct_double: Double) -> None:
+    direct_double.set(sleep=60)
+    proc = direct_double.start("apply", version="v0.22.0")
     wait_for_phase(proc, "Connect to hosts")
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=20)
     assert proc.returncode == -signal.SIGTERM
 
 
-def test_ignore_sigterm_needs_sigkill(double: Double) -> None:
-    double.set(sleep=60, ignore_sigterm=True)
-    proc = double.start("apply")
+def test_ignore_sigterm_needs_sigkill(direct_double: Double) -> None:
+    direct_double.set(sleep=60, ignore_sigterm=True)
+    proc = direct_double.start("apply")
     wait_for_phase(proc, "Connect to hosts")
     proc.send_signal(signal.SIGTERM)
     time.sleep(1)
@@ -419,55 +420,55 @@ def test_ignore_sigterm_needs_sigkill(double: Double) -> None:
 
 # -- log file, record, configuration ------------------------------------------------------------------------
 
-def test_log_file_in_xdg_cache(double: Double) -> None:
-    double.run("apply")
-    log = Path(double.env["XDG_CACHE_HOME"]) / "k0sctl" / "k0sctl.log"
+def test_log_file_in_xdg_cache(direct_double: Double) -> None:
+    direct_double.run("apply")
+    log = Path(direct_double.env["XDG_CACHE_HOME"]) / "k0sctl" / "k0sctl.log"
     text = log.read_text()
     assert text.startswith('time="') and 'level=info msg="###### New session ######"' in text
     assert 'msg="==> Running phase: Connect to hosts"' in text
     assert oct(log.stat().st_mode & 0o777) == "0o600"
 
 
-def test_unwritable_cache_fails_every_command(double: Double, tmp_path: Path) -> None:
+def test_unwritable_cache_fails_every_command(direct_double: Double, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = double.run("kubeconfig", env={"XDG_CACHE_HOME": str(blocker)})
+    result = direct_double.run("kubeconfig", env={"XDG_CACHE_HOME": str(blocker)})
     assert result.returncode == 1
     assert result.fatal == f"could not create any of the following paths: [{blocker}/k0sctl]"
 
 
-def test_every_call_is_recorded(double: Double) -> None:
+def test_every_call_is_recorded(direct_double: Double) -> None:
     env = {"SSH_AUTH_SOCK": "/tmp/agent.sock", "HTTPS_PROXY": "http://proxy:3128", "no_proxy": "localhost",
            "K0SCTL_EXTRA": "1", "SECRET_TOKEN": "must-not-be-recorded", "SSH_KNOWN_HOSTS": "/tmp/kh"}
-    double.run("version", env=env)
-    double.run("apply", "--bogus", env=env)
-    first, second = double.calls()
+    direct_double.run("version", env=env)
+    direct_double.run("apply", "--bogus", env=env)
+    first, second = direct_double.calls()
     assert first["argv"] == ["version"] and second["argv"][:2] == ["apply", "--bogus"]
-    assert first["cwd"] == str(double.dir) and first["version"] == "v0.32.2"
+    assert first["cwd"] == str(direct_double.dir) and first["version"] == "v0.32.2"
     recorded = first["env"]
     for name in ("SSH_AUTH_SOCK", "HTTPS_PROXY", "no_proxy", "K0SCTL_EXTRA", "SSH_KNOWN_HOSTS", "XDG_CACHE_HOME",
                  "HOME", "DISABLE_TELEMETRY"):
-        assert recorded[name] == double.environment("v0.32.2", env)[name], name
+        assert recorded[name] == direct_double.environment("v0.32.2", env)[name], name
     assert "SECRET_TOKEN" not in recorded and "PATH" not in recorded
 
 
-def test_config_from_stdin(double: Double) -> None:
-    result = double.run("apply", "-c", "-", stdin=CONFIG)
+def test_config_from_stdin(direct_double: Double) -> None:
+    result = direct_double.run("apply", "-c", "-", stdin=CONFIG)
     assert result.returncode == 0, result
-    no_stdin = double.run("apply", "-c", "-")
+    no_stdin = direct_double.run("apply", "-c", "-")
     assert no_stdin.fatal == "can't read stdin"
 
 
-def test_config_env_substitution_and_defaults(double: Double, tmp_path: Path) -> None:
+def test_config_env_substitution_and_defaults(direct_double: Double, tmp_path: Path) -> None:
     templated = tmp_path / "t.yaml"
     templated.write_text(CONFIG.replace("192.0.2.10", "${CONTROLLER_ADDR}").replace("double-test",
                                                                                     "${NAME:-fallback}"))
-    result = double.run("apply", "-c", str(templated), env={"CONTROLLER_ADDR": "198.51.100.7"})
+    result = direct_double.run("apply", "-c", str(templated), env={"CONTROLLER_ADDR": "198.51.100.7"})
     assert 'msg="198.51.100.7:2222: connected"' in result.stdout
-    assert double.state()["cluster_name"] == "fallback"
+    assert direct_double.state()["cluster_name"] == "fallback"
 
 
-def test_invalid_configs_fail_after_flags(double: Double, tmp_path: Path) -> None:
+def test_invalid_configs_fail_after_flags(direct_double: Double, tmp_path: Path) -> None:
     cases = {
         "kind: Cluster\n": "failed to parse config",
         "apiVersion: v1\nkind: ConfigMap\n": "no resources found for apiVersion=k0sctl.k0sproject.io/v1beta1",
@@ -477,7 +478,7 @@ def test_invalid_configs_fail_after_flags(double: Double, tmp_path: Path) -> Non
     for n, (text, expected) in enumerate(cases.items()):
         path = tmp_path / f"bad{n}.yaml"
         path.write_text(text)
-        result = double.run("apply", "-c", str(path))
+        result = direct_double.run("apply", "-c", str(path))
         assert result.returncode == 1 and result.fatal is not None and expected in result.fatal, result
 
 
@@ -548,28 +549,28 @@ def test_config_reader_agrees_with_pyyaml(text: str) -> None:
     assert load_double().load_documents(text) == [d for d in yaml.safe_load_all(text) if d is not None]
 
 
-def test_echo_env_hook(double: Double) -> None:
-    double.set(echo_env=["HTTPS_PROXY"])
-    result = double.run("apply", env={"HTTPS_PROXY": "http://u:pw@proxy:3128"})
+def test_echo_env_hook(direct_double: Double) -> None:
+    direct_double.set(echo_env=["HTTPS_PROXY"])
+    result = direct_double.run("apply", env={"HTTPS_PROXY": "http://u:pw@proxy:3128"})
     assert 'msg="environment HTTPS_PROXY=http://u:pw@proxy:3128"' in result.stdout
 
 
-def test_debug_adds_timestamps_and_debug_lines(double: Double) -> None:
-    result = double.run("apply", "--debug")
+def test_debug_adds_timestamps_and_debug_lines(direct_double: Double) -> None:
+    result = direct_double.run("apply", "--debug")
     assert re.search(r'^time="[^"]+" level=debug msg=', result.stdout, re.MULTILINE)
     assert re.search(r'^time="[^"]+" level=info msg="==> Running phase: Connect to hosts"', result.stdout,
                      re.MULTILINE)
-    root_flag = double.run("--debug", "apply")  # parsed, then ignored: the command has its own --debug
+    root_flag = direct_double.run("--debug", "apply")  # parsed, then ignored: the command has its own --debug
     assert "level=debug" not in root_flag.stdout
 
 
-def test_state_survives_parallel_runs(double: Double) -> None:
-    double.set(running=True)
-    procs = [subprocess.Popen([str(DOUBLE), "backup", "-o", f"b{n}.tgz", "--config", str(double.config)],
-                              env=double.environment("v0.32.2"), cwd=double.dir, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) for n in range(6)]
+def test_state_survives_parallel_runs(direct_double: Double) -> None:
+    direct_double.set(running=True)
+    procs = [subprocess.Popen([str(DOUBLE), "backup", "-o", f"b{n}.tgz", "--config", str(direct_double.config)],
+                              env=direct_double.environment("v0.32.2"), cwd=direct_double.dir,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for n in range(6)]
     assert [p.wait(timeout=60) for p in procs] == [0] * 6
-    assert double.state()["backups"] == 6
+    assert direct_double.state()["backups"] == 6
 
 
 def test_runs_with_a_bare_python(tmp_path: Path, k0sctl_env: dict[str, str]) -> None:

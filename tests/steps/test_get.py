@@ -39,11 +39,6 @@ def payload(tmp_path: Path, resource: Resource) -> bytes:
     return data
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return bare_repo(tmp_path / "backups.git")
-
-
 def get(resource: Resource, source: dict[str, Any], ref: str, out: Path, **params: Any) -> Any:
     request: dict[str, Any] = {"source": source, "version": {"ref": ref}}
     if params:

@@ -25,11 +25,6 @@ from tests.support.sshd import SshServer
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return bare_repo(tmp_path / "backups.git")
-
-
-@pytest.fixture
 def stub(tmp_path: Path, resource: Resource) -> Path:
     bin_dir = stub_k0sctl(tmp_path / "stub-bin", backup_bytes=k0s_backup_tar())
     use_stub(resource, bin_dir)

@@ -18,7 +18,6 @@ import pytest
 from tests.support.backup_support import (
     BRANCH,
     backup_source,
-    bare_repo,
     commit_trailers,
     first_parents,
     git,
@@ -29,11 +28,6 @@ from tests.support.k0sctl_hook import k0sctl_with_hook
 from tests.support.resource import Resource
 
 LOCAL_HOST = [{"role": "controller", "localhost": {"enabled": True}}]  # ping has nothing to probe: no traffic
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return bare_repo(tmp_path / "backups.git")
 
 
 @pytest.fixture

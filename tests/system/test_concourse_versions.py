@@ -104,11 +104,6 @@ def test_model_histories_are_per_pipeline_unless_resources_are_global() -> None:
 # -- the real resource through the model -------------------------------------------------------------------
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return bare_repo(tmp_path / "backups.git")
-
-
-@pytest.fixture
 def keys(tmp_path: Path, resource: Resource) -> tuple[str, str]:
     key = age_key(tmp_path)
     resource.secrets.append(key.identity)
