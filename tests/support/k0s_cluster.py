@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.support.backup_support import AgeKey, age_key, bare_repo, git
 from tests.support.k0s_node import K0S_VERSION, K0sLab, K0sNode
-from tests.support.real_k0sctl import real_k0sctl
+from tests.support.k0sctl_fixtures import real_k0sctl
 from tests.support.resource import Resource, StepRun
 
 VERSIONS = ("v0.32.2", "v0.28.0")

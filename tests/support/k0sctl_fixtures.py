@@ -1,9 +1,11 @@
-"""Fixtures for tests that need k0sctl itself: real binaries built by scripts/install-k0sctl.sh, the double.
+"""Tests that need k0sctl itself: real binaries built by scripts/install-k0sctl.sh, the double.
 
+- `real_k0sctl(version)` / `real_k0sctls(versions)`: the real k0sctl builds, the one way the tests find
+  them. The install script runs once per session for the versions not yet seen and reuses its cache
+  (~/.cache/k0sctl-resource or $K0SCTL_RESOURCE_CACHE), so only the first session builds. Without Go or
+  the module proxy the calling test skips, naming the reason; under CI=true it fails (tests/support/tools.py).
 - `k0sctl_binaries` (session): {version: path} of real k0sctl builds, one per version in
-  $K0SCTL_CONTRACT_VERSIONS (default "v0.32.2 v0.28.0"). The install script runs once per session and
-  reuses its cache (~/.cache/k0sctl-resource or $K0SCTL_RESOURCE_CACHE), so only the first session
-  builds. Without Go or the module proxy the tests skip, naming the reason; under CI=true they fail.
+  $K0SCTL_CONTRACT_VERSIONS (default "v0.32.2 v0.28.0").
 - `k0sctl_binary` (session): the real k0sctl of the default version (v0.32.2).
 - `k0sctl_double_bin` (session): the path of the k0sctl test double (tests/support/k0sctl_double/k0sctl).
 - `k0sctl_env` (function): an environment in which k0sctl (real or double) runs without touching the
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import DOUBLE, ROOT
+from tests.support.tools import unavailable
 
 INSTALL_SCRIPT = ROOT / "scripts" / "install-k0sctl.sh"
 DEFAULT_VERSION = "v0.32.2"
@@ -33,15 +36,18 @@ def contract_versions() -> list[str]:
     return text.split()
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"real k0sctl is required under CI=true: {reason}", pytrace=False)
-    pytest.skip(f"real k0sctl unavailable: {reason}")
+_BINARIES: dict[str, Path] = {}  # version -> path, built (or found) once per session
 
 
-@pytest.fixture(scope="session")
-def k0sctl_binaries() -> dict[str, Path]:
-    versions = contract_versions()
+def _reports(path: Path, version: str) -> bool:
+    if not os.access(path, os.X_OK):
+        return False
+    proc = subprocess.run([str(path), "version"], capture_output=True, text=True, timeout=30, check=False)
+    return proc.returncode == 0 and proc.stdout.splitlines()[:1] == [f"version: {version}"]
+
+
+def _install(versions: list[str]) -> list[Path]:
+    """Run scripts/install-k0sctl.sh for `versions`: their paths, in order, each checked to report its version."""
     try:
         proc = subprocess.run(["bash", str(INSTALL_SCRIPT), *versions], capture_output=True, text=True,
                               timeout=INSTALL_TIMEOUT_S, check=False)
@@ -49,13 +55,33 @@ def k0sctl_binaries() -> dict[str, Path]:
         pytest.fail(f"scripts/install-k0sctl.sh {' '.join(versions)} did not finish in {INSTALL_TIMEOUT_S}s")
     notes = "\n".join(line for line in proc.stderr.splitlines() if line.startswith("install-k0sctl:"))
     if proc.returncode == EXIT_PREREQUISITE_MISSING:
-        _unavailable(notes or "install-k0sctl.sh reported a missing prerequisite")
+        unavailable(f"real k0sctl cannot be built here: {notes or 'install-k0sctl.sh reported a missing prerequisite'}")
     if proc.returncode != 0:
         pytest.fail(f"scripts/install-k0sctl.sh failed (exit {proc.returncode}):\n{notes or proc.stderr[-3000:]}",
                     pytrace=False)
     paths = [Path(line) for line in proc.stdout.splitlines() if line.strip()]
     assert len(paths) == len(versions), proc.stdout
-    return dict(zip(versions, paths, strict=True))
+    for version, path in zip(versions, paths, strict=True):
+        assert _reports(path, version), f"{path} does not report version {version}"
+    return paths
+
+
+def real_k0sctls(versions: list[str]) -> dict[str, Path]:
+    """{version: path} of the real k0sctl builds of `versions` (built now when missing)."""
+    missing = [version for version in dict.fromkeys(versions) if version not in _BINARIES]
+    if missing:
+        _BINARIES.update(zip(missing, _install(missing), strict=True))
+    return {version: _BINARIES[version] for version in versions}
+
+
+def real_k0sctl(version: str) -> Path:
+    """The real k0sctl binary of `version` (built now when missing)."""
+    return real_k0sctls([version])[version]
+
+
+@pytest.fixture(scope="session")
+def k0sctl_binaries() -> dict[str, Path]:
+    return real_k0sctls(contract_versions())
 
 
 @pytest.fixture(scope="session")

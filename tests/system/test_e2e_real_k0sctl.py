@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.k0sctl_fixtures import real_k0sctl
 from tests.support.node import CTL_ADDRESS, K0S_VERSION, NODE_ADDRESS, NODE_HOSTNAME, SshNode
-from tests.support.real_k0sctl import real_k0sctl
 from tests.support.resource import Resource, StepRun, executable
 
 pytestmark = [pytest.mark.k0sctl, pytest.mark.netns, pytest.mark.sshd]

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.k0s_cluster import VERSIONS, Cluster, make_cluster, sha256
 from tests.support.k0s_node import K0S_VERSION, K0sLab, K0sNode, k0s_double
-from tests.support.real_k0sctl import real_k0sctl
+from tests.support.k0sctl_fixtures import real_k0sctl
 from tests.support.resource import StepRun
 
 pytestmark = [pytest.mark.k0sctl, pytest.mark.netns, pytest.mark.sshd]
