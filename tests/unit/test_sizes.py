@@ -10,9 +10,6 @@ PACKAGE = ROOT / "src" / "k0sctl_resource"
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 60
 
-# Justified exceptions, each with its reason: "module path" or "module path:function" -> why.
-EXCEPTIONS: dict[str, str] = {}
-
 
 def sizes() -> dict[str, int]:
     """Lines per module ("ping/model.py") and per function ("ping/model.py:parse"), decorators included."""
@@ -34,12 +31,7 @@ def _limit(key: str) -> int:
 
 
 def test_no_module_or_function_is_over_the_limit() -> None:
-    over = {key: n for key, n in sizes().items() if n > _limit(key) and key not in EXCEPTIONS}
+    over = {key: n for key, n in sizes().items() if n > _limit(key)}
     assert not over, (f"over {MAX_MODULE_LINES} lines per module or {MAX_FUNCTION_LINES} per function "
-                      f"(split them, or list them with a reason in EXCEPTIONS): {over}")
+                      f"(split them): {over}")
 
-
-def test_every_exception_is_still_needed() -> None:
-    found = sizes()
-    stale = [key for key in EXCEPTIONS if found.get(key, 0) <= _limit(key)]
-    assert not stale, f"EXCEPTIONS lists what is within the limit now (or gone): {stale}"
