@@ -216,12 +216,27 @@ def tree_of(path: Path) -> Iterator[Path]:
 
 
 def in_threads(count: int, one: Callable[[int], None]) -> None:
-    """Run `one(0)` … `one(count - 1)` at the same time, each in a thread, and wait for all of them."""
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    """Run `one(0)` … `one(count - 1)` at the same time, each in a thread, and wait for all of them.
+    An exception raised in a thread is raised here after every thread ended (the first raised; the
+    others are named in a note)."""
+    errors: list[tuple[int, BaseException]] = []  # list.append is atomic: no lock needed
+
+    def guarded(i: int) -> None:
+        try:
+            one(i)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            errors.append((i, exc))
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if errors:
+        first = errors[0][1]
+        first.add_note(f"raised in thread {errors[0][0]} of {count}" + "".join(
+            f"; thread {i} raised too: {type(exc).__name__}: {exc}" for i, exc in errors[1:]))
+        raise first
 
 
 def parallel_resources(tmp_path: Path, double: Any, n: int, secrets: list[str] | None = None) -> list[Any]:
