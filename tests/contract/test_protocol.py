@@ -80,6 +80,10 @@ HOSTILE: list[tuple[str, str, Any, str]] = [
      "params.restore: must be one of auto, required"),
     ("passphrase and recipients", "check",
      {"source": {"encryption": {"passphrase": "p", "recipients": ["age1x"]}}}, "not both"),
+    ("short passphrase", "out", {"source": {"encryption": {"passphrase": "k0s"}}, "params": {"command": "ping"}},
+     "source.encryption.passphrase: must be at least 8 characters"),
+    ("short password", "check", {"source": {"backup": {"uri": "https://git.example.test/r.git", "password": "xyz"}}},
+     "source.backup.password: must be at least 8 characters"),
 ]
 
 

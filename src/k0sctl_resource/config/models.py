@@ -39,6 +39,17 @@ class K0sctlOptions:
                 raise ResourceError(f"{path}.env: invalid variable name {name[:40]!r}")
 
 
+MIN_SECRET_LENGTH = 8
+
+
+def check_secret_length(value: str, path: str) -> None:
+    """Every secret value is masked wherever it appears (logs, answers, commits): a very short one would
+    match ordinary words and version numbers, and a put would then refuse its own answer."""
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ResourceError(f"{path}: must be at least {MIN_SECRET_LENGTH} characters (a shorter value would be "
+                            "masked inside ordinary words of every log line and answer)")
+
+
 @dataclass(frozen=True)
 class GitUser:
     name: str = "k0sctl-resource"
@@ -79,6 +90,8 @@ class BackupRepo:
             raise ResourceError(f"{path}.path: must be a relative folder inside the repository")
         if any(p.startswith("-") for p in parts) or any(ord(c) < 0x20 or c in "\\\x7f" for c in self.path):
             raise ResourceError(f"{path}.path: a folder name must not begin with '-' nor hold control characters")
+        if self.password is not None:
+            check_secret_length(self.password, f"{path}.password")
 
     @property
     def folder(self) -> str:
@@ -95,8 +108,8 @@ class Encryption:
     def validate(self, path: str) -> None:
         if self.passphrase is not None and self.recipients:
             raise ResourceError(f"{path}: set either recipients or passphrase, not both")
-        if self.passphrase == "":
-            raise ResourceError(f"{path}.passphrase: must not be empty")
+        if self.passphrase is not None:
+            check_secret_length(self.passphrase, f"{path}.passphrase")
         for i, recipient in enumerate(self.recipients):
             if not recipient.startswith(("age1", "ssh-ed25519 ", "ssh-rsa ")):
                 raise ResourceError(
