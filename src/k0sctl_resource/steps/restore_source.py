@@ -70,14 +70,14 @@ def _vouched_digest(record: dict[str, Any] | None, shown: str, name: str) -> str
     return digest
 
 
-def _private_copy(ctx: StepContext, archive: Path, shown: str) -> Path:
-    """Copy (and decrypt) the archive into the private workspace; the path of the plain copy."""
+def _private_copy(ctx: StepContext, archive: Path, shown: str) -> tuple[Path, str, int]:
+    """Copy (and decrypt) the archive into the private workspace: the plain copy's path, and the sha256
+    and size of exactly the bytes written there (what k0sctl will read), computed while writing."""
     folder = ctx.workspace.dir("restore")
     fd = open_regular(archive, f"params.restore_from: {shown}", follow=False)
     if not archive.name.endswith(".age"):
         plain = folder / PLAIN_FILE
-        copy_with_digest(fd, plain)
-        return plain
+        return (plain, *copy_with_digest(fd, plain))
     from k0sctl_resource.archive.crypto import decrypt_file
 
     if not ctx.source.encryption.can_decrypt:
@@ -87,17 +87,14 @@ def _private_copy(ctx: StepContext, archive: Path, shown: str) -> Path:
     sealed = folder / ENCRYPTED_FILE
     copy_with_digest(fd, sealed)
     plain = folder / PLAIN_FILE
-    decrypt_file(sealed, plain, ctx.source.encryption)
+    digest, size = decrypt_file(sealed, plain, ctx.source.encryption)
     sealed.unlink()
-    return plain
+    return plain, digest, size
 
 
 def _verified(ctx: StepContext, archive: Path, record: dict[str, Any] | None, shown: str) -> Path:
-    from k0sctl_resource.archive.inspection import file_digest
-
     expected = _vouched_digest(record, shown, "restore_from")
-    plain = _private_copy(ctx, archive, shown)
-    digest, size = file_digest(plain)
+    plain, digest, size = _private_copy(ctx, archive, shown)
     recorded_size = record.get("size") if record else None
     if digest != expected or (isinstance(recorded_size, int) and recorded_size != size):
         plain.unlink(missing_ok=True)
