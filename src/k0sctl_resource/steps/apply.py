@@ -53,6 +53,11 @@ def plain(line: str) -> str:
     return _ANSI.sub("", line)
 
 
+def running_controllers(result: RunResult) -> list[str]:
+    """The hosts k0sctl found running a k0s controller while it gathered facts ("<host>: is running k0s …")."""
+    return [m.group("host") for m in (RUNNING_CONTROLLER.search(plain(line)) for line in result.lines) if m]
+
+
 def restore_ran(result: RunResult) -> bool:
     return any(RESTORE_PHASE.search(plain(line)) for line in result.lines)
 
@@ -71,7 +76,7 @@ def parse_dry_run(result: RunResult) -> DryRunPlan:
             actions.append(line.removeprefix("dry-run:").strip())
     if changes is None:
         raise ResourceError("k0sctl printed no dry-run summary; cannot tell whether the cluster would change")
-    running = [m.group("host") for m in (RUNNING_CONTROLLER.search(plain(line)) for line in result.lines) if m]
+    running = running_controllers(result)
     return DryRunPlan(changes=changes, actions=actions, running_controllers=running)
 
 

@@ -29,7 +29,7 @@ from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps import drill_guard
-from k0sctl_resource.steps.apply import RUNNING_CONTROLLER, plain, restore_ran
+from k0sctl_resource.steps.apply import plain, restore_ran, running_controllers
 from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import after_action, branch_version
 
@@ -88,7 +88,7 @@ def _reset(ctx: StepContext, scratch: ClusterConfig, when: str) -> bool:
     result = ctx.k0sctl().run(Invocation("reset", scratch.path))
     if not result.ok:
         raise ResourceError(f"k0sctl reset of the scratch hosts ({when}) failed: {result.reason()}")
-    running = [m.group("host") for m in (RUNNING_CONTROLLER.search(plain(line)) for line in result.lines) if m]
+    running = running_controllers(result)
     if running:
         log.info(f"drill: k0s was running on {', '.join(running)} ({when}); it was reset")
     return bool(running)
