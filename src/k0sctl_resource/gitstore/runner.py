@@ -3,7 +3,7 @@ the private repositories the resource keeps for plumbing.
 
 Every git runs in its own process group with a hard wall bound: when it passes, the whole group (git,
 git-remote-https, ssh) is killed, so that no grandchild keeps a pipe open and no wait outlives its
-bound. `stop_all()` ends every git still running (for a step that is being aborted).
+bound; an abort (`runtime.lifecycle.Aborted`) unwinds through the same `finally` and kills the group too.
 
 git's environment is built here, not inherited: no `GIT_*` variable of the caller reaches it but the TLS
 trust ones (`GIT_SSL_CAINFO`, `GIT_SSL_CAPATH`), git looks for no repository above the directory it
@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +39,6 @@ _INHERITED_GIT_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT
 # The only `GIT_*` variables of the caller that git may see: which CA certificates to trust.
 _KEPT_GIT_VARS = ("GIT_SSL_CAINFO", "GIT_SSL_CAPATH")
 
-_LIVE: set[subprocess.Popen[bytes]] = set()
-_LIVE_LOCK = threading.Lock()
 
 
 def forget_inherited_git_env() -> None:
@@ -63,14 +60,6 @@ def git_environment(cwd: Path, *layers: Mapping[str, str] | None) -> dict[str, s
         if layer:
             env.update(layer)
     return env
-
-
-def stop_all() -> None:
-    """Kill every git command (and its process group) still running."""
-    with _LIVE_LOCK:
-        procs = list(_LIVE)
-    for proc in procs:
-        _kill_group(proc)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -164,8 +153,6 @@ class GitRunner:
                                     stderr=subprocess.PIPE, start_new_session=True)
         except FileNotFoundError:
             raise ResourceError("git is not installed (not found on PATH)") from None
-        with _LIVE_LOCK:
-            _LIVE.add(proc)
         timed_out = False
         try:
             try:
@@ -176,8 +163,6 @@ class GitRunner:
                 out, err = proc.communicate()
         finally:
             _kill_group(proc)  # nothing of this git outlives it (a helper that stayed behind)
-            with _LIVE_LOCK:
-                _LIVE.discard(proc)
         out_text = out.decode("utf-8", "replace") if out else ""
         err_text = err.decode("utf-8", "replace") if err else ""
         if timed_out:
