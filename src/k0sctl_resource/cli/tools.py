@@ -63,18 +63,13 @@ def _load_source(source_file: Path | None) -> Source:
 
 def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None) -> int:
     def body() -> int:
-        from k0sctl_resource.k0sctl.versions import Invocation
+        from k0sctl_resource.k0sctl.kubeconfig import admin_kubeconfig
         from k0sctl_resource.steps.context import StepContext
 
         source = _load_source(source_file)
         cluster = load_cluster(config)
         with StepContext(source) as ctx:
-            result = ctx.k0sctl().capture(Invocation("kubeconfig", cluster.path.resolve()))
-            if not result.ok:
-                raise result.failure("kubeconfig")
-            text = "\n".join(result.lines) + "\n"
-            if "apiVersion" not in text or "clusters:" not in text:
-                raise ResourceError("k0sctl kubeconfig printed no kubeconfig")
+            text = admin_kubeconfig(ctx.k0sctl(), cluster.path.resolve()).text
         if output is None:
             sys.stdout.write(text)
         else:

@@ -129,19 +129,9 @@ def _restore_and_check(ctx: StepContext, scratch: ClusterConfig, archive: Path,
 
 def _check_kubeconfig(ctx: StepContext, scratch: ClusterConfig) -> str:
     """`k0sctl kubeconfig` must answer with an admin kubeconfig; returns its API server. Never printed."""
-    import yaml
+    from k0sctl_resource.k0sctl.kubeconfig import admin_kubeconfig
 
-    result = ctx.k0sctl().capture(Invocation("kubeconfig", scratch.path))
-    if not result.ok:
-        raise ResourceError(f"k0sctl kubeconfig failed after the restore: {result.reason()}")
-    try:
-        doc = yaml.safe_load("\n".join(result.lines))
-        server = doc["clusters"][0]["cluster"]["server"]
-        user = doc["users"][0]["user"]
-    except (yaml.YAMLError, KeyError, IndexError, TypeError):
-        raise ResourceError("k0sctl kubeconfig answered, but not with a kubeconfig (clusters, users)") from None
-    if not isinstance(server, str) or not server.startswith("https://") or not isinstance(user, dict) or not user:
-        raise ResourceError("k0sctl kubeconfig answered with a kubeconfig without an https server or credentials")
+    server = admin_kubeconfig(ctx.k0sctl(), scratch.path, context=" after the restore").server
     log.ok(f"drill: k0sctl kubeconfig: admin credentials for {server}")
     return server
 
