@@ -10,7 +10,7 @@ from k0sctl_resource.config.models import K0sctlOptions
 from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import Invocation, K0sctlVersion, command_line
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.apply import parse_dry_run, restore_ran
+from k0sctl_resource.steps.apply import parse_dry_run
 from tests.support.k0sctl_argv import command_lines_for_contract
 
 CFG = Path("/w/config/k0sctl.yaml")
@@ -89,9 +89,9 @@ def test_dry_run_summary_parsing() -> None:
 
 
 def test_restore_detection() -> None:
-    assert restore_ran(result('level=info msg="==> Running phase: Restore cluster state"'))
-    assert restore_ran(result('level=info msg="\x1b[32m==> Running phase: Restore cluster state\x1b[0m"'))
-    assert not restore_ran(result('level=info msg="==> Running phase: Install controllers"'))
+    assert result('level=info msg="==> Running phase: Restore cluster state"').transcript.restore_ran()
+    assert result('level=info msg="\x1b[32m==> Running phase: Restore cluster state\x1b[0m"').transcript.restore_ran()
+    assert not result('level=info msg="==> Running phase: Install controllers"').transcript.restore_ran()
 
 
 def test_last_error_and_leftovers() -> None:

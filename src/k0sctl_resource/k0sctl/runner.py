@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -27,17 +26,13 @@ from pathlib import Path
 
 from k0sctl_resource.config.models import K0sctlOptions
 from k0sctl_resource.k0sctl.output import HeldErrors
+from k0sctl_resource.k0sctl.transcript import Transcript
 from k0sctl_resource.k0sctl.versions import Invocation, K0sctlVersion, command_line
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 
 LOG_TAIL_LINES = 25
 MAX_KEPT_LINES = 20000
-
-_LEFTOVER = re.compile(
-    r"(?:\[\w+\] )?(?P<host>[^\s\"=]+): failed to (?:clean up backup temp file|remove backup file) "
-    r"(?P<path>/\S+?):? "
-)
 
 _GIT_VARS = ("GIT_", "K0SCTL_RESOURCE_GIT_")
 
@@ -55,6 +50,11 @@ class RunResult:
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out and not self.aborted
 
+    @property
+    def transcript(self) -> Transcript:
+        """The run's output, read (in either of k0sctl's formats) by the one reader, `k0sctl.transcript`."""
+        return Transcript(self.lines)
+
     def leftovers(self) -> list[str]:
         """Backup files k0sctl could not remove from a controller (it warns and goes on).
 
@@ -62,12 +62,7 @@ class RunResult:
         the leader and removes it afterwards; when that removal fails, a copy of the cluster's secrets stays
         on the host. The caller reports these paths so an operator can remove them.
         """
-        found = []
-        for line in self.lines:
-            match = _LEFTOVER.search(line)
-            if match:
-                found.append(f"{match.group('host')}:{match.group('path')}")
-        return found
+        return self.transcript.leftovers()
 
     def warn_leftovers(self) -> int:
         """Say loudly where k0sctl left a copy of an archive on a controller; return how many."""
@@ -86,25 +81,9 @@ class RunResult:
         return ResourceError(f"k0sctl {what} failed: {self.reason()}")
 
     def last_error(self) -> str | None:
-        """k0sctl's own reason for a failure, from its last `level=fatal`/`level=error` line.
-
-        k0sctl words a failed command as `<command> failed - log file saved to <path>: <reason>`; the
-        path is inside the step's private directory, which is gone when the step ends, so only the reason
-        is kept.
-        """
-        for line in reversed(self.lines):
-            match = re.search(r'level=(?:fatal|error)\s+msg="((?:[^"\\]|\\.)*)"', line)
-            if match:
-                text = match.group(1).replace('\\"', '"').replace("\\n", " ")
-            elif line.startswith(("FATA", "ERRO", "Error: ")):
-                text = re.sub(r"^(FATA|ERRO)\[\d+\]\s*", "", line).removeprefix("Error: ").strip()
-            else:
-                continue
-            return _LOG_SAVED.sub("", text).strip() or text
-        return None
-
-
-_LOG_SAVED = re.compile(r"^[\w ]*failed - log file saved to \S+?: ")
+        """k0sctl's own reason for a failure (its last fatal/error line, without its log file's path: that
+        is inside the step's private directory, which is gone when the step ends)."""
+        return self.transcript.last_error()
 
 
 def find_binary() -> str:

@@ -1,26 +1,26 @@
 """put `command: apply`: `k0sctl apply`, with optional restore, a backup first, and dry-run plans.
 
-k0sctl restores `--restore-from` only onto a cluster where k0s is not running and skips it silently
-otherwise. This module reads what k0sctl actually ran (its "Running phase: Restore cluster state"
-line) and says plainly whether a restore took place; with `restore: required` it first asks k0sctl
-for a dry-run plan and refuses to touch a cluster the archive would not be restored onto.
+The resource decides whether a restore happens, not k0sctl: k0sctl restores `--restore-from` only onto a
+cluster where no controller runs k0s, and releases differ in what they do otherwise (up to v0.33 the restore
+is skipped without a word; v0.34 refuses the whole apply). So when `restore_from` holds an archive, a dry run
+first reads k0sctl's facts ("<host>: is running k0s … version …" lines), and `--restore-from` is passed only
+when no controller runs k0s. With k0s running, `restore: auto` applies the config to the running cluster
+without the archive and says so; `restore: required` stops before anything changes. Should k0s start between
+the dry run and the apply (a race), k0sctl refuses or skips the restore, and one error line says which.
 
 `--restore-from` is never passed to a dry run: k0sctl's restore phase has no dry-run mode, so
-`apply --dry-run --restore-from` would upload the archive and run `k0s restore` for real. Whether a
-restore would happen is read instead from the dry run's facts: k0sctl restores only when no controller
-is running k0s ("<host>: is running k0s controller version …" in the Gather k0s facts phase).
+`apply --dry-run --restore-from` would upload the archive and run `k0s restore` for real.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from k0sctl_resource.concourse.params import ApplyParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.k0sctl.runner import RunResult
+from k0sctl_resource.k0sctl.transcript import DryRunPlan
 from k0sctl_resource.k0sctl.versions import SINCE_DRY_RUN, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
@@ -29,55 +29,13 @@ from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import after_action, branch_version
 from k0sctl_resource.steps.restore_source import RestoreSource, resolve_restore_source
 
-RESTORE_PHASE = re.compile(r"==> Running phase: Restore cluster state")
-RUNNING_CONTROLLER = re.compile(r"(?P<host>\S+): is running k0s (?:controller\S*|single) version")
-DRY_NO_CHANGES = "dry-run: no cluster state altering actions would be performed"
-DRY_CHANGES = "dry-run: cluster state altering actions would be performed"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-
-@dataclass(frozen=True)
-class DryRunPlan:
-    changes: bool
-    actions: list[str]
-    running_controllers: list[str]
-
-    @property
-    def would_restore(self) -> bool:
-        """k0sctl restores only onto a cluster where no controller runs k0s."""
-        return not self.running_controllers
-
-
-def plain(line: str) -> str:
-    return _ANSI.sub("", line)
-
-
-def running_controllers(result: RunResult) -> list[str]:
-    """The hosts k0sctl found running a k0s controller while it gathered facts ("<host>: is running k0s …")."""
-    return [m.group("host") for m in (RUNNING_CONTROLLER.search(plain(line)) for line in result.lines) if m]
-
-
-def restore_ran(result: RunResult) -> bool:
-    return any(RESTORE_PHASE.search(plain(line)) for line in result.lines)
-
 
 def parse_dry_run(result: RunResult) -> DryRunPlan:
     """Read k0sctl's dry-run summary: whether anything would change, and the planned actions."""
-    changes: bool | None = None
-    actions: list[str] = []
-    for raw in result.lines:
-        line = plain(raw).strip()
-        if DRY_NO_CHANGES in line:
-            changes = False
-        elif DRY_CHANGES in line:
-            changes = True
-        elif changes and line.startswith("dry-run:"):
-            actions.append(line.removeprefix("dry-run:").strip())
-    if changes is None:
+    plan = result.transcript.dry_run()
+    if plan is None:
         raise ResourceError("k0sctl printed no dry-run summary; cannot tell whether the cluster would change")
-    running = running_controllers(result)
-    return DryRunPlan(changes=changes, actions=actions, running_controllers=running)
+    return plan
 
 
 def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource | None:
@@ -105,7 +63,6 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
     before = branch_version(ctx)
     k0sctl = ctx.k0sctl()
     archive = restore.archive if restore else None
-    base = Invocation("apply", cluster.path, restore_from=archive, no_wait=params.no_wait, no_drain=params.no_drain)
 
     if params.dry_run:
         plan = _plan(ctx, cluster, params)
@@ -118,8 +75,9 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
                                     f"{', '.join(plan.running_controllers)}, so k0sctl would skip the restore")
         return StepResponse(after_action(ctx, before), facts)
 
-    if archive is not None and params.restore == "required":
-        _require_restore_plan(ctx, cluster, params)
+    if archive is not None and not _restore_possible(ctx, cluster, params):
+        archive = None  # k0s runs: the config is applied to the running cluster, the archive is not restored
+        facts["restored"] = False
 
     taken = None
     if params.backup_first:
@@ -130,29 +88,32 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
         else:
             facts["backup_ref"] = taken.version.ref
 
-    result = k0sctl.run(base)
+    result = k0sctl.run(Invocation("apply", cluster.path, restore_from=archive, no_wait=params.no_wait,
+                                   no_drain=params.no_drain))
     if not result.ok:
+        if archive is not None and result.transcript.restore_refused():
+            raise ResourceError("k0sctl refused the restore: k0s started on a controller after the resource "
+                                f"found none running ({result.reason()}); nothing was restored")
         raise result.failure("apply")
-    if restore is not None and restore.archive is not None:
+    if restore is not None and archive is not None:
         facts.update(_restore_outcome(result, restore, params))
-    else:
-        facts["restored"] = False
+    facts.setdefault("restored", False)
     version = taken.version if taken is not None else after_action(ctx, before)
     return StepResponse(version, facts)
 
 
 def _restore_outcome(result: RunResult, restore: RestoreSource, params: ApplyParams) -> dict[str, object]:
-    """Whether k0sctl restored the archive (it skips it on a running cluster), said plainly."""
+    """Whether k0sctl restored the archive (a release before v0.34 skips it on a running cluster)."""
     facts: dict[str, object] = {}
     if leftovers := result.warn_leftovers():
         facts["controller_leftovers"] = leftovers
-    restored = restore_ran(result)
+    restored = result.transcript.restore_ran()
     facts["restored"] = restored
     if restored:
         log.ok(f"restore: the cluster was restored from {restore.description}")
     else:
-        log.warn("restore: NOT restored: k0s was already running on the leader, so k0sctl skipped the "
-                 "restore and applied the config to the running cluster")
+        log.warn("restore: NOT restored: k0s was running on the leader when k0sctl looked, so k0sctl skipped "
+                 "the restore and applied the config to the running cluster")
         if params.restore == "required":
             raise ResourceError("restore: required, but k0sctl did not restore (k0s was already running)")
     return facts
@@ -188,14 +149,22 @@ def _log_restore_plan(plan: DryRunPlan) -> None:
              "mode and would restore for real)")
 
 
-def _require_restore_plan(ctx: StepContext, cluster: ClusterConfig, params: ApplyParams) -> None:
+def _restore_possible(ctx: StepContext, cluster: ClusterConfig, params: ApplyParams) -> bool:
+    """Whether no controller runs k0s, so that `--restore-from` may be passed (k0sctl's facts, read from a dry
+    run). `restore: required` stops here when one does; `restore: auto` goes on without the archive."""
     k0sctl = ctx.k0sctl()
     if not k0sctl.version().at_least(SINCE_DRY_RUN):
-        log.warn(f"restore: required cannot be checked before the apply with k0sctl {k0sctl.version()} "
-                 "(no --dry-run); it is checked afterwards")
-        return
-    log.info("restore: required: asking k0sctl for a dry-run plan first")
-    plan = _plan(ctx, cluster, params)
-    if not plan.would_restore:
-        raise ResourceError(f"restore: required, but k0s is already running on {', '.join(plan.running_controllers)}"
-                            ", so k0sctl would skip the restore; nothing was changed")
+        log.warn(f"restore: k0sctl {k0sctl.version()} has no --dry-run, so whether k0s runs cannot be read "
+                 "before the apply; --restore-from is passed and the outcome is read afterwards")
+        return True
+    log.info("restore: asking k0sctl (a dry run) whether k0s runs on a controller")
+    running = _plan(ctx, cluster, params).running_controllers
+    if not running:
+        log.info("restore: no controller runs k0s: the archive will be restored")
+        return True
+    if params.restore == "required":
+        raise ResourceError(f"restore: required, but k0s is already running on {', '.join(running)}, so the "
+                            "archive cannot be restored; nothing was changed")
+    log.warn(f"restore: NOT restored: k0s is already running on {', '.join(running)}; the config is applied "
+             "to the running cluster and the archive is left alone (restore: auto)")
+    return False

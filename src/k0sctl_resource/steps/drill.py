@@ -17,7 +17,6 @@ handed over restores into a cluster k0sctl reports ready, and measures how long 
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,8 @@ from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps import drill_guard
-from k0sctl_resource.steps.apply import plain, restore_ran, running_controllers
 from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import after_action, branch_version
-
-# k0sctl's wait in "Initialize the k0s cluster" (`/readyz` must answer ok): v0.32.2 and v0.28.0 log the first
-# wording, older releases the second.
-API_WAIT = re.compile(r"wait for kubernetes to reach ready state|waiting for kubernetes api to respond")
-INSTALLED = re.compile(r"k0s cluster version (?P<version>\S+) is now installed")
 
 
 def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory: Path) -> StepResponse:
@@ -88,7 +81,7 @@ def _reset(ctx: StepContext, scratch: ClusterConfig, when: str) -> bool:
     result = ctx.k0sctl().run(Invocation("reset", scratch.path))
     if not result.ok:
         raise ResourceError(f"k0sctl reset of the scratch hosts ({when}) failed: {result.reason()}")
-    running = running_controllers(result)
+    running = result.transcript.running_controllers()
     if running:
         log.info(f"drill: k0s was running on {', '.join(running)} ({when}); it was reset")
     return bool(running)
@@ -105,18 +98,17 @@ def _restore_and_check(ctx: StepContext, scratch: ClusterConfig, archive: Path,
     facts: dict[str, Any] = {"restore_s": restore_s}
     if leftovers := result.warn_leftovers():
         facts["controller_leftovers"] = leftovers
-    if not restore_ran(result):
+    read = result.transcript
+    if not read.restore_ran():
         raise ResourceError("k0sctl apply did not run its restore phase (k0s was still running on the scratch "
                             "leader after the reset)")
     facts["restored"] = True
-    lines = [plain(line) for line in result.lines]
-    facts["api_ready"] = any(API_WAIT.search(line) for line in lines)
+    facts["api_ready"] = read.api_waited()
     if not facts["api_ready"]:
         raise ResourceError("k0sctl restored the archive but did not wait for the Kubernetes API to be ready "
                             "(spec.options.wait.enabled: false in the scratch config?), so the drill proves "
                             "nothing about a ready cluster and restore_s would measure nothing")
-    installed = [m.group("version") for m in (INSTALLED.search(line) for line in lines) if m]
-    facts["k0s_version"] = installed[-1] if installed else scratch.k0s_version
+    facts["k0s_version"] = read.installed_version() or scratch.k0s_version
     facts["backup_k0s_version"] = backed_up
     if backed_up and facts["k0s_version"] != backed_up:
         log.warn(f"drill: the backup was taken from k0s {backed_up} and restored onto k0s {facts['k0s_version']}: "
