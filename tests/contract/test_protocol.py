@@ -84,6 +84,11 @@ HOSTILE: list[tuple[str, str, Any, str]] = [
      "source.encryption.passphrase: must be at least 8 characters"),
     ("short password", "check", {"source": {"backup": {"uri": "https://git.example.test/r.git", "password": "xyz"}}},
      "source.backup.password: must be at least 8 characters"),
+    ("short password in the URL", "out",
+     {"source": {"backup": {"uri": "https://ci:e@git.example.test/r.git"}}, "params": {"command": "apply"}},
+     "source.backup.uri: the password in the URL: must be at least 8 characters"),
+    ("short ssh key", "out", {"source": {"ssh_private_key": "k"}, "params": {"command": "apply"}},
+     "source.ssh_private_key: must be at least 8 characters"),
 ]
 
 

@@ -7,6 +7,8 @@ unknown keys.
 
 from __future__ import annotations
 
+import re
+import urllib.parse
 from dataclasses import dataclass, field
 from os import PathLike
 from types import MappingProxyType
@@ -40,6 +42,13 @@ class K0sctlOptions:
 
 
 MIN_SECRET_LENGTH = 8
+_URI_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@?#]*?:(?P<pw>[^/@?#]*)@")
+
+
+def uri_password(uri: str) -> str | None:
+    """The password written into a URL (`https://user:password@host/…`), decoded as git decodes it, or None."""
+    match = _URI_PASSWORD.match(uri)
+    return urllib.parse.unquote(match.group("pw")) if match else None
 
 
 def check_secret_length(value: str, path: str) -> None:
@@ -90,8 +99,6 @@ class BackupRepo:
             raise ResourceError(f"{path}.path: must be a relative folder inside the repository")
         if any(p.startswith("-") for p in parts) or any(ord(c) < 0x20 or c in "\\\x7f" for c in self.path):
             raise ResourceError(f"{path}.path: a folder name must not begin with '-' nor hold control characters")
-        if self.password is not None:
-            check_secret_length(self.password, f"{path}.password")
 
     @property
     def folder(self) -> str:
@@ -108,8 +115,6 @@ class Encryption:
     def validate(self, path: str) -> None:
         if self.passphrase is not None and self.recipients:
             raise ResourceError(f"{path}: set either recipients or passphrase, not both")
-        if self.passphrase is not None:
-            check_secret_length(self.passphrase, f"{path}.passphrase")
         for i, recipient in enumerate(self.recipients):
             if not recipient.startswith(("age1", "ssh-ed25519 ", "ssh-rsa ")):
                 raise ResourceError(
@@ -132,6 +137,18 @@ class Source:
     k0sctl: K0sctlOptions = field(default_factory=K0sctlOptions)
     backup: BackupRepo | None = None
     encryption: Encryption = field(default_factory=Encryption)
+
+    def validate(self, path: str) -> None:
+        """Every secret, wherever it is given, has the same length rule (see `check_secret_length`)."""
+        backup, enc = self.backup, self.encryption
+        given = {"ssh_private_key": self.ssh_private_key, "encryption.identities": enc.identities,
+                 "encryption.passphrase": enc.passphrase}
+        if backup is not None:
+            given.update({"backup.private_key": backup.private_key, "backup.password": backup.password,
+                          "backup.uri: the password in the URL": uri_password(backup.uri)})
+        for where, value in given.items():
+            if value is not None:
+                check_secret_length(value, f"{path}.{where}")
 
     def host_key_options(self, known_hosts: str | PathLike[str]) -> list[str]:
         """The ssh options that check host keys against the file `known_hosts` alone (written from
@@ -160,15 +177,21 @@ SECRET_PATHS = (
 
 
 def secrets_in(raw_source: Any) -> list[str]:
-    """The secret values of a source as JSON (any shape, not yet validated): the strings at SECRET_PATHS.
-    (A password written into `backup.uri` is registered by `gitstore.auth` once the URI is parsed.)"""
+    """The secret values of a source as JSON (any shape, not yet validated): the strings at SECRET_PATHS
+    and the password written into `backup.uri`."""
     def at(path: tuple[str, ...]) -> Any:
         node = raw_source
         for name in path:
             node = node.get(name) if isinstance(node, dict) else None
         return node
 
-    return [v for path in SECRET_PATHS if isinstance(v := at(path), str) and v]
+    found = [v for path in SECRET_PATHS if isinstance(v := at(path), str)]
+    uri = at(("backup", "uri"))
+    if isinstance(uri, str) and (embedded := uri_password(uri)):
+        found.append(embedded)
+    # A shorter value is refused by validation (Source.validate), which never prints it, before anything runs;
+    # registered, it would mask the letters of that very error line.
+    return [v for v in found if len(v) >= MIN_SECRET_LENGTH]
 
 
 @dataclass(frozen=True)
