@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import PINNED, ROOT
 from tests.support.fixtures import Double
 from tests.support.resource import Resource
 
@@ -176,7 +176,7 @@ def test_cli_version(resource: Resource) -> None:
     out = subprocess.run([executable(), "--version"], capture_output=True, text=True, check=True,
                          env=resource.environment())
     assert out.stdout.startswith("k0sctl-resource ")
-    assert "k0sctl v0.32.2" in out.stdout
+    assert f"k0sctl {PINNED}" in out.stdout
 
 
 def test_assets_are_thin_wrappers() -> None:

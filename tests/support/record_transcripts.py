@@ -1,6 +1,6 @@
 """Records what the REAL k0sctl prints, for the reader of its output (k0sctl/transcript.py) to be tested against.
 
-    sudo .venv/bin/python -m tests.support.record_transcripts [VERSION ...]   (default: v0.32.2 v0.28.0)
+    sudo .venv/bin/python -m tests.support.record_transcripts [VERSION ...]   (default: the pinned release and v0.28.0)
 
 For each version, on one k0s test node (tests/support/k0s_node.py), a fixed sequence of k0sctl commands runs
 twice: once with k0sctl's output on a pipe (logfmt, as in Concourse) and once on a pseudo-terminal (coloured
@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import ROOT
+from tests.support import OLDER, PINNED, ROOT
 from tests.support.k0s_node import K0sLab
 from tests.support.k0sctl_fixtures import real_k0sctl
 from tests.support.netns import NetnsLab
@@ -97,7 +97,7 @@ def record(version: str) -> None:
 
 def main() -> None:
     require_node_support()
-    for version in sys.argv[1:] or ["v0.32.2", "v0.28.0"]:
+    for version in sys.argv[1:] or [PINNED, OLDER]:
         record(version)
 
 

@@ -11,6 +11,7 @@ from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import Invocation, K0sctlVersion, command_line
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.apply import parse_dry_run
+from tests.support import PINNED
 from tests.support.k0sctl_argv import command_lines_for_contract
 
 CFG = Path("/w/config/k0sctl.yaml")
@@ -21,7 +22,7 @@ def result(*lines: str, rc: int = 0) -> RunResult:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("version: v0.32.2\ncommit: abc\n", "v0.32.2"),
+    ("version: v0.31.4\ncommit: abc\n", "v0.31.4"),
     ("version: v0.28.0", "v0.28.0"),
     ("v0.13.1", "v0.13.1"),
     ("version: 0.0.0\n", "unknown"),
@@ -38,7 +39,7 @@ def test_unknown_version_gets_newest_flags() -> None:
 
 
 @pytest.mark.parametrize(("version", "has_output", "has_concurrency"), [
-    ("v0.32.2", True, True),
+    (PINNED, True, True),
     ("v0.28.0", True, True),
     ("v0.22.0", False, True),
     ("v0.20.0", False, True),
@@ -60,7 +61,7 @@ def test_dry_run_refused_before_v017() -> None:
 
 
 def test_contract_lines_cover_every_command(tmp_path: Path) -> None:
-    lines = command_lines_for_contract(K0sctlVersion.parse("v0.32.2"), CFG, tmp_path)
+    lines = command_lines_for_contract(K0sctlVersion.parse(PINNED), CFG, tmp_path)
     assert {argv[0] for argv in lines} == {"apply", "backup", "reset", "kubeconfig"}
     assert any("--dry-run" in argv for argv in lines)
     assert len(lines) == len({tuple(a) for a in lines})

@@ -23,7 +23,7 @@ class K0sctlVersion:
 
     @classmethod
     def parse(cls, text: str) -> K0sctlVersion:
-        """Read `version: v0.32.2` (the output of `k0sctl version`) or a bare `v0.32.2`."""
+        """Read `version: v0.28.0` (the output of `k0sctl version`) or a bare `v0.28.0`."""
         match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
         if match is None or match.group(0).lstrip("v") == "0.0.0":
             # A build without version information (`(devel)` or 0.0.0): assume the newest flags.
@@ -42,7 +42,11 @@ class K0sctlVersion:
         return f"v{self.major}.{self.minor}.{self.patch}" if self.known else "unknown"
 
 
-NEWEST = K0sctlVersion(0, 32, 2)
+# The k0sctl release the image ships, in the one file that the image build, scripts/install-k0sctl.sh, the tests
+# and Renovate read: its flags are assumed for a build that reports no version.
+PINNED_FILE = Path(__file__).with_name("k0sctl.version")
+PINNED_TEXT = PINNED_FILE.read_text(encoding="utf-8").strip()
+NEWEST = PINNED = K0sctlVersion.parse(PINNED_TEXT)
 
 # Flags by the first k0sctl release that has them.
 SINCE_CONCURRENCY = K0sctlVersion(0, 15, 0)
