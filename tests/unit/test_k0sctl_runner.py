@@ -124,3 +124,18 @@ def test_held_error_lines_keep_their_order_and_are_shown_unless_the_caller_drops
     live = HeldErrors(echo=True, hold=False)
     live.line('level=fatal msg="shown at once"')
     assert capsys.readouterr().err.splitlines() == ['level=fatal msg="shown at once"']
+
+
+def test_service_log_tails_are_cut_per_host() -> None:
+    from k0sctl_resource.k0sctl.service_logs import tails
+
+    lines = ['level=info msg="==> Running phase: Connect to hosts"', "192.0.2.10:22: one", "  continued",
+             "[ssh] 192.0.2.11:22: two", "192.0.2.10:22: three", "192.0.2.10:22: four", "x" * 5000]
+    assert tails(lines, keep=2) == {"192.0.2.10:22": ["four", "x" * 2000], "[ssh] 192.0.2.11:22": ["two"]}
+
+
+def test_logs_needs_v034() -> None:
+    with pytest.raises(ResourceError, match=r"k0sctl logs needs k0sctl v0\.34\.0 or newer \(found v0\.31\.0\)"):
+        command_line(K0sctlVersion.parse("v0.31.0"), Invocation("logs", CFG), K0sctlOptions())
+    assert command_line(K0sctlVersion.parse("v0.34.0"), Invocation("logs", CFG), K0sctlOptions(debug=True)) == \
+        ["logs", "--config", str(CFG)]

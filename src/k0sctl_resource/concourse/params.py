@@ -13,6 +13,8 @@ from typing import Any, Literal
 from k0sctl_resource.config.schema import Seconds, closest, from_json, required
 from k0sctl_resource.runtime.errors import ResourceError
 
+# After a failed k0sctl run: `k0sctl logs` (releases that have it), a bounded tail per host; or nothing.
+CollectLogs = Literal["on_failure", "never"]
 COMMANDS = ("apply", "reset", "backup", "init", "ping", "drill")
 Command = Literal["apply", "reset", "backup", "init", "ping", "drill"]
 
@@ -33,8 +35,16 @@ class ApplyParams:
     dry_run: bool = False
     no_wait: bool = False
     no_drain: bool = False
+    collect_logs: CollectLogs = "on_failure"
+    force: bool = False
+    evict_taint: str | None = None
+    kubeconfig_api_address: str | None = None
 
     def validate(self, path: str) -> None:
+        for name in ("evict_taint", "kubeconfig_api_address"):
+            value = getattr(self, name)
+            if value is not None and (not value or value.startswith("-") or any(c.isspace() for c in value)):
+                raise ResourceError(f"{path}.{name}: must be one word, not beginning with '-'")
         if self.restore == "required" and self.restore_from is None:
             raise ResourceError(f"{path}.restore: 'required' needs restore_from")
         if self.dry_run and self.backup_first:
@@ -47,6 +57,7 @@ class ResetParams:
     config: str = "config/k0sctl.yaml"
     confirm: str | None = None
     backup_first: bool | None = None  # default: true when a backup repository is configured
+    collect_logs: CollectLogs = "on_failure"
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,7 @@ class DrillParams:
     restore_from: str = required()  # a get of this resource
     confirm: str | None = None  # must equal the scratch cluster's metadata.name (checked by the step)
     keep: bool = False  # leave the restored scratch cluster running after a successful drill
+    collect_logs: CollectLogs = "on_failure"
 
 
 PutParams = ApplyParams | ResetParams | BackupParams | InitParams | PingParams | DrillParams

@@ -161,7 +161,7 @@ class K0sctl:
         return self._run(argv, cwd=cwd or self.workdir, stdin=stdin, echo=echo, quiet_if=quiet_if)
 
     def _run(self, argv: list[str], *, cwd: Path, stdin: bytes | None, echo: bool,
-             quiet_if: QuietIf | None = None) -> RunResult:
+             quiet_if: QuietIf | None = None, timeout: float | None = None) -> RunResult:
         from k0sctl_resource.k0sctl.process import Supervised
         from k0sctl_resource.runtime.lifecycle import Aborted
 
@@ -185,7 +185,8 @@ class K0sctl:
                 )
             except OSError as exc:
                 raise ResourceError(f"cannot start k0sctl: {exc.strerror}") from None
-            run = Supervised(proc, timeout=self.options.timeout, on_line=keep)
+            bound = self.options.timeout if timeout is None else min(timeout, self.options.timeout or timeout)
+            run = Supervised(proc, timeout=bound, on_line=keep)
             try:
                 if stdin is not None and proc.stdin is not None:
                     with contextlib.suppress(BrokenPipeError):
@@ -209,8 +210,9 @@ class K0sctl:
             raise Aborted(run.aborted, f"aborted: k0sctl was stopped by {signal.Signals(run.aborted).name}")
         if run.timed_out:
             reason = result.last_error()
-            raise ResourceError(f"k0sctl {argv[1]} did not finish within source.k0sctl.timeout "
-                                f"({log.human_seconds(float(self.options.timeout or 0))}) and was stopped"
+            which = "source.k0sctl.timeout" if bound == self.options.timeout else "its bound"
+            raise ResourceError(f"k0sctl {argv[1]} did not finish within {which} "
+                                f"({log.human_seconds(float(bound or 0))}) and was stopped"
                                 + (f"; its last error: {reason}" if reason else ""))
         return result
 
@@ -226,10 +228,11 @@ class K0sctl:
                 log.info(line)
             log.info("--- end of k0sctl.log ---")
 
-    def capture(self, inv: Invocation) -> RunResult:
-        """Run without echoing stdout (for commands whose output is data, like kubeconfig)."""
+    def capture(self, inv: Invocation, *, timeout: float | None = None) -> RunResult:
+        """Run without echoing stdout (for commands whose output is data, like kubeconfig); `timeout` bounds
+        this run below `source.k0sctl.timeout`."""
         argv = [self.binary, *self.argv(inv)]
-        return self._run(argv, cwd=self.workdir, stdin=None, echo=False)
+        return self._run(argv, cwd=self.workdir, stdin=None, echo=False, timeout=timeout)
 
 
 QuietIf = Callable[[RunResult], bool]  # see K0sctl.run

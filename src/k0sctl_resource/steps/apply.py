@@ -14,11 +14,13 @@ the dry run and the apply (a race), k0sctl refuses or skips the restore, and one
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from k0sctl_resource.concourse.params import ApplyParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.k0sctl import service_logs
 from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.transcript import DryRunPlan
 from k0sctl_resource.k0sctl.versions import SINCE_DRY_RUN, Invocation
@@ -63,6 +65,10 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
     before = branch_version(ctx)
     k0sctl = ctx.k0sctl()
     archive = restore.archive if restore else None
+    invocation = Invocation("apply", cluster.path, no_wait=params.no_wait, no_drain=params.no_drain,
+                            force=params.force, evict_taint=params.evict_taint,
+                            kubeconfig_api_address=params.kubeconfig_api_address)
+    k0sctl.argv(invocation)  # a flag this k0sctl does not have is refused before anything runs
 
     if params.dry_run:
         plan = _plan(ctx, cluster, params)
@@ -88,9 +94,10 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
         else:
             facts["backup_ref"] = taken.version.ref
 
-    result = k0sctl.run(Invocation("apply", cluster.path, restore_from=archive, no_wait=params.no_wait,
-                                   no_drain=params.no_drain))
+    result = k0sctl.run(replace(invocation, restore_from=archive))
     if not result.ok:
+        if params.collect_logs == "on_failure" and not result.aborted:
+            service_logs.collect(k0sctl, cluster.path, after="apply")
         if archive is not None and result.transcript.restore_refused():
             raise ResourceError("k0sctl refused the restore: k0s started on a controller after the resource "
                                 f"found none running ({result.reason()}); nothing was restored")
@@ -131,7 +138,9 @@ def _log_plan(plan: DryRunPlan) -> None:
 def _plan(ctx: StepContext, cluster: ClusterConfig, params: ApplyParams) -> DryRunPlan:
     """`k0sctl apply --dry-run` (never with --restore-from, see the module doc) and its parsed plan."""
     result = ctx.k0sctl().run(Invocation("apply", cluster.path, dry_run=True, no_wait=params.no_wait,
-                                         no_drain=params.no_drain))
+                                         no_drain=params.no_drain, force=params.force,
+                                         evict_taint=params.evict_taint,
+                                         kubeconfig_api_address=params.kubeconfig_api_address))
     if not result.ok:
         raise result.failure("apply --dry-run")
     plan = parse_dry_run(result)

@@ -24,6 +24,7 @@ from typing import Any
 from k0sctl_resource.concourse.params import DrillParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.k0sctl import service_logs
 from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
@@ -49,17 +50,19 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
     facts: dict[str, Any] = {"drilled_ref": ref or None, "drilled_archive": record.get("archive"),
                              "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts)}
     backed_up = record.get("k0s_version") if isinstance(record.get("k0s_version"), str) else None
-    facts.update(_drill(ctx, scratch, archive, params.keep, backed_up))
+    facts.update(_drill(ctx, scratch, archive, params.keep, backed_up, collect=params.collect_logs == "on_failure"))
     return StepResponse(after_action(ctx, before), facts)
 
 
 def _drill(ctx: StepContext, scratch: ClusterConfig, archive: Path, keep: bool,
-           backed_up: str | None) -> dict[str, Any]:
+           backed_up: str | None, *, collect: bool) -> dict[str, Any]:
     started = time.monotonic()
     was_running = _reset(ctx, scratch, "before the drill")
     try:
         facts = _restore_and_check(ctx, scratch, archive, backed_up)
     except ResourceError as exc:  # an abort (lifecycle.Aborted) is no ResourceError: it resets nothing
+        if collect:  # before the reset removes what the logs are about
+            service_logs.collect(ctx.k0sctl(), scratch.path, after="drill")
         raise _reset_after_failure(ctx, scratch, exc) from None
     if keep:
         log.warn(f"keep: true: the restored scratch cluster {scratch.name!r} is left running")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from k0sctl_resource.concourse.params import ResetParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.k0sctl import service_logs
 from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
@@ -31,6 +32,8 @@ def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig) -> StepRe
     log.step(f"resetting cluster {cluster.name!r}: k0s is removed from every host")
     result = ctx.k0sctl().run(Invocation("reset", cluster.path))
     if not result.ok:
+        if params.collect_logs == "on_failure" and not result.aborted:
+            service_logs.collect(ctx.k0sctl(), cluster.path, after="reset")
         raise result.failure("reset")
     log.ok(f"cluster {cluster.name!r} was reset")
     return StepResponse(taken.version if taken is not None else after_action(ctx, before), facts)
