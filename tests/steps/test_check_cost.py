@@ -63,7 +63,8 @@ def test_warm_check_is_one_ls_remote_and_imports_only_what_it_uses(resource: Res
     assert "k0sctl_resource.steps.check" in modules  # the report is there and names our modules
     unwanted = {m for m in modules if m == "git" or m.startswith(("git.", "gitdb", "smmap"))}
     unwanted |= modules & {"traceback", "hashlib", "difflib", "click", "k0sctl_resource.gitstore.store",
-                           "k0sctl_resource.concourse.params", "k0sctl_resource.steps.context"}
+                           "k0sctl_resource.concourse.params", "k0sctl_resource.shared.context",
+                           "k0sctl_resource.commands"}
     assert not unwanted
 
 

@@ -70,7 +70,8 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 
 def _parse_all(text: str) -> None:
     from k0sctl_resource.concourse.protocol import parse_json
-    from k0sctl_resource.concourse.requests import parse_check, parse_get, parse_put
+    from k0sctl_resource.concourse.requests import parse_check, parse_get
+    from k0sctl_resource.steps.put import parse as parse_put
 
     value = clean(lambda: parse_json(text))
     if value is None:
