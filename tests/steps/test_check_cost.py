@@ -1,4 +1,4 @@
-"""What a check runs and imports (issue 15): a warm check whose tip has not moved is one `git ls-remote`
+"""What a check runs and imports (docs/performance.md): a warm check whose tip has not moved is one `git ls-remote`
 and imports nothing it does not use (the store, the put params, traceback, hashlib, difflib, GitPython);
 a check that finds new commits adds only its cache's fetch and local plumbing, never `git version`.
 

@@ -1,4 +1,4 @@
-"""Fuzzing with a fixed budget (issue 13; SPEC "Safety": every failure a user can cause has its own
+"""Fuzzing with a fixed budget (docs/security.md: every failure a user can cause has its own
 message): the request parser, the k0sctl.yaml loader and the backup URL parser. Every input ends in a
 valid answer or in one clean `ResourceError` line; any other exception (a traceback, "internal error")
 fails the test and hypothesis prints the smallest input that does it.
