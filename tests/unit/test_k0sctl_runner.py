@@ -10,7 +10,6 @@ from k0sctl_resource.config.models import K0sctlOptions
 from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import Invocation, K0sctlVersion, command_line
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.apply import parse_dry_run
 from tests.support import PINNED
 from tests.support.k0sctl_argv import command_lines_for_contract
 
@@ -75,18 +74,18 @@ def test_dry_run_summary_parsing() -> None:
         "dry-run:  - install k0s v1.31.2+k0s.0",
         "dry-run:  - start the k0s controller",
     )
-    plan = parse_dry_run(changed)
+    plan = changed.dry_run_plan()
     assert plan.changes is True
     assert plan.actions == ["* [ssh] 192.0.2.10:22 :", "- install k0s v1.31.2+k0s.0", "- start the k0s controller"]
     assert plan.would_restore is True
-    same = parse_dry_run(result(
+    same = (result(
         'time="t" level=info msg="[ssh] 192.0.2.10:22: is running k0s controller+worker version v1.31.2+k0s.0"',
         'time="t" level=info msg="[ssh] 192.0.2.11:22: is running k0s worker version v1.31.2+k0s.0"',
-        "dry-run: no cluster state altering actions would be performed"))
+        "dry-run: no cluster state altering actions would be performed").dry_run_plan())
     assert same.changes is False and same.actions == []
     assert same.running_controllers == ["192.0.2.10:22"] and not same.would_restore
     with pytest.raises(ResourceError, match="no dry-run summary"):
-        parse_dry_run(result("level=info msg=\"==> Running phase: Connect to hosts\""))
+        result("level=info msg=\"==> Running phase: Connect to hosts\"").dry_run_plan()
 
 
 def test_restore_detection() -> None:

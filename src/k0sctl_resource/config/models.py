@@ -1,4 +1,4 @@
-"""The source every step is given (with where it carries secrets) and the version: the values every layer
+"""The source every step is given (its secret fields marked `secret()`) and the version: the values every layer
 shares. The step params and the typed requests are in `k0sctl_resource.concourse`.
 
 Names are the contract of README.md's "Source configuration"; `schema.from_json` enforces types and rejects
@@ -7,6 +7,7 @@ unknown keys.
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from os import PathLike
 from types import MappingProxyType
 from typing import Any
 
-from k0sctl_resource.config.schema import Duration, from_json, required
+from k0sctl_resource.config.schema import Duration, from_json, required, secret, secret_paths
 from k0sctl_resource.runtime.errors import ResourceError
 
 NO_VERSION = "none"
@@ -70,9 +71,9 @@ class BackupRepo:
     uri: str = required()
     branch: str = "k0sctl-backup"
     path: str = "backups"
-    private_key: str | None = None
+    private_key: str | None = secret()
     username: str | None = None
-    password: str | None = None
+    password: str | None = secret()
     keep: int = 0
     git_user: GitUser = field(default_factory=GitUser)
     timeout: Duration = BACKUP_TIMEOUT  # a git network call without progress for this long stops
@@ -108,8 +109,8 @@ class BackupRepo:
 @dataclass(frozen=True)
 class Encryption:
     recipients: tuple[str, ...] = ()
-    identities: str | None = None
-    passphrase: str | None = None
+    identities: str | None = secret()
+    passphrase: str | None = secret()
     plaintext: bool = False
 
     def validate(self, path: str) -> None:
@@ -132,23 +133,23 @@ class Encryption:
 
 @dataclass(frozen=True)
 class Source:
-    ssh_private_key: str | None = None
+    ssh_private_key: str | None = secret()
     ssh_known_hosts: str | None = None
     k0sctl: K0sctlOptions = field(default_factory=K0sctlOptions)
     backup: BackupRepo | None = None
     encryption: Encryption = field(default_factory=Encryption)
 
     def validate(self, path: str) -> None:
-        """Every secret, wherever it is given, has the same length rule (see `check_secret_length`)."""
-        backup, enc = self.backup, self.encryption
-        given = {"ssh_private_key": self.ssh_private_key, "encryption.identities": enc.identities,
-                 "encryption.passphrase": enc.passphrase}
-        if backup is not None:
-            given.update({"backup.private_key": backup.private_key, "backup.password": backup.password,
-                          "backup.uri: the password in the URL": uri_password(backup.uri)})
-        for where, value in given.items():
-            if value is not None:
-                check_secret_length(value, f"{path}.{where}")
+        """Every secret has the same length rule wherever it is given (see `check_secret_length`): the fields
+        marked `secret()` and a password written into `backup.uri`."""
+        for where in source_secret_paths():
+            node: Any = self
+            for name in where:
+                node = getattr(node, name, None)
+            if isinstance(node, str):
+                check_secret_length(node, ".".join((path, *where)))
+        if self.backup is not None and (embedded := uri_password(self.backup.uri)) is not None:
+            check_secret_length(embedded, f"{path}.backup.uri: the password in the URL")
 
     def host_key_options(self, known_hosts: str | PathLike[str]) -> list[str]:
         """The ssh options that check host keys against the file `known_hosts` alone (written from
@@ -165,32 +166,28 @@ def require_backup(source: Source, for_what: str) -> BackupRepo:
     return source.backup
 
 
-# Where a source carries secrets. `secrets_in` reads them from the request JSON before it is validated, so
-# that even a validation error cannot print one; it is the one list the redactor is fed from.
-SECRET_PATHS = (
-    ("ssh_private_key",),
-    ("backup", "private_key"),
-    ("backup", "password"),
-    ("encryption", "identities"),
-    ("encryption", "passphrase"),
-)
+@functools.cache
+def source_secret_paths() -> tuple[tuple[str, ...], ...]:
+    """Where a source carries secrets: the fields marked `secret()` above, and nothing else."""
+    return secret_paths(Source)
 
 
 def secrets_in(raw_source: Any) -> list[str]:
-    """The secret values of a source as JSON (any shape, not yet validated): the strings at SECRET_PATHS
-    and the password written into `backup.uri`."""
+    """The secret values of a source as JSON (any shape, not yet validated): the strings at the fields
+    marked `secret()` and the password written into `backup.uri`. It reads the request before it is
+    validated, so that even a validation error cannot print one; it is the one list the redactor is fed
+    from. A value shorter than the length rule is left out: validation refuses it (never printing it) before
+    anything runs, and registered it would mask the letters of that very error line."""
     def at(path: tuple[str, ...]) -> Any:
         node = raw_source
         for name in path:
             node = node.get(name) if isinstance(node, dict) else None
         return node
 
-    found = [v for path in SECRET_PATHS if isinstance(v := at(path), str)]
+    found = [v for path in source_secret_paths() if isinstance(v := at(path), str)]
     uri = at(("backup", "uri"))
     if isinstance(uri, str) and (embedded := uri_password(uri)):
         found.append(embedded)
-    # A shorter value is refused by validation (Source.validate), which never prints it, before anything runs;
-    # registered, it would mask the letters of that very error line.
     return [v for v in found if len(v) >= MIN_SECRET_LENGTH]
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from k0sctl_resource.config.models import K0sctlOptions
 from k0sctl_resource.k0sctl.output import HeldErrors
-from k0sctl_resource.k0sctl.transcript import Transcript
+from k0sctl_resource.k0sctl.transcript import DryRunPlan, Transcript
 from k0sctl_resource.k0sctl.versions import Invocation, K0sctlVersion, command_line
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
@@ -54,6 +54,13 @@ class RunResult:
     def transcript(self) -> Transcript:
         """The run's output, read (in either of k0sctl's formats) by the one reader, `k0sctl.transcript`."""
         return Transcript(self.lines)
+
+    def dry_run_plan(self) -> DryRunPlan:
+        """k0sctl's dry-run summary: whether anything would change, the planned actions, running controllers."""
+        plan = self.transcript.dry_run()
+        if plan is None:
+            raise ResourceError("k0sctl printed no dry-run summary; cannot tell whether the cluster would change")
+        return plan
 
     def leftovers(self) -> list[str]:
         """Backup files k0sctl could not remove from a controller (it warns and goes on).

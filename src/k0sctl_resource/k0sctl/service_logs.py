@@ -13,6 +13,7 @@ import re
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 from k0sctl_resource.k0sctl.runner import K0sctl
 from k0sctl_resource.k0sctl.transcript import parse
@@ -20,6 +21,7 @@ from k0sctl_resource.k0sctl.versions import SINCE_LOGS, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 
+CollectLogs = Literal["on_failure", "never"]  # the `collect_logs` param of apply, reset and drill
 TAIL_LINES = 40
 MAX_LINE = 2000
 LOGS_TIMEOUT = 60.0

@@ -14,30 +14,49 @@ the dry run and the apply (a race), k0sctl refuses or skips the restore, and one
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
-from k0sctl_resource.concourse.params import ApplyParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.k0sctl import service_logs
 from k0sctl_resource.k0sctl.runner import RunResult
+from k0sctl_resource.k0sctl.service_logs import CollectLogs
 from k0sctl_resource.k0sctl.transcript import DryRunPlan
 from k0sctl_resource.k0sctl.versions import SINCE_DRY_RUN, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.backup import backup_first
-from k0sctl_resource.steps.context import StepContext
-from k0sctl_resource.steps.latest import after_action, branch_version
-from k0sctl_resource.steps.restore_source import RestoreSource, resolve_restore_source
+from k0sctl_resource.shared.backups import backup_first
+from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.latest import after_action, branch_version
+from k0sctl_resource.shared.restore_source import RestoreSource, resolve_restore_source
 
 
-def parse_dry_run(result: RunResult) -> DryRunPlan:
-    """Read k0sctl's dry-run summary: whether anything would change, and the planned actions."""
-    plan = result.transcript.dry_run()
-    if plan is None:
-        raise ResourceError("k0sctl printed no dry-run summary; cannot tell whether the cluster would change")
-    return plan
+@dataclass(frozen=True)
+class ApplyParams:
+    command: Literal["apply"] = "apply"
+    config: str = "config/k0sctl.yaml"
+    restore_from: str | None = None
+    restore: Literal["auto", "required"] = "auto"
+    backup_first: bool = False
+    dry_run: bool = False
+    no_wait: bool = False
+    no_drain: bool = False
+    collect_logs: CollectLogs = "on_failure"
+    force: bool = False
+    evict_taint: str | None = None
+    kubeconfig_api_address: str | None = None
+
+    def validate(self, path: str) -> None:
+        for name in ("evict_taint", "kubeconfig_api_address"):
+            value = getattr(self, name)
+            if value is not None and (not value or value.startswith("-") or any(c.isspace() for c in value)):
+                raise ResourceError(f"{path}.{name}: must be one word, not beginning with '-'")
+        if self.restore == "required" and self.restore_from is None:
+            raise ResourceError(f"{path}.restore: 'required' needs restore_from")
+        if self.dry_run and self.backup_first:
+            raise ResourceError(f"{path}: dry_run and backup_first exclude each other")
 
 
 def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource | None:
@@ -46,7 +65,7 @@ def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> R
 
     if params.restore_from is None:
         return None
-    restore = resolve_restore_source(ctx, params, directory)
+    restore = resolve_restore_source(ctx, params.restore_from, directory)
     if restore.archive is None:
         if params.restore == "required":
             raise ResourceError(f"restore: required, but {restore.description}; nothing was changed")
@@ -143,7 +162,7 @@ def _plan(ctx: StepContext, cluster: ClusterConfig, params: ApplyParams) -> DryR
                                          kubeconfig_api_address=params.kubeconfig_api_address))
     if not result.ok:
         raise result.failure("apply --dry-run")
-    plan = parse_dry_run(result)
+    plan = result.dry_run_plan()
     _log_plan(plan)
     return plan
 
