@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -50,7 +51,7 @@ class RunResult:
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out and not self.aborted
 
-    @property
+    @functools.cached_property
     def transcript(self) -> Transcript:
         """The run's output, read (in either of k0sctl's formats) by the one reader, `k0sctl.transcript`."""
         return Transcript(self.lines)
