@@ -85,8 +85,11 @@ _API_WAIT = re.compile(r"wait for kubernetes to reach ready state|waiting for ku
 _INSTALLED = re.compile(r"k0s cluster version (?P<version>\S+) is now installed")
 _NO_CONTROLLER = ("failed to find a running controller", "no running controller")
 # MODELLED, not seen: k0sctl v0.34.0 refuses `--restore-from` onto a running cluster (#1264). Its wording is
-# not known here, so any failure that speaks of a restore and of k0s running (or a refusal) counts.
-_RESTORE_REFUSED = re.compile(r"restor.*\b(?:running|refus)|\b(?:running|refus).*restor", re.IGNORECASE)
+# not known here, so a failure that speaks of a restore and of a refusal or of k0s already running counts;
+# one that says k0s is *not* running (a broken install) does not.
+_RESTORE = re.compile(r"restor", re.IGNORECASE)
+_REFUSAL = re.compile(r"refus|not allowed|not supported|already running|is running|running cluster", re.IGNORECASE)
+_NOT_RUNNING = re.compile(r"not running|n't appear to be running|not be running", re.IGNORECASE)
 DRY_NO_CHANGES = "dry-run: no cluster state altering actions would be performed"
 DRY_CHANGES = "dry-run: cluster state altering actions would be performed"
 RESTORE_PHASE = "Restore cluster state"
@@ -179,7 +182,8 @@ class Transcript:
     def restore_refused(self) -> bool:
         """Whether k0sctl refused a restore onto a running cluster (v0.34+, wording modelled: see above)."""
         reason = self.last_error()
-        return reason is not None and bool(_RESTORE_REFUSED.search(reason))
+        return (reason is not None and bool(_RESTORE.search(reason)) and bool(_REFUSAL.search(reason))
+                and not _NOT_RUNNING.search(reason))
 
 
 def failing(raw: str) -> bool:
