@@ -82,14 +82,17 @@ def test_url_credentials_are_masked_whatever_their_length_and_scheme() -> None:
     assert redactor("https://ci:e@host/x") == f"https://ci:{MASK}@host/x"
     long_scheme = "a" * 40 + "://user:pw@host"
     assert "pw" not in redactor(long_scheme)
+    redactor.add("ci-user-secret")
+    assert redactor("git+https://ci-user-secret:x@host") == f"git+https://{MASK}:{MASK}@host"
 
 
-def _seconds(call: Callable[[], object]) -> float:
+def _cpu_seconds(call: Callable[[], object]) -> float:
+    """The least CPU time of this process over five calls: other processes' load does not count."""
     best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
+    for _ in range(5):
+        started = time.process_time()
         call()
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.process_time() - started)
     return best
 
 
@@ -109,8 +112,8 @@ def test_redaction_is_linear(shape: str) -> None:
     redactor = Redactor()
     redactor.add("correct-horse-battery-staple", "another secret value")
     make = HOSTILE[shape]
-    small, large = make(20_000), make(160_000)
-    ratio = _seconds(lambda: redactor.safe(large)) / max(_seconds(lambda: redactor.safe(small)), 1e-6)
+    small, large = make(40_000), make(320_000)
+    ratio = _cpu_seconds(lambda: redactor.safe(large)) / max(_cpu_seconds(lambda: redactor.safe(small)), 1e-6)
     assert ratio < 24, f"{shape}: 8x the text took {ratio:.1f}x the time"
 
 

@@ -6,8 +6,8 @@ masked whatever their value.
 
 Redaction is one scan of the text by one compiled pattern (every secret and the URL form as one
 alternation), so its cost grows with the text, not with the text times its length: every part of the
-pattern matches a bounded number of characters. `MAX_MATCH` bounds the longest match, which is what a
-reader that cuts a long line into pieces must carry over from one piece to the next (`safe_cut`).
+pattern matches a bounded number of characters. `Redactor.max_match` bounds the longest match, which is what
+a reader that cuts a long line into pieces must carry over from one piece to the next (`safe_cut`).
 """
 
 from __future__ import annotations
@@ -101,11 +101,12 @@ class Redactor:
         """The length of the longest text one mask can replace."""
         return max(self._longest, URL_MATCH)
 
-    @staticmethod
-    def _mask(match: re.Match[str]) -> str:
-        if match.group("scheme") is not None:
-            return f"{match.group('scheme')}{match.group('user')}:{MASK}@"
-        return MASK
+    def _mask(self, match: re.Match[str]) -> str:
+        if match.group("scheme") is None:
+            return MASK
+        # A URL that begins before a secret does, the secret in its scheme or user part: masked there too.
+        shown = f"{match.group('scheme')}{match.group('user')}"
+        return f"{self._literal.sub(MASK, shown) if self._literal is not None else shown}:{MASK}@"
 
     def _for(self, text: str) -> re.Pattern[str] | None:
         """The pattern to scan `text` with: without "://" the URL form cannot match, and the secrets alone
