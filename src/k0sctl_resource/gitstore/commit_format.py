@@ -6,6 +6,7 @@ Plain text and names only; nothing here runs git.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, fields
@@ -23,6 +24,9 @@ KIND_TRAILER = "K0sctl-Resource-Kind"
 def _fact(trailer: str, *, commit_only: bool = False) -> Any:
     """A fact of a commit: written as the git trailer `trailer`, and in get's metadata unless `commit_only`."""
     return field(default=None, metadata={"trailer": trailer, "commit_only": commit_only})
+
+
+trailer_field = _fact
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,8 @@ def compact_stamp(moment: datetime) -> str:
 
 # -- commit messages -------------------------------------------------------------------------------
 
-def _one_line(value: object) -> str:
+def one_line(value: object) -> str:
+    """`value` as one printable line (a tuple joined by commas, bools as true/false)."""
     if isinstance(value, tuple):
         value = ", ".join(value)
     text = "true" if value is True else "false" if value is False else str(value)
@@ -110,15 +115,18 @@ def _one_line(value: object) -> str:
 
 def format_message(subject: str, body: Sequence[str], facts: CommitFacts) -> str:
     """A commit message: subject, body, then the kind and the known facts as trailers."""
-    lines = [_one_line(subject), ""]
+    lines = [one_line(subject), ""]
     if body:
-        lines += [_one_line(b) for b in body] + [""]
+        lines += [one_line(b) for b in body] + [""]
     lines.append(f"{KIND_TRAILER}: {facts.KIND}")
-    for f in fields(facts):
-        value = getattr(facts, f.name)
-        if value is not None and value != ():
-            lines.append(f"{f.metadata['trailer']}: {_one_line(value)}")
+    lines += trailer_lines(facts)
     return REDACT("\n".join(lines) + "\n")
+
+
+def trailer_lines(facts: Any) -> list[str]:
+    """`Trailer: value` for every field of the dataclass `facts` that names a trailer and has a value."""
+    return [f"{f.metadata['trailer']}: {one_line(getattr(facts, f.name))}" for f in fields(facts)
+            if f.metadata.get("trailer") and getattr(facts, f.name) not in (None, ())]
 
 
 def _typed(hint: Any, text: str) -> Any:
@@ -126,11 +134,12 @@ def _typed(hint: Any, text: str) -> Any:
     tp = next(a for a in get_args(hint) if a is not type(None))
     if tp is bool:
         return text.lower() == "true"
-    if tp is int:
+    if tp in (int, float):
         try:
-            return int(text)
+            number = tp(text)
         except ValueError:
             return None
+        return number if math.isfinite(number) else None
     if get_origin(tp) is tuple:
         return tuple(p.strip() for p in text.split(",") if p.strip())
     return text
@@ -139,6 +148,15 @@ def _typed(hint: Any, text: str) -> Any:
 def parse_facts(message: str) -> CommitFacts | None:
     """The facts of a commit message written by `format_message`; None for a commit this resource did not
     write (no known kind). Unknown trailers are ignored."""
+    trailers = read_trailers(message)
+    cls = _BY_KIND.get(trailers.get(KIND_TRAILER.lower(), ""))
+    if cls is None:
+        return None
+    return cls(**typed_trailers(cls, trailers))
+
+
+def read_trailers(message: str) -> dict[str, str]:
+    """The trailers of a commit message (its last paragraph, when it is not the only one), by lower-case name."""
     paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
     trailers: dict[str, str] = {}
     if len(paragraphs) >= 2:
@@ -146,13 +164,14 @@ def parse_facts(message: str) -> CommitFacts | None:
             name, sep, value = line.partition(":")
             if sep:
                 trailers[name.strip().lower()] = value.strip()
-    cls = _BY_KIND.get(trailers.get(KIND_TRAILER.lower(), ""))
-    if cls is None:
-        return None
+    return trailers
+
+
+def typed_trailers(cls: type[Any], trailers: dict[str, str]) -> dict[str, Any]:
+    """The values of the dataclass `cls`'s trailer fields found in `trailers`, each as its field's type."""
     hints = get_type_hints(cls)
-    values = {f.name: _typed(hints[f.name], trailers[f.metadata["trailer"].lower()]) for f in fields(cls)
-              if f.metadata["trailer"].lower() in trailers}
-    return cls(**values)
+    return {f.name: _typed(hints[f.name], trailers[f.metadata["trailer"].lower()]) for f in fields(cls)
+            if f.metadata.get("trailer") and f.metadata["trailer"].lower() in trailers}
 
 
 # -- archives in a tree ----------------------------------------------------------------------------
