@@ -91,6 +91,11 @@ class DrillParams:
     restore_from: str = required()  # a get of this resource
     confirm: str | None = None  # must equal the scratch cluster's metadata.name (checked by the step)
     keep: bool = False  # leave the restored scratch cluster running after a successful drill
+    rto_target_s: int | None = None  # a restore slower than this (restore_s) fails the drill
+
+    def validate(self, path: str) -> None:
+        if self.rto_target_s is not None and self.rto_target_s < 1:
+            raise ResourceError(f"{path}.rto_target_s: must be at least 1 (seconds)")
 
 
 PutParams = ApplyParams | ResetParams | BackupParams | InitParams | PingParams | DrillParams
