@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from k0sctl_resource.archive import crypto, inspection
@@ -15,8 +16,18 @@ from k0sctl_resource.concourse.params import BackupParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.models import Version, require_backup
-from k0sctl_resource.gitstore.commit_format import BackupFacts, archive_name, format_message, rfc3339, utc_now
+from k0sctl_resource.gitstore.commit_format import (
+    BackupFacts,
+    archive_name,
+    cluster_stem,
+    format_message,
+    rfc3339,
+    utc_now,
+)
+from k0sctl_resource.gitstore.drill_record import newest_passed
+from k0sctl_resource.gitstore.pruning import Pruning, message_lines, metadata
 from k0sctl_resource.gitstore.push import push_archive
+from k0sctl_resource.gitstore.retention import Decision
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import SINCE_BACKUP_OUTPUT, Invocation
@@ -133,11 +144,10 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
     build = ctx.build
     hosts = tuple(cluster.addresses())  # what a drill checks its scratch hosts against
 
-    def message_for(name: str, path: str, removed: tuple[str, ...]) -> str:
+    def message_for(name: str, path: str, decision: Decision) -> str:
         body = [f"k0sctl backup of cluster {cluster.name}, by {build.describe()}"
-                + (f" ({reason})" if reason else "") + "."]
-        if removed:
-            body.append(f"keep: {len(removed)} older archive(s) removed from the tree (history keeps them).")
+                + (f" ({reason})" if reason else "") + ".", *message_lines(decision)]
+        removed = decision.removed
         return format_message(f"backup {cluster.name} {name}", body, BackupFacts(
             archive=name, archive_path=path, created_at=rfc3339(created), cluster=cluster.name, hosts=hosts or None,
             sha256=facts.sha256, size=facts.size, encrypted=encrypt, k0sctl_version=k0sctl_version,
@@ -145,7 +155,8 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
             parts=tuple(facts.parts) or None, reason=reason or None, removed_archives=len(removed) or None,
         ))
 
-    pushed = push_archive(store, stored, archive_name(cluster.name, created, encrypt), message_for)
+    pruning = retention_for(ctx, store, cluster, created)
+    pushed = push_archive(store, stored, archive_name(cluster.name, created, encrypt), message_for, pruning)
     stored.unlink(missing_ok=True)
     log.ok(f"backup {pushed.archive} pushed to {store.remote.describe()} as {pushed.sha[:12]}"
            + (f" (after {pushed.attempts} attempts)" if pushed.attempts > 1 else ""))
@@ -153,5 +164,15 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
         "cluster": cluster.name, "hosts": ", ".join(hosts), "archive": pushed.archive, "sha256": facts.sha256,
         "size": facts.size,
         "entries": facts.entries, "encrypted": encrypt, "ref": pushed.sha, "k0sctl_version": k0sctl_version,
-        "branch": store.remote.branch, "removed_archives": len(pushed.removed),
+        "branch": store.remote.branch, "removed_archives": len(pushed.removed), **metadata(pushed.decision),
     })
+
+
+def retention_for(ctx: StepContext, store: BackupStore, cluster: ClusterConfig, now: datetime) -> Pruning:
+    """What the policy needs besides the tree; the drill record is read only when a policy is set."""
+    policy = require_backup(ctx.source, "retention").policy
+    drilled = None
+    if policy is not None:
+        passed = newest_passed(store)
+        drilled = passed.drilled_archive if passed is not None else None
+    return Pruning(policy=policy, stem=cluster_stem(cluster.name), now=now, drilled=drilled)
