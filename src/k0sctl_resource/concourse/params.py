@@ -10,11 +10,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from k0sctl_resource.config.schema import Seconds, closest, from_json, required
+from k0sctl_resource.config.schema import Duration, Seconds, closest, from_json, required
 from k0sctl_resource.runtime.errors import ResourceError
 
-COMMANDS = ("apply", "reset", "backup", "init", "ping", "drill")
-Command = Literal["apply", "reset", "backup", "init", "ping", "drill"]
+COMMANDS = ("apply", "reset", "backup", "init", "ping", "drill", "verify", "prune")
+Command = Literal["apply", "reset", "backup", "init", "ping", "drill", "verify", "prune"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,31 @@ class DrillParams:
             raise ResourceError(f"{path}.rto_target_s: must be at least 1 (seconds)")
 
 
-PutParams = ApplyParams | ResetParams | BackupParams | InitParams | PingParams | DrillParams
+@dataclass(frozen=True, kw_only=True)
+class VerifyParams:
+    """Freshness: the newest backup's age (and the last passed drill's) against bounds; no config is read."""
+
+    command: Literal["verify"] = "verify"
+    config: str = "config/k0sctl.yaml"  # not read: verify looks at the backup repository only
+    max_age: Duration = required()  # noqa: RUF009 - the newest backup older than this fails the put
+    warn_age: Duration | None = None  # older than this: a warning
+    max_drill_age: Duration | None = None  # the last passed drill older than this (or none) fails the put
+    deep: bool = False  # also fetch, decrypt privately, check the sha256 and read the newest archive through
+
+    def validate(self, path: str) -> None:
+        if self.warn_age is not None and self.warn_age >= self.max_age:
+            raise ResourceError(f"{path}.warn_age: must be shorter than max_age")
+
+
+@dataclass(frozen=True)
+class PruneParams:
+    command: Literal["prune"] = "prune"
+    config: str = "config/k0sctl.yaml"  # read for the cluster's name: only its archives are pruned
+    dry_run: bool = False  # report what the policy would remove, remove nothing
+
+
+PutParams = (ApplyParams | ResetParams | BackupParams | InitParams | PingParams | DrillParams | VerifyParams
+             | PruneParams)
 _PUT_PARAMS: dict[str, type[Any]] = {
     "apply": ApplyParams,
     "reset": ResetParams,
@@ -106,6 +130,8 @@ _PUT_PARAMS: dict[str, type[Any]] = {
     "init": InitParams,
     "ping": PingParams,
     "drill": DrillParams,
+    "verify": VerifyParams,
+    "prune": PruneParams,
 }
 
 

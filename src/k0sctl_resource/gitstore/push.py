@@ -125,10 +125,11 @@ def push_archive(store: BackupStore, encrypted_file: Path, wanted_name: str, mes
     return pushed
 
 
-def push_prune(store: BackupStore, pruning: Pruning, message_for: Callable[[Decision], str],
+def push_prune(store: BackupStore, pruning: Pruning, message_for: Callable[[GitRunner, str, Decision], str],
                *, dry_run: bool) -> tuple[Decision, PushedArchive | None]:
     """Apply the policy to the branch's tree without adding an archive: the decision, and the commit that
-    removed what it drops (None when nothing is dropped, the branch is missing, or `dry_run`)."""
+    removed what it drops (None when nothing is dropped, the branch is missing, or `dry_run`).
+    `message_for(runner, tip, decision)` writes the message of a commit on top of `tip`."""
     runner = store.scratch()
     seen = _Seen()
     decided: list[Decision] = []
@@ -142,7 +143,7 @@ def push_prune(store: BackupStore, pruning: Pruning, message_for: Callable[[Deci
             return None
         _remove(store, runner, decision.removed, env)
         tree = runner.ok("write-tree", "--missing-ok", what="writing the tree", env=env).strip()
-        commit = store.commit_tree(runner, tree, tip, message_for(decision))
+        commit = store.commit_tree(runner, tree, tip, message_for(runner, tip, decision))
         return PushedArchive(sha=commit, archive="", path="", removed=decision.removed, created_branch=False,
                              attempts=attempt, decision=decision)
 

@@ -10,7 +10,9 @@ from k0sctl_resource.concourse.params import (
     DrillParams,
     InitParams,
     PingParams,
+    PruneParams,
     ResetParams,
+    VerifyParams,
 )
 from k0sctl_resource.concourse.requests import PutRequest
 from k0sctl_resource.concourse.responses import StepResponse
@@ -28,6 +30,11 @@ def _run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResponse
         from k0sctl_resource.steps.init import run as init_run
 
         result = init_run(ctx, params)
+        cluster_name = None
+    elif isinstance(params, VerifyParams):
+        from k0sctl_resource.steps.verify import run as verify_run
+
+        result = verify_run(ctx, params)
         cluster_name = None
     else:
         cluster = load_cluster(config_path)
@@ -52,6 +59,10 @@ def _run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResponse
             from k0sctl_resource.steps.drill import run as drill_run
 
             result = drill_run(ctx, params, cluster, directory)
+        elif isinstance(params, PruneParams):
+            from k0sctl_resource.steps.prune import run as prune_run
+
+            result = prune_run(ctx, params, cluster)
         else:  # pragma: no cover - parse_put_params only builds the classes above
             raise AssertionError(params)
     facts: dict[str, object] = {"command": params.command, "cluster": cluster_name}
