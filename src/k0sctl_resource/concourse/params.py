@@ -53,6 +53,7 @@ class ResetParams:
 class BackupParams:
     command: Literal["backup"] = "backup"
     config: str = "config/k0sctl.yaml"
+    allow_config_only: bool = False  # store an archive without a datastore (a cluster on external etcd)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ class BackupFacts:
     build: str | None = _fact("Build", commit_only=True)
     entries: int | None = _fact("Entries")
     parts: tuple[str, ...] | None = _fact("Parts")
+    datastore: str | None = _fact("Datastore")  # etcd, kine or none (a config-only backup)
     reason: str | None = _fact("Reason")
     removed_archives: int | None = _fact("Removed-Archives", commit_only=True)
 

@@ -45,7 +45,7 @@ class NoRunningController(ResourceError):
 
 
 def run(ctx: StepContext, params: BackupParams, cluster: ClusterConfig) -> StepResponse:
-    return take_backup(ctx, cluster, reason="")
+    return take_backup(ctx, cluster, reason="", allow_config_only=params.allow_config_only)
 
 
 def preflight(ctx: StepContext) -> BackupStore:
@@ -119,7 +119,7 @@ def backup_first(ctx: StepContext, cluster: ClusterConfig, *, before: str,
 
 
 def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
-                quiet_no_controller: bool = False) -> StepResponse:
+                quiet_no_controller: bool = False, allow_config_only: bool = False) -> StepResponse:
     """Take a backup of `cluster` and push it; used by put `backup` and by `backup_first` of apply
     and reset. Raises NoRunningController when k0s runs nowhere, ResourceError for any other failure."""
     store = preflight(ctx)
@@ -130,6 +130,10 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
     facts = inspection.inspect(plain)
     log.info(f"archive read back: {facts.entries} entries ({', '.join(facts.parts) or 'no known k0s parts'}), "
              f"{facts.size} bytes, sha256 {facts.sha256[:16]}…")
+    inspection.check_complete(facts, plain.name, allow_config_only=allow_config_only)
+    if facts.datastore == "none":
+        log.warn("allow_config_only: true: this archive holds no datastore; a restore of it gives the cluster's "
+                 "configuration and certificates, not its objects")
     created = utc_now()
     if encrypt:
         stored = out_dir / "archive.tar.gz.age"
@@ -152,7 +156,8 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
             archive=name, archive_path=path, created_at=rfc3339(created), cluster=cluster.name, hosts=hosts or None,
             sha256=facts.sha256, size=facts.size, encrypted=encrypt, k0sctl_version=k0sctl_version,
             k0s_version=k0s_version, build_url=build.build_url, build=build.describe(), entries=facts.entries,
-            parts=tuple(facts.parts) or None, reason=reason or None, removed_archives=len(removed) or None,
+            parts=tuple(facts.parts) or None, datastore=facts.datastore, reason=reason or None,
+            removed_archives=len(removed) or None,
         ))
 
     pruning = retention_for(ctx, store, cluster, created)
@@ -163,7 +168,8 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
     return StepResponse(Version(ref=pushed.sha), {
         "cluster": cluster.name, "hosts": ", ".join(hosts), "archive": pushed.archive, "sha256": facts.sha256,
         "size": facts.size,
-        "entries": facts.entries, "encrypted": encrypt, "ref": pushed.sha, "k0sctl_version": k0sctl_version,
+        "entries": facts.entries, "datastore": facts.datastore, "encrypted": encrypt, "ref": pushed.sha,
+        "k0sctl_version": k0sctl_version,
         "branch": store.remote.branch, "removed_archives": len(pushed.removed), **metadata(pushed.decision),
     })
 
