@@ -4,7 +4,7 @@
 - Offline checks that hold where fly cannot be built: structure, references, and the v8 `inputs: detect`
   rule that every path a put is given starts with an artifact of its job.
 - Every get and put of our resource type, with the vars of pipeline/vars.example.yml filled in, passes
-  the resource's own request validation (models.parse_put / parse_get), as Concourse would send it.
+  the resource's own request validation (steps.put.parse / concourse.requests.parse_get), as Concourse would send it.
 - The task scripts parse, and the failure hook runs.
 - docs/pipeline.svg is what scripts/pipeline-graph.py draws from the pipeline today.
 """
@@ -26,9 +26,11 @@ from typing import Any
 import pytest
 import yaml
 
-from k0sctl_resource.concourse.requests import parse_get, parse_put
+from k0sctl_resource.commands import COMMANDS
+from k0sctl_resource.concourse.requests import parse_get
 from k0sctl_resource.config.models import parse_source
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.put import parse as parse_put
 from tests.support import ROOT
 from tests.support.tools import require_tool, unavailable
 
@@ -234,7 +236,8 @@ def test_structure_and_references() -> None:
 
     jobs = {j["name"]: j for j in doc["jobs"]}
     assert len(jobs) == len(doc["jobs"]), "duplicate job names"
-    assert set(jobs) == {"ping", "init", "install", "backup", "uninstall", "restore-drill", "freshness"}
+    assert set(jobs) == {"ping", "init", "install", "backup", "uninstall", "restore-drill", "freshness",
+                         "retention-preview"}
     used: set[str] = set()
     for name, job in jobs.items():
         assert set(job) <= JOB_KEYS, f"job {name}: unknown keys {set(job) - JOB_KEYS}"
@@ -252,7 +255,7 @@ def test_structure_and_references() -> None:
     assert used == set(resources), f"unused resources: {set(resources) - used}"
 
     # k0sctl never runs twice at once against the cluster.
-    for name in ("init", "install", "backup", "uninstall"):
+    for name in ("init", "install", "backup", "uninstall", "retention-preview"):
         assert jobs[name].get("serial_groups") == ["cluster"], name
     # The drill never touches the cluster, so it waits for nothing of it.
     assert "serial_groups" not in jobs["restore-drill"] and jobs["restore-drill"]["serial"] is True
@@ -325,6 +328,9 @@ def test_the_jobs_do_what_the_readme_says() -> None:
     assert [s.get("passed") for s in steps("restore-drill") if s.get("get") == "cluster"] == [None], \
         "the drill restores the newest backup"
 
+    assert triggers("retention-preview") == set()
+    assert put("retention-preview")["params"] == {"command": "prune", "config": "config/k0sctl.yaml", "dry_run": True}
+
     assert triggers("freshness") == {"hourly"}
     verify = put("freshness")
     assert verify["resource"] == "cluster" and verify["no_get"] is True
@@ -368,7 +374,7 @@ def test_every_get_and_put_passes_the_resources_request_validation() -> None:
                 parse_get({"source": source, "version": {"ref": "none"}, "params": step.get("params", {})})
         except ResourceError as exc:
             pytest.fail(f"{path}: the resource refuses this {kind}: {exc.message}")
-    assert commands == {"ping", "init", "apply", "backup", "reset", "drill", "verify"}
+    assert commands == set(COMMANDS)  # the sample pipeline shows every put command
 
     # The check container gets the source alone.
     cluster = parse_source(sources["cluster"])

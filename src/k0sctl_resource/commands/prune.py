@@ -9,8 +9,10 @@ With `dry_run: true` it only reports.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
-from k0sctl_resource.concourse.params import PruneParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.models import Version, require_backup
@@ -23,10 +25,17 @@ from k0sctl_resource.gitstore.runner import GitRunner
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.shared.context import StepContext
 
 
-def run(ctx: StepContext, params: PruneParams, cluster: ClusterConfig) -> StepResponse:
+@dataclass(frozen=True)
+class PruneParams:
+    command: Literal["prune"] = "prune"
+    config: str = "config/k0sctl.yaml"  # read for the cluster's name: only its archives are pruned
+    dry_run: bool = False  # report what the policy would remove, remove nothing
+
+
+def run(ctx: StepContext, params: PruneParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
     policy = require_backup(ctx.source, "prune").policy
     if policy is None:
         raise ResourceError("prune needs a policy: set source.backup.retention (or backup.keep); without one "

@@ -8,17 +8,35 @@ its sha256 compared with its record and read through as a tar.gz.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-from k0sctl_resource.concourse.params import VerifyParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.models import Version, require_backup
+from k0sctl_resource.config.schema import Duration, required
 from k0sctl_resource.gitstore.commit_format import BackupFacts, CommitInfo, rfc3339, utc_now
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.shared.context import StepContext
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyParams:
+    """Freshness: the newest backup's age (and the last passed drill's) against bounds; no config is read."""
+
+    command: Literal["verify"] = "verify"
+    config: str = "config/k0sctl.yaml"  # not read: verify looks at the backup repository only
+    max_age: Duration = required()  # noqa: RUF009 - the newest backup older than this fails the put
+    warn_age: Duration | None = None  # older than this: a warning
+    max_drill_age: Duration | None = None  # the last passed drill older than this (or none) fails the put
+    deep: bool = False  # also fetch, decrypt privately, check the sha256 and read the newest archive through
+
+    def validate(self, path: str) -> None:
+        if self.warn_age is not None and self.warn_age >= self.max_age:
+            raise ResourceError(f"{path}.warn_age: must be shorter than max_age")
 
 
 def _age(seconds: float) -> str:
@@ -35,7 +53,7 @@ def _created(info: CommitInfo) -> datetime:
                             f"({(info.facts.created_at or 'none')[:40]!r})") from None
 
 
-def run(ctx: StepContext, params: VerifyParams) -> StepResponse:
+def run(ctx: StepContext, params: VerifyParams, _cluster: None, directory: Path) -> StepResponse:
     from k0sctl_resource.gitstore.drill_record import newest_passed
     from k0sctl_resource.gitstore.history import newest_backup
 

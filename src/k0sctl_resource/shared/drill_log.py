@@ -12,7 +12,7 @@ from typing import Any
 
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.shared.context import StepContext
 
 
 def _number(value: Any) -> float | None:
