@@ -15,14 +15,13 @@ from typing import Literal
 
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
-from k0sctl_resource.config.models import Version, require_backup
+from k0sctl_resource.config.models import Version
 from k0sctl_resource.gitstore.commit_format import BackupFacts, cluster_stem, format_message, parse_facts, utc_now
 from k0sctl_resource.gitstore.drill_record import newest_passed
 from k0sctl_resource.gitstore.pruning import Pruning, message_lines, metadata
 from k0sctl_resource.gitstore.push import push_prune
 from k0sctl_resource.gitstore.retention import Decision
 from k0sctl_resource.gitstore.runner import GitRunner
-from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.context import StepContext
@@ -36,11 +35,11 @@ class PruneParams:
 
 
 def run(ctx: StepContext, params: PruneParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
-    policy = require_backup(ctx.source, "prune").policy
+    store = ctx.store("prune")
+    policy = store.backup.policy
     if policy is None:
         raise ResourceError("prune needs a policy: set source.backup.retention (or backup.keep); without one "
                             "every archive is kept")
-    store = BackupStore(ctx.source, ctx.workspace)
     if store.remote_tip() is None:
         raise ResourceError(f"{store.remote.describe()} does not exist: there is nothing to prune")
     passed = newest_passed(store)

@@ -9,12 +9,12 @@ its sha256 compared with its record and read through as a tar.gz.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from k0sctl_resource.concourse.responses import StepResponse
-from k0sctl_resource.config.models import Version, require_backup
+from k0sctl_resource.config.models import Version
 from k0sctl_resource.config.schema import Duration, required
 from k0sctl_resource.gitstore.commit_format import BackupFacts, CommitInfo, rfc3339, utc_now
 from k0sctl_resource.gitstore.store import BackupStore
@@ -47,7 +47,8 @@ def _age(seconds: float) -> str:
 def _created(info: CommitInfo) -> datetime:
     assert isinstance(info.facts, BackupFacts)
     try:
-        return datetime.fromisoformat((info.facts.created_at or "").replace("Z", "+00:00"))
+        created = datetime.fromisoformat((info.facts.created_at or "").replace("Z", "+00:00"))
+        return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
     except ValueError:
         raise ResourceError(f"the newest backup {info.sha[:12]} records no readable Created-At "
                             f"({(info.facts.created_at or 'none')[:40]!r})") from None
@@ -57,8 +58,7 @@ def run(ctx: StepContext, params: VerifyParams, _cluster: None, directory: Path)
     from k0sctl_resource.gitstore.drill_record import newest_passed
     from k0sctl_resource.gitstore.history import newest_backup
 
-    require_backup(ctx.source, "verify")
-    store = BackupStore(ctx.source, ctx.workspace)
+    store = ctx.store("verify")
     tip, newest = newest_backup(store)
     if tip is None:
         raise ResourceError(f"{store.remote.describe()} does not exist: there is no backup at all")

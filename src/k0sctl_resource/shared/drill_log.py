@@ -25,7 +25,6 @@ def record_drill(ctx: StepContext, backup: Mapping[str, Any], scratch: str, fact
     put reports about the record. Raises ResourceError when a passed drill cannot be recorded."""
     from k0sctl_resource.gitstore.commit_format import rfc3339, utc_now
     from k0sctl_resource.gitstore.drill_record import DrillRecord, append_drill_record, drills_remote
-    from k0sctl_resource.gitstore.store import BackupStore
 
     if ctx.source.backup is None:
         log.warn("drill: no source.backup, so this drill is recorded nowhere (verify's max_drill_age and "
@@ -38,7 +37,7 @@ def record_drill(ctx: StepContext, backup: Mapping[str, Any], scratch: str, fact
         total_s=_number(facts.get("total_s")), k0s_version=_text(facts.get("k0s_version")),
         k0sctl_version=ctx.k0sctl_version(), build_url=ctx.build.build_url,
         source_cluster=_text(backup.get("cluster")), scratch_cluster=scratch, reason=failure)
-    store = BackupStore(ctx.source, ctx.workspace)
+    store = ctx.store("the drill record")
     try:
         commit = append_drill_record(store, record)
     except ResourceError as exc:
