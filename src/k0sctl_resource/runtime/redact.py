@@ -89,12 +89,26 @@ class Redactor:
                     line = raw_line.strip()
                     if len(line) >= MIN_LINE and not line.startswith("-----"):
                         self._secrets.add(line)
-            ordered = sorted(self._secrets, key=len, reverse=True)
-            literal = _alternation(ordered)  # the longest secret wins at a position
-            self._pattern = re.compile(f"(?P<secret>{literal})|{_URL}" if literal else _URL)
-            self._literal = re.compile(literal) if literal else None
-            self._longest = len(ordered[0]) if ordered else 0
-            self._backslash = any("\\" in secret for secret in ordered)
+            self._compile()
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every value masked (for a caller that runs a step in its own process and must restore them)."""
+        return frozenset(self._secrets)
+
+    def replace(self, secrets: frozenset[str]) -> None:
+        """Mask exactly `secrets` from now on (see `secrets`)."""
+        with self._lock:
+            self._secrets = set(secrets)
+            self._compile()
+
+    def _compile(self) -> None:
+        ordered = sorted(self._secrets, key=len, reverse=True)
+        literal = _alternation(ordered)  # the longest secret wins at a position
+        self._pattern = re.compile(f"(?P<secret>{literal})|{_URL}" if literal else _URL)
+        self._literal = re.compile(literal) if literal else None
+        self._longest = len(ordered[0]) if ordered else 0
+        self._backslash = any("\\" in secret for secret in ordered)
 
     @property
     def max_match(self) -> int:
