@@ -119,7 +119,7 @@ def test_logfmt_values_are_unquoted_as_go_quoted_them() -> None:
 
 
 def test_the_modelled_v034_refusal_is_matched_loosely() -> None:
-    """MODELLED, not seen: k0sctl v0.34.0 refuses --restore-from onto a running cluster (#1264); its wording is
+    """MODELLED, not seen: k0sctl v0.34.0 refuses --restore-from onto a running cluster (k0sctl#1264); its wording is
     not known here, so several plausible wordings are recognised and restore failures of other kinds are not."""
     for reason in ("restore is not supported on a running cluster", "refusing to restore: k0s is running",
                    "cannot restore onto a running cluster", "k0s is running on the leader, cannot restore"):

@@ -84,7 +84,7 @@ _LOG_SAVED = re.compile(r"^[\w ]*failed - log file saved to \S+?: ")
 _API_WAIT = re.compile(r"wait for kubernetes to reach ready state|waiting for kubernetes api to respond")
 _INSTALLED = re.compile(r"k0s cluster version (?P<version>\S+) is now installed")
 _NO_CONTROLLER = ("failed to find a running controller", "no running controller")
-# MODELLED, not seen: k0sctl v0.34.0 refuses `--restore-from` onto a running cluster (#1264). Its wording is
+# MODELLED, not seen: k0sctl v0.34.0 refuses `--restore-from` onto a running cluster (k0sctl#1264). Its wording is
 # not known here, so a failure that speaks of a restore and of a refusal or of k0s already running counts;
 # one that says k0s is *not* running (a broken install) does not.
 _RESTORE = re.compile(r"restor", re.IGNORECASE)

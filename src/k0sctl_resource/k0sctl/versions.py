@@ -55,8 +55,8 @@ SINCE_BACKUP_OUTPUT = K0sctlVersion(0, 24, 0)
 SINCE_KUBECONFIG_API_ADDRESS = K0sctlVersion(0, 14, 0)  # apply --kubeconfig-api-address
 SINCE_FORCE = K0sctlVersion(0, 15, 5)  # apply --force
 SINCE_EVICT_TAINT = K0sctlVersion(0, 24, 0)  # apply --evict-taint
-# MODELLED from the v0.34.0 release notes (not built here): `k0sctl logs` (#1290), and the refusal of a restore
-# onto a running cluster (#1264).
+# MODELLED from the v0.34.0 release notes (not built here): `k0sctl logs` (k0sctl#1290), and the refusal of a restore
+# onto a running cluster (k0sctl#1264).
 SINCE_LOGS = K0sctlVersion(0, 34, 0)
 # --disable-telemetry/--disable-upgrade-check existed only before v0.21, and not on every command of every
 # release (v0.20 rejects --disable-upgrade-check on backup and kubeconfig): they are never passed; the
