@@ -30,7 +30,8 @@ def _run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResponse
         result = init_run(ctx, params)
         cluster_name = None
     else:
-        cluster = load_cluster(config_path)
+        # k0sctl is handed a private copy of exactly the bytes read here (its --config is a glob pattern)
+        cluster = load_cluster(config_path).private_copy(ctx.workspace.dir("config"))
         cluster_name = cluster.name
         if isinstance(params, ApplyParams):
             from k0sctl_resource.steps.apply import run as apply_run
