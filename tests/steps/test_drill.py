@@ -87,10 +87,11 @@ def test_a_backup_records_its_hosts(backup: Backup) -> None:
 
 def test_drill_restores_checks_and_resets(resource: Resource, workdir: Path, double: Double, backup: Backup) -> None:
     run = drill(resource, workdir, backup.source).expect_ok()
-    cfg = str(workdir / SCRATCH_CONFIG)
     commands = double.commands()
     assert names(double) == ["reset", "apply", "kubeconfig", "reset"]
-    assert all(argv[argv.index("--config") + 1] == cfg for argv in commands), "only the scratch config is used"
+    (cfg,) = {argv[argv.index("--config") + 1] for argv in commands}
+    assert Path(cfg).name == "k0sctl.yaml" and Path(cfg).is_relative_to(resource.tmpdir), "one private copy"
+    assert double.state()["cluster_name"] == SCRATCH, "of the scratch config"
     apply = commands[1]
     handed = Path(apply[apply.index("--restore-from") + 1])
     assert handed.name == "backup.tar.gz" and handed.is_relative_to(resource.tmpdir), "a private, verified copy"
@@ -179,7 +180,8 @@ REFUSALS = {
     "same address": (SCRATCH, [{"role": "single", "ssh": {"address": "192.0.2.11", "user": "root"}}],
                      "drill refused: spec.hosts[0].ssh.address 192.0.2.11 is a host of cluster 'prod-eu'"),
     "same address, other spelling": (SCRATCH, [{"role": "single", "openSSH": {"address": "::FFFF:192.0.2.10"}}],
-                                     "drill refused: spec.hosts[0].openSSH.address ::FFFF:192.0.2.10 is a host"),
+                                     "drill refused: spec.hosts[0].openSSH.address ::FFFF:192.0.2.10 "
+                                     "(reached as 192.0.2.10) is a host"),
     "through a bastion": (SCRATCH, [{"role": "single", "ssh": {"address": "198.51.100.20", "bastion": {
         "address": "192.0.2.10", "user": "root"}}}],
         "drill refused: spec.hosts[0].ssh.bastion.address 192.0.2.10 is a host of cluster 'prod-eu'"),

@@ -33,10 +33,13 @@ class ApplyParams:
     dry_run: bool = False
     no_wait: bool = False
     no_drain: bool = False
+    migrate_from: str | None = None  # the other cluster whose archive this apply may restore
 
     def validate(self, path: str) -> None:
         if self.restore == "required" and self.restore_from is None:
             raise ResourceError(f"{path}.restore: 'required' needs restore_from")
+        if self.migrate_from is not None and self.restore_from is None:
+            raise ResourceError(f"{path}.migrate_from: needs restore_from (the archive of the cluster named)")
         if self.dry_run and self.backup_first:
             raise ResourceError(f"{path}: dry_run and backup_first exclude each other")
 

@@ -27,7 +27,7 @@ from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.backup import backup_first
 from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import after_action, branch_version
-from k0sctl_resource.steps.restore_source import RestoreSource, resolve_restore_source
+from k0sctl_resource.steps.restore_source import RestoreSource, check_cluster_name, resolve_restore_source
 
 RESTORE_PHASE = re.compile(r"==> Running phase: Restore cluster state")
 RUNNING_CONTROLLER = re.compile(r"(?P<host>\S+): is running k0s (?:controller\S*|single) version")
@@ -80,13 +80,16 @@ def parse_dry_run(result: RunResult) -> DryRunPlan:
     return DryRunPlan(changes=changes, actions=actions, running_controllers=running)
 
 
-def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource | None:
+def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path, cluster: ClusterConfig,
+                    facts: dict[str, object]) -> RestoreSource | None:
     """The archive `restore_from` names, read back, or None without `restore_from`."""
     from k0sctl_resource.archive.inspection import inspect
 
     if params.restore_from is None:
         return None
     restore = resolve_restore_source(ctx, params, directory)
+    if restore.archive is not None:
+        facts.update(check_cluster_name(restore, cluster.name, params.migrate_from))
     if restore.archive is None:
         if params.restore == "required":
             raise ResourceError(f"restore: required, but {restore.description}; nothing was changed")
@@ -99,7 +102,7 @@ def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> R
 
 def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
     facts: dict[str, object] = {}
-    restore = _restore_source(ctx, params, directory)
+    restore = _restore_source(ctx, params, directory, cluster, facts)
     # The put's version is read (or the branch created) before k0sctl runs: a backup branch that cannot be
     # read stops the apply here, before anything changes (README, "Versions").
     before = branch_version(ctx)

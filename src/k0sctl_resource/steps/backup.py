@@ -22,6 +22,7 @@ from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import SINCE_BACKUP_OUTPUT, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps import host_facts
 from k0sctl_resource.steps.context import StepContext
 
 NO_CONTROLLER_MARKERS = ("failed to find a running controller", "no running controller")
@@ -115,7 +116,10 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
     enc = ctx.source.encryption
     encrypt = enc.can_encrypt
     out_dir = Path(tempfile.mkdtemp(prefix="backup-", dir=ctx.private))
+    found = host_facts.endpoints_of(cluster)
+    endpoints, addresses = host_facts.endpoint_facts(found)
     plain, k0s_version = run_k0sctl_backup(ctx, cluster, out_dir, quiet_no_controller=quiet_no_controller)
+    keys = host_facts.key_facts(ctx, found)
     facts = inspection.inspect(plain)
     log.info(f"archive read back: {facts.entries} entries ({', '.join(facts.parts) or 'no known k0s parts'}), "
              f"{facts.size} bytes, sha256 {facts.sha256[:16]}…")
@@ -140,6 +144,7 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
             body.append(f"keep: {len(removed)} older archive(s) removed from the tree (history keeps them).")
         return format_message(f"backup {cluster.name} {name}", body, BackupFacts(
             archive=name, archive_path=path, created_at=rfc3339(created), cluster=cluster.name, hosts=hosts or None,
+            endpoints=endpoints or None, addresses=addresses or None, host_keys=keys or None,
             sha256=facts.sha256, size=facts.size, encrypted=encrypt, k0sctl_version=k0sctl_version,
             k0s_version=k0s_version, build_url=build.build_url, build=build.describe(), entries=facts.entries,
             parts=tuple(facts.parts) or None, reason=reason or None, removed_archives=len(removed) or None,

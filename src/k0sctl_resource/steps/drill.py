@@ -25,10 +25,11 @@ from typing import Any
 from k0sctl_resource.concourse.params import DrillParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.k0sctl import ssh_config
 from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps import drill_guard
+from k0sctl_resource.steps import drill_guard, host_facts
 from k0sctl_resource.steps.apply import plain, restore_ran, running_controllers
 from k0sctl_resource.steps.context import StepContext
 from k0sctl_resource.steps.latest import after_action, branch_version
@@ -45,8 +46,10 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
 
     drill_guard.check_confirm(params, scratch)
     get_dir, record = drill_guard.backup_record(params, directory)
-    drill_guard.check_not_production(scratch, record)
+    scratch_endpoints = drill_guard.check_not_production(scratch, record, ssh_g=ssh_config.ssh_g,
+                                                         files_matter=ssh_config.files_matter())
     archive = verified_get_archive(ctx, get_dir, record, params.restore_from)
+    identity = host_facts.check_identity(scratch_endpoints, record)  # before any reset
     found = inspect(archive)
     ref = str(record.get("ref", ""))
     log.info(f"drill: backup {ref[:12]} of cluster {record.get('cluster')} ({record.get('archive')}, "
@@ -54,7 +57,7 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
              f"({', '.join(h.label for h in scratch.hosts)})")
     before = branch_version(ctx)  # a branch that cannot be read stops the drill before k0sctl runs
     facts: dict[str, Any] = {"drilled_ref": ref or None, "drilled_archive": record.get("archive"),
-                             "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts)}
+                             "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts), **identity}
     backed_up = record.get("k0s_version") if isinstance(record.get("k0s_version"), str) else None
     facts.update(_drill(ctx, scratch, archive, params.keep, backed_up))
     return StepResponse(after_action(ctx, before), facts)
