@@ -113,8 +113,7 @@ def _jumps(value: str, where: str, user: str, depth: int, walk: _Walk) -> None:
         if not entry or entry.lower() == "none":
             continue
         jump_user, host, port = split_destination(entry)
-        _rig({"address": host, "port": port or 22, "user": jump_user or user}, f"{where} {entry!r}", depth + 1,
-             walk, written=entry)
+        _rig({"address": host, "port": port or 22, "user": jump_user or user}, where, depth + 1, walk, written=entry)
 
 
 def _rig(conn: Mapping[str, Any], where: str, depth: int, walk: _Walk, written: str | None = None) -> None:
