@@ -164,7 +164,11 @@ def _from_ssh_g(args: list[str], config: list[str], where: str, depth: int, walk
     if (seen.get("proxycommand") or ["none"])[0].lower() != "none":
         walk.problems.append(f"{where}: ssh_config gives it a ProxyCommand, which runs a program; where it "
                              "connects cannot be known")
-    for jump in (seen.get("proxyjump") or ["none"])[0].split(","):
+    jumps = (seen.get("proxyjump") or ["none"])[0]
+    if "%" in jumps:
+        walk.problems.append(f"{where}: ssh_config gives it the ProxyJump {jumps!r}, whose % tokens cannot be known")
+        return
+    for jump in jumps.split(","):
         if jump.strip() and jump.strip().lower() != "none":
             user, jump_host, jump_port = split_destination(jump.strip())
             target = f"ssh://{user + '@' if user else ''}{jump_host if ':' not in jump_host else f'[{jump_host}]'}"
