@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def test_any_ipv6_spelling(ip: ipaddress.IPv6Address, form: str, upper: bool, br
 
 # -- host entries --------------------------------------------------------------------------------------
 
-def spelled(draw: st.DrawFn, address: str) -> str:
+def spelled(draw: Callable[[st.SearchStrategy[str]], str], address: str) -> str:
     return draw(st.sampled_from([address, str(int(ipaddress.IPv4Address(address))), f"::ffff:{address}",
                                  ".".join("0" + format(int(p), "o") for p in address.split("."))]))
 
