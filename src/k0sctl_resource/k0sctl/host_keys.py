@@ -21,6 +21,8 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from k0sctl_resource.config.spelling import ip_of
+
 SCAN_TIMEOUT = 5  # seconds per host, ssh-keyscan's -T
 
 
@@ -83,6 +85,9 @@ def scan(targets: Iterable[tuple[str, int]], timeout: int = SCAN_TIMEOUT) -> dic
         by_port.setdefault(port, []).append(host)
     shown: dict[tuple[str, int], set[str]] = {}
     for port, hosts in by_port.items():
+        asked: dict[str, list[str]] = {}  # ssh-keyscan prints an IP in its usual spelling
+        for host in hosts:
+            asked.setdefault(_plain(host), []).append(host)
         try:
             proc = subprocess.run([binary, "-T", str(timeout), "-p", str(port), "-f", "-"],
                                   input="".join(h + "\n" for h in hosts), capture_output=True, text=True,
@@ -94,6 +99,14 @@ def scan(targets: Iterable[tuple[str, int]], timeout: int = SCAN_TIMEOUT) -> dic
             if len(parts) < 3 or parts[0].startswith("#"):
                 continue
             name = parts[0].removeprefix("[").partition("]")[0] if parts[0].startswith("[") else parts[0]
-            if (fp := fingerprint(parts[2])) is not None:
-                shown.setdefault((name, port), set()).add(fp)
+            fp = fingerprint(parts[2])
+            if fp is None:
+                continue
+            for host in asked.get(_plain(name), []):
+                shown.setdefault((host, port), set()).add(fp)
     return shown
+
+
+def _plain(host: str) -> str:
+    ip = ip_of(host)
+    return str(ip) if ip is not None else host.lower().rstrip(".")
