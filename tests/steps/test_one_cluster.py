@@ -1,0 +1,92 @@
+"""A put acts on one cluster only: the config file that was checked is the one k0sctl reads, and an
+archive restores only into the cluster its record names (unless `migrate_from` names that cluster).
+
+The glob case runs the REAL k0sctl v0.32.2, which reads `--config` as a glob pattern: two listeners
+stand for the sandbox and the production hosts and record where k0sctl connects.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.steps.test_apply_reset import k0s_archive, put
+from tests.support.fixtures import CLUSTER_NAME, Double, k0sctl_yaml
+from tests.support.k0sctl_fixtures import real_k0sctl
+from tests.support.listener import Listeners
+from tests.support.resource import Resource
+from tests.support.sshd import keygen
+
+
+def other_clusters_archive(workdir: Path, cluster: str | None = "other-prod") -> None:
+    (workdir / "other").mkdir()
+    archive = k0s_archive(workdir / "other" / "backup.tar.gz")
+    meta = archive.parent / "metadata.json"
+    record = json.loads(meta.read_text(encoding="utf-8"))
+    if cluster is not None:
+        record["cluster"] = cluster
+    meta.write_text(json.dumps(record), encoding="utf-8")
+
+
+def test_an_archive_of_another_cluster_is_refused_before_k0sctl(resource: Resource, workdir: Path,
+                                                                double: Double) -> None:
+    other_clusters_archive(workdir)
+    run = resource.put(put({"command": "apply", "restore_from": "other"}), workdir)
+    assert run.returncode == 1
+    assert run.error_lines == [
+        f"error: restore_from: other/backup.tar.gz is a backup of cluster 'other-prod', not of '{CLUSTER_NAME}' "
+        "(metadata.name); set migrate_from: other-prod to restore it into this cluster on purpose; nothing was "
+        "changed"]
+    assert double.calls() == []
+    wrong = resource.put(put({"command": "apply", "restore_from": "other", "migrate_from": "acme"}), workdir)
+    assert "(migrate_from is 'acme')" in wrong.error_lines[0] and double.calls() == []
+
+
+def test_migrate_from_restores_it_on_purpose_and_says_so(resource: Resource, workdir: Path, double: Double) -> None:
+    other_clusters_archive(workdir)
+    run = resource.put(put({"command": "apply", "restore_from": "other", "migrate_from": "other-prod"}),
+                       workdir).expect_ok()
+    assert run.metadata["migrated_from"] == "other-prod" and run.metadata["restored"] == "true"
+    assert f"restoring cluster 'other-prod''s archive into cluster '{CLUSTER_NAME}', as asked" in run.stderr
+    assert [argv[0] for argv in double.commands()] == ["apply"]
+
+
+@pytest.mark.parametrize(("cluster", "params"), [(CLUSTER_NAME, {}), (None, {}),
+                                                 (CLUSTER_NAME, {"migrate_from": "other-prod"})])
+def test_its_own_archive_and_older_records_restore_as_before(resource: Resource, workdir: Path, double: Double,
+                                                              cluster: str | None, params: dict[str, Any]) -> None:
+    other_clusters_archive(workdir, cluster)
+    run = resource.put(put({"command": "apply", "restore_from": "other", **params}), workdir).expect_ok()
+    assert run.metadata["restored"] == "true" and "migrated_from" not in run.metadata
+
+
+def test_migrate_from_needs_restore_from(resource: Resource, workdir: Path, double: Double) -> None:
+    run = resource.put(put({"command": "apply", "migrate_from": "other-prod"}), workdir)
+    assert run.error_lines == ["error: params.migrate_from: needs restore_from (the archive of the cluster named)"]
+
+
+@pytest.mark.k0sctl
+@pytest.mark.parametrize("name", ["k0sctl[1].yaml", "k0sctl?.yaml", "k0sctl*.yaml", "k0sctl{1,2}.yaml"])
+def test_k0sctl_reads_the_file_that_was_confirmed(resource: Resource, workdir: Path, tmp_path: Path,
+                                                  name: str) -> None:
+    """`config/k0sctl[1].yaml` is the sandbox; beside it `config/k0sctl1.yaml`, a copy of production,
+    matches the glob. `reset` confirmed with the sandbox's name must reach the sandbox's host only."""
+    key, _ = keygen(tmp_path / "client")
+    resource.secrets.append(key)
+    resource.path_prefix = [real_k0sctl("v0.32.2").parent]
+    with Listeners() as listeners:
+        sandbox, production = listeners.add("127.0.0.61"), listeners.add("127.0.0.62")
+        config = workdir / "config"
+        for file, cluster, (host, port) in ((name, "acme-sandbox", sandbox), ("k0sctl1.yaml", "acme-prod", production)):
+            hosts = [{"role": "single", "ssh": {"address": host, "port": port, "user": "root"}}]
+            (config / file).write_text(k0sctl_yaml(cluster, hosts), encoding="utf-8")
+        run = resource.put({"source": {"ssh_private_key": key, "k0sctl": {"timeout": "3s"}},
+                            "params": {"command": "reset", "config": f"config/{name}", "confirm": "acme-sandbox",
+                                       "backup_first": False}}, workdir)
+        seen = list(listeners.seen)
+    assert run.returncode == 1, run.stderr  # the listeners close every connection
+    assert "resetting cluster 'acme-sandbox'" in run.stderr
+    assert sandbox in seen and production not in seen, seen
