@@ -90,3 +90,50 @@ def test_k0sctl_reads_the_file_that_was_confirmed(resource: Resource, workdir: P
     assert run.returncode == 1, run.stderr  # the listeners close every connection
     assert "resetting cluster 'acme-sandbox'" in run.stderr
     assert sandbox in seen and production not in seen, seen
+
+
+HIDING = {
+    "address": lambda t: {"ssh": {"address": t[0], "port": t[1]}},
+    "HostName": lambda t: {"ssh": {"address": "scratch-1.example.test", "options": {"HostName": t[0], "Port": t[1]}}},
+    "ProxyJump": lambda t: {"ssh": {"address": "scratch-1.example.test", "options": {"ProxyJump": f"{t[0]}:{t[1]}"}}},
+    "bastion": lambda t: {"ssh": {"address": "scratch-1.example.test", "bastion": {
+        "address": "jump.example.test", "options": {"HostName": t[0], "Port": t[1]}}}},
+    "openSSH": lambda t: {"openSSH": {"address": "scratch-1.example.test", "options": {"HostName": t[0],
+                                                                                       "Port": t[1]}}},
+    "control: another cluster's host": None,
+}
+
+
+@pytest.mark.k0sctl
+@pytest.mark.parametrize("how", sorted(HIDING))
+def test_a_refused_drill_connects_nowhere(resource: Resource, workdir: Path, tmp_path: Path, how: str) -> None:
+    """The backup's host is a listener; the scratch config leads there in some hidden way: the drill is
+    refused and nothing (no k0sctl, no ssh -G, no key scan) connects to it. The control leads there while
+    the backup is another cluster's: then k0sctl does connect, so the listener would have seen it."""
+    key, _ = keygen(tmp_path / "client")
+    resource.secrets.append(key)
+    resource.path_prefix = [real_k0sctl("v0.32.2").parent]
+    with Listeners() as listeners:
+        production = listeners.add("127.0.0.71")
+        hide = HIDING[how]
+        entry = hide(production) if hide is not None else {"ssh": {"address": production[0], "port": production[1]}}
+        scratch = workdir / "config" / "scratch.yaml"
+        scratch.write_text(k0sctl_yaml("scratch", [{"role": "single", **entry}]), encoding="utf-8")
+        (workdir / "prod").mkdir()
+        archive = k0s_archive(workdir / "prod" / "backup.tar.gz")
+        record = json.loads((archive.parent / "metadata.json").read_text(encoding="utf-8"))
+        record.update(cluster="prod", hosts=["192.0.2.99" if hide is None else production[0]],
+                      host_keys=["SHA256:" + "B" * 43])
+        (archive.parent / "metadata.json").write_text(json.dumps(record), encoding="utf-8")
+        run = resource.put({"source": {"ssh_private_key": key, "k0sctl": {"timeout": "3s"}},
+                            "params": {"command": "drill", "config": "config/scratch.yaml", "restore_from": "prod",
+                                       "confirm": "scratch"}}, workdir)
+        seen = list(listeners.seen)
+    assert run.returncode == 1
+    if hide is None:
+        assert seen and "drill refused" not in run.stderr, run.stderr
+        return
+    assert len(run.error_lines) == 1, run.stderr
+    assert run.error_lines[0].startswith("error: drill refused: spec.hosts[0]."), run.stderr
+    assert "is a host of cluster 'prod'" in run.error_lines[0]
+    assert seen == [] and "$ k0sctl" not in run.stderr
