@@ -76,8 +76,11 @@ def names(double: Double) -> list[str]:
 # -- the record --------------------------------------------------------------------------------------
 
 def test_a_backup_records_its_hosts(backup: Backup) -> None:
-    assert commit_trailers(backup.repo, backup.ref)["Hosts"] == "192.0.2.10, 192.0.2.11"
-    assert backup.record["hosts"] == ["192.0.2.10", "192.0.2.11"]
+    trailers = commit_trailers(backup.repo, backup.ref)
+    assert trailers["Hosts"] == trailers["Endpoints"] == "192.0.2.10, 192.0.2.11"
+    assert backup.record["hosts"] == backup.record["endpoints"] == ["192.0.2.10", "192.0.2.11"]
+    assert "Addresses" not in trailers and "addresses" not in backup.record, "no names to resolve"
+    assert "host_keys" not in backup.record, "the double opens no SSH connection"
     assert backup.record["cluster"] == CLUSTER_NAME
     assert commit_trailers(backup.repo, backup.ref)["K0s-Version"] == "v1.31.2+k0s.0"
     assert backup.record["k0s_version"] == "v1.31.2+k0s.0", "what k0sctl found running"

@@ -24,7 +24,7 @@ import pytest
 from k0sctl_resource.config import cluster
 from k0sctl_resource.config.endpoints import host_endpoints
 from k0sctl_resource.config.spelling import canonical_host, ip_of
-from k0sctl_resource.k0sctl import ssh_config
+from k0sctl_resource.k0sctl import host_keys, ssh_config
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.steps.drill_guard import check_not_production
 from tests.support.k0sctl_fixtures import real_k0sctl
@@ -100,7 +100,8 @@ def bastion(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
 
 
 def first_connection(config: Path, home: Path, listeners: Listeners) -> Target:
-    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"), "SSH_KNOWN_HOSTS": "",
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"),
+           "SSH_KNOWN_HOSTS": str(home / "known_hosts"),
            "DISABLE_TELEMETRY": "true", "DISABLE_UPGRADE_CHECK": "true"}
     proc = subprocess.Popen([str(real_k0sctl("v0.32.2")), "apply", "--dry-run", "--config", str(config)], env=env,
                             cwd=home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -119,6 +120,7 @@ def test_k0sctl_connects_where_the_endpoints_say(case: str, tmp_path: Path, bast
     host, entry = CASES[case]
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
+    (home / "known_hosts").touch()  # as the step's private file: empty, filled by trust on first use
     with Listeners() as listeners:
         target = listeners.add(host)
         item = {"role": "single", **entry(target, str(bastion.client_key_path), bastion)}
@@ -136,4 +138,10 @@ def test_k0sctl_connects_where_the_endpoints_say(case: str, tmp_path: Path, bast
     record = {"ref": "a" * 40, "kind": "backup", "cluster": "prod", "hosts": [reached[0]]}
     with pytest.raises(ResourceError, match=r"^drill refused: spec\.hosts\[0\]\.") as refused:
         check_not_production(cluster.parse_cluster(config.read_text(), config), record, ssh_g=ssh_config.ssh_g)
+    keys = host_keys.recorded_keys(home / "known_hosts", None)
+    if "sshd bastion" in case:  # what a backup records: exactly the keys of the hosts rig connected to
+        public = bastion.host_key_path.with_name(bastion.host_key_path.name + ".pub").read_text().split()[1]
+        assert keys == [host_keys.fingerprint(public)]
+    else:
+        assert keys == [], "no key exchange with a listener"
     print(f"\n{case}: k0sctl connected to {reached[0]}:{reached[1]}; {refused.value.message}")
