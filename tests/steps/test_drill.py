@@ -264,3 +264,21 @@ def test_params_are_checked_strictly(resource: Resource, workdir: Path, double: 
     run = resource.put({"source": {}, "params": {k: v for k, v in request.items() if v is not None}}, workdir)
     assert run.returncode == 1 and run.error_lines == [f"error: {expected}"]
     assert double.calls() == []
+
+
+def test_a_backup_of_an_alias_records_where_it_leads(resource: Resource, workdir: Path, double: Double,
+                                                     tmp_path: Path) -> None:
+    """Production reached as `prod-1` with options.HostName: the record says where k0sctl connected, so a
+    scratch config naming the IP (in another spelling) is refused."""
+    repo = bare_repo(tmp_path / "backups.git")
+    source = backup_source(f"file://{repo}", plaintext=True)
+    (workdir / "config" / "k0sctl.yaml").write_text(k0sctl_yaml(hosts=[
+        {"role": "single", "ssh": {"address": "prod-1", "options": {"HostName": "192.0.2.10"}}}]), encoding="utf-8")
+    scratch_config(workdir, hosts=[{"role": "single", "ssh": {"address": "3221225994"}}])
+    backup = take_backup(resource, workdir, double, source, repo)
+    assert backup.record["hosts"] == ["prod-1"] and backup.record["endpoints"] == ["prod-1", "192.0.2.10"]
+    run = drill(resource, workdir, source)
+    assert run.error_lines == [f"error: drill refused: spec.hosts[0].ssh.address 3221225994 (reached as 192.0.2.10) "
+                               f"is a host of cluster 'prod-eu' (backup {backup.ref[:12]}); a drill resets its hosts "
+                               "and never runs on the cluster it restores"]
+    assert double.calls() == []
