@@ -17,6 +17,7 @@ bound; a name that does not resolve in time has no addresses and is compared by 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -76,6 +77,7 @@ def canonical_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     return ip.compressed
 
 
+@functools.lru_cache(maxsize=65536)
 def canonical_host(text: str) -> str:
     """The one spelling of the host in `text` (see the module doc)."""
     _, host, _ = split_destination(text)
