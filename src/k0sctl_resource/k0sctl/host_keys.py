@@ -19,6 +19,7 @@ import hmac
 import shutil
 import subprocess
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from k0sctl_resource.config.spelling import ip_of
@@ -84,7 +85,8 @@ def scan(targets: Iterable[tuple[str, int]], timeout: int = SCAN_TIMEOUT) -> dic
     for host, port in dict.fromkeys(targets):
         by_port.setdefault(port, []).append(host)
     shown: dict[tuple[str, int], set[str]] = {}
-    for port, hosts in by_port.items():
+
+    def one_port(port: int, hosts: list[str]) -> None:
         asked: dict[str, list[str]] = {}  # ssh-keyscan prints an IP in its usual spelling
         for host in hosts:
             asked.setdefault(_plain(host), []).append(host)
@@ -93,7 +95,7 @@ def scan(targets: Iterable[tuple[str, int]], timeout: int = SCAN_TIMEOUT) -> dic
                                   input="".join(h + "\n" for h in hosts), capture_output=True, text=True,
                                   timeout=timeout * (len(hosts) + 2), check=False, start_new_session=True)
         except subprocess.TimeoutExpired:
-            continue
+            return
         for line in proc.stdout.splitlines():
             parts = line.split()
             if len(parts) < 3 or parts[0].startswith("#"):
@@ -103,7 +105,10 @@ def scan(targets: Iterable[tuple[str, int]], timeout: int = SCAN_TIMEOUT) -> dic
             if fp is None:
                 continue
             for host in asked.get(_plain(name), []):
-                shown.setdefault((host, port), set()).add(fp)
+                shown.setdefault((host, port), set()).add(fp)  # one thread per port: no key is shared
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="keyscan") as pool:
+        list(pool.map(lambda item: one_port(*item), by_port.items()))
     return shown
 
 
