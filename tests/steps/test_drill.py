@@ -282,3 +282,14 @@ def test_a_backup_of_an_alias_records_where_it_leads(resource: Resource, workdir
                                f"is a host of cluster 'prod-eu' (backup {backup.ref[:12]}); a drill resets its hosts "
                                "and never runs on the cluster it restores"]
     assert double.calls() == []
+
+
+def test_a_dollar_anywhere_in_the_scratch_config_is_refused(resource: Resource, workdir: Path, double: Double,
+                                                            backup: Backup) -> None:
+    """k0sctl substitutes variables in the text before it parses it: even a comment could become hosts."""
+    path = workdir / SCRATCH_CONFIG
+    path.write_text(path.read_text(encoding="utf-8") + "\n# ${EXTRA_HOSTS}\n", encoding="utf-8")
+    run = drill(resource, workdir, backup.source)
+    assert len(run.error_lines) == 1 and run.error_lines[0].startswith(
+        "error: drill refused: the scratch config holds a '$' (line "), run.stderr
+    assert double.calls() == []

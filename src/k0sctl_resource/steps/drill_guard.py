@@ -16,8 +16,9 @@ and before any SSH connection, when:
   host, what `ssh -G` says for `openSSH`) is one of the recorded hosts: both sides in one spelling
   (`config.spelling`: every IP spelling, destination forms, loopback as `localhost`), names also by
   the addresses they resolve to now (a name that does not resolve is compared by its spelling);
-- where a scratch host is reached cannot be known: a `$` (k0sctl substitutes environment variables,
-  `source.k0sctl.env` among them, before it connects), a `ProxyCommand`, an unreadable ssh_config;
+- where a scratch host is reached cannot be known: a `$` anywhere in the scratch config (k0sctl
+  substitutes environment variables, `source.k0sctl.env` among them, in the file's text before it
+  parses it: a variable could add hosts or options), a `ProxyCommand`, an unreadable ssh_config;
 - a scratch host uses k0sctl's `localhost` connection: it would reset the worker the drill runs on.
 """
 
@@ -100,6 +101,11 @@ def check_not_production(scratch: ClusterConfig, record: dict[str, Any], *, ssh_
         raise ResourceError(f"{REFUSED}: backup {ref} records no host addresses (it was taken before backups "
                             f"recorded them), so nothing proves the scratch hosts are not {source}'s; take a new "
                             "backup (put command: backup) and drill that one")
+    if b"$" in scratch.data:  # k0sctl substitutes variables in the file's text, before it parses the YAML
+        line = scratch.data[: scratch.data.index(b"$")].count(b"\n") + 1
+        raise ResourceError(f"{REFUSED}: the scratch config holds a '$' (line {line}): k0sctl fills in environment "
+                            "variables anywhere in the file before it reads it, so what was checked is not what "
+                            "k0sctl would connect to; write the values out")
     found = cluster_endpoints([(h.index, h.raw or _raw(h)) for h in scratch.hosts], ssh_g, files_matter)
     for host in found:
         if host.connection == "localhost":
