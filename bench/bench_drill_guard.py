@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from k0sctl_resource.config.cluster import CLUSTER_API, ClusterConfig, parse_cluster
 from k0sctl_resource.config.spelling import canonical_host
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.drill_guard import check_not_production
+from k0sctl_resource.shared.drill_guard import check_not_production
 
 TARGET_S = 1.0
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from tests.support.sshd import SshServer
 
 from k0sctl_resource.config.endpoints import host_endpoints
-from k0sctl_resource.steps.host_facts import check_identity
+from k0sctl_resource.shared.host_facts import check_identity
 
 RECORD = {"ref": "d" * 40, "kind": "backup", "cluster": "prod", "hosts": ["192.0.2.10"],
           "host_keys": ["SHA256:" + "C" * 43]}

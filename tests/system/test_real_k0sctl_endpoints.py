@@ -26,7 +26,7 @@ from k0sctl_resource.config.endpoints import host_endpoints
 from k0sctl_resource.config.spelling import canonical_host, ip_of
 from k0sctl_resource.k0sctl import host_keys, ssh_config
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.drill_guard import check_not_production
+from k0sctl_resource.shared.drill_guard import check_not_production
 from tests.support.k0sctl_fixtures import real_k0sctl
 from tests.support.listener import Listeners
 from tests.support.sshd import SshServer

@@ -22,7 +22,7 @@ from k0sctl_resource.config import cluster
 from k0sctl_resource.config.endpoints import MAX_DEPTH, host_endpoints
 from k0sctl_resource.config.spelling import canonical_host, resolve_names, split_destination
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.drill_guard import check_not_production
+from k0sctl_resource.shared.drill_guard import check_not_production
 
 PROD = "192.0.2.10"
 RECORD = {"ref": "a" * 40, "kind": "backup", "cluster": "prod", "hosts": [PROD, "prod-1"],

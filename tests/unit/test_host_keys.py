@@ -14,7 +14,7 @@ import pytest
 from k0sctl_resource.config.endpoints import host_endpoints
 from k0sctl_resource.k0sctl import host_keys
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.host_facts import check_identity
+from k0sctl_resource.shared.host_facts import check_identity
 from tests.support.sshd import SshServer, keygen
 
 

@@ -20,12 +20,8 @@ from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
 from k0sctl_resource.runtime.workspace import make_room, replace_file
-from k0sctl_resource.steps.context import StepContext
-
-# The files a get writes into its directory (and that apply's restore_from reads from one).
-METADATA_FILE = "metadata.json"
-PLAIN_FILE = "backup.tar.gz"
-ENCRYPTED_FILE = "backup.tar.gz.age"
+from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.get_folder import ENCRYPTED_FILE, METADATA_FILE, PLAIN_FILE
 
 
 def commit_metadata(info: CommitInfo) -> dict[str, Any]:

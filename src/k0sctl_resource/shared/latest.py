@@ -17,7 +17,7 @@ from __future__ import annotations
 from k0sctl_resource.config.models import NONE_VERSION, Version
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.shared.context import StepContext
 
 
 def branch_version(ctx: StepContext) -> Version:
@@ -26,7 +26,7 @@ def branch_version(ctx: StepContext) -> Version:
     Raises ResourceError when the branch cannot be read or created; `none` only without source.backup.
     """
     from k0sctl_resource.gitstore.store import BackupStore
-    from k0sctl_resource.steps.init import init_messages
+    from k0sctl_resource.shared.init_commit import init_messages
 
     if ctx.source.backup is None:
         return NONE_VERSION

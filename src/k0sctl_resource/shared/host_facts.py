@@ -21,7 +21,7 @@ from k0sctl_resource.config.spelling import is_name, resolve_names
 from k0sctl_resource.k0sctl import host_keys, ssh_config
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.shared.context import StepContext
 
 REFUSED = "drill refused"
 

@@ -1,4 +1,5 @@
-"""put `backup`: `k0sctl backup`, read the archive back, encrypt it, commit it to the backup branch.
+"""Taking a backup (put `backup`, and `backup_first` of apply and reset): `k0sctl backup`, read the
+archive back, encrypt it, commit it to the backup branch.
 
 The plain archive exists only in the step's private workspace; what leaves it is the age-encrypted
 file (or the plain one when `encryption.plaintext: true` and there is nothing to encrypt to).
@@ -11,7 +12,6 @@ import tempfile
 from pathlib import Path
 
 from k0sctl_resource.archive import crypto, inspection
-from k0sctl_resource.concourse.params import BackupParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.models import Version, require_backup
@@ -22,8 +22,8 @@ from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import SINCE_BACKUP_OUTPUT, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps import host_facts
-from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.shared import host_facts
+from k0sctl_resource.shared.context import StepContext
 
 NO_CONTROLLER_MARKERS = ("failed to find a running controller", "no running controller")
 # k0sctl's "Gather k0s facts": `<host>: is running k0s <role> version <version>` (the status of the host)
@@ -32,10 +32,6 @@ CONTROLLER_VERSION = re.compile(r": is running k0s (?:controller\S*|single) vers
 
 class NoRunningController(ResourceError):
     """k0sctl found no running controller: there is nothing to back up (k0s is not running)."""
-
-
-def run(ctx: StepContext, params: BackupParams, cluster: ClusterConfig) -> StepResponse:
-    return take_backup(ctx, cluster, reason="")
 
 
 def preflight(ctx: StepContext) -> BackupStore:
