@@ -137,3 +137,32 @@ def test_a_refused_drill_connects_nowhere(resource: Resource, workdir: Path, tmp
     assert run.error_lines[0].startswith("error: drill refused: spec.hosts[0]."), run.stderr
     assert "is a host of cluster 'prod'" in run.error_lines[0]
     assert seen == [] and "$ k0sctl" not in run.stderr
+
+
+@pytest.mark.sshd
+def test_a_scratch_host_showing_a_recorded_host_key_is_refused_before_any_login(
+        resource: Resource, workdir: Path, double: Double, tmp_path: Path) -> None:
+    """The record names another address, so the endpoints pass; the key the host shows is production's.
+    The check is a key exchange (ssh-keyscan): sshd logs no login, and k0sctl never runs."""
+    from k0sctl_resource.k0sctl.host_keys import fingerprint
+    from tests.support.sshd import SshServer
+
+    with SshServer(tmp_path / "sshd", host="127.0.0.81") as sshd:
+        public = sshd.host_key_path.with_name(sshd.host_key_path.name + ".pub").read_text().split()[1]
+        scratch = workdir / "config" / "scratch.yaml"
+        scratch.write_text(k0sctl_yaml("scratch", [{"role": "single", "ssh": {
+            "address": "scratch-1.invalid", "options": {"HostName": "2130706513", "Port": sshd.port}}}]),
+            encoding="utf-8")
+        (workdir / "prod").mkdir()
+        archive = k0s_archive(workdir / "prod" / "backup.tar.gz")
+        record = json.loads((archive.parent / "metadata.json").read_text(encoding="utf-8"))
+        record.update(cluster="prod", hosts=["192.0.2.10"], host_keys=[fingerprint(public)])
+        (archive.parent / "metadata.json").write_text(json.dumps(record), encoding="utf-8")
+        run = resource.put(put({"command": "drill", "config": "config/scratch.yaml", "restore_from": "prod",
+                                "confirm": "scratch"}), workdir)
+        log = sshd.log_file.read_text(errors="replace")
+    assert run.error_lines == [
+        f"error: drill refused: spec.hosts[0].ssh.options.Port {sshd.port} (reached at 2130706513:{sshd.port}) shows "
+        f"the SSH host key {fingerprint(public)} of a host of cluster 'prod' (backup 000000000000): it is that "
+        "host, whatever its address says"], run.stderr
+    assert "Accepted" not in log and double.calls() == []

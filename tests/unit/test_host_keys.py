@@ -99,3 +99,22 @@ def test_scratch_hosts_with_keys_of_their_own_pass_and_the_cost_is_reported(sshd
     assert 0 <= facts["identity_check_s"] < 60
     assert check_identity(found, {**record(), "host_keys": None}) == {"identity_checked": False}
     assert json.dumps(facts)
+
+
+def test_ssh_config_files_matter_only_when_they_could_redirect_a_host(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from k0sctl_resource.k0sctl.ssh_config import files_matter
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("k0sctl_resource.k0sctl.ssh_config.pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError))
+    etc = tmp_path / "etc"
+    (etc / "ssh_config.d").mkdir(parents=True)
+    config = etc / "ssh_config"
+    config.write_text("Include ssh_config.d/*.conf\nHost *\n  SendEnv LANG\n  HashKnownHosts yes\n", encoding="utf-8")
+    assert not files_matter(config)
+    (etc / "ssh_config.d" / "50-jump.conf").write_text("Host prod-*\n    ProxyJump bastion\n", encoding="utf-8")
+    assert files_matter(config), "through an Include"
+    (etc / "ssh_config.d" / "50-jump.conf").unlink()
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    (tmp_path / "home" / ".ssh" / "config").write_text("Host scratch-1\n  HostName 192.0.2.10\n", encoding="utf-8")
+    assert files_matter(config), "the user's own file"
