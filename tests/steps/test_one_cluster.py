@@ -162,7 +162,7 @@ def test_a_scratch_host_showing_a_recorded_host_key_is_refused_before_any_login(
                                 "confirm": "scratch"}), workdir)
         log = sshd.log_file.read_text(errors="replace")
     assert run.error_lines == [
-        f"error: drill refused: spec.hosts[0].ssh.options.Port {sshd.port} (reached at 2130706513:{sshd.port}) shows "
-        f"the SSH host key {fingerprint(public)} of a host of cluster 'prod' (backup 000000000000): it is that "
+        f"error: drill refused: spec.hosts[0].ssh.options.HostName 2130706513 (reached at 2130706513:{sshd.port}) "
+        f"shows the SSH host key {fingerprint(public)} of a host of cluster 'prod' (backup 000000000000): it is that "
         "host, whatever its address says"], run.stderr
     assert "Accepted" not in log and double.calls() == []

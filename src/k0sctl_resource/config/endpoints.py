@@ -125,15 +125,13 @@ def _rig(conn: Mapping[str, Any], where: str, depth: int, walk: _Walk, written: 
     port = _port(conn.get("port"), 22)
     user = str(conn.get("user") or "root")
     options = _options(conn.get("options"))
+    if port == 22 and "port" in options:  # rig: a native port of 22 counts as unset
+        port = _port(options["port"], 22)
     here = where if written is not None else f"{where}.address"
     walk.add(here, written or address, split_destination(address)[1], port)
-    host = address
     if "hostname" in options:
         host = _expand(options["hostname"], address, f"{where}.options.HostName", walk)
         walk.add(f"{where}.options.HostName", options["hostname"], split_destination(host)[1], port)
-    if port == 22 and "port" in options:
-        port = _port(options["port"], 22)
-        walk.add(f"{where}.options.Port", options["port"], split_destination(host)[1], port)
     if options.get("proxycommand", "none").lower() != "none":
         walk.problems.append(f"{where}.options.ProxyCommand runs a program; where it connects cannot be known")
     bastion = conn.get("bastion")
@@ -143,7 +141,8 @@ def _rig(conn: Mapping[str, Any], where: str, depth: int, walk: _Walk, written: 
         _jumps(options["proxyjump"], f"{where}.options.ProxyJump", user, depth, walk)
     if walk.files_matter and walk.ssh_g is not None:
         args = [a for k, v in options.items() if k not in ("proxyjump", "proxycommand") for a in ("-o", f"{k}={v}")]
-        args += (["-p", str(port)] if port != 22 else []) + [f"{user}@{address}"]
+        native = _port(conn.get("port"), 22)
+        args += (["-p", str(native)] if native != 22 else []) + [f"{user}@{address}"]
         _from_ssh_g(args, [], where, depth, walk, walk.ssh_g)
 
 
