@@ -55,6 +55,7 @@ def test_names_and_destinations() -> None:
     assert split_destination("ssh://deploy@[2001:db8::1]:2222") == ("deploy", "2001:db8::1", 2222)
     assert split_destination("a@b@host:22") == ("a@b", "host", 22)
     assert canonical_host("2001:DB8:0:0::1%eth0") == "2001:db8::1"
+    assert canonical_host("ssh://root@::ffff:192.0.2.10:22") == PROD, "an unbracketed v6 with a port, taken whole"
     assert resolve_names(["does-not-exist.invalid"], timeout=10) == {"does-not-exist.invalid": frozenset()}
 
 
@@ -227,3 +228,28 @@ def test_ssh_g_decides_for_openssh_hosts(tmp_path: Path) -> None:
     bad = {"role": "worker", "openSSH": {"address": "scratch-1", "options": {"NoSuchOption": "1"}}}
     with pytest.raises(ResourceError, match=r"ssh -G cannot read it"):
         check_not_production(parsed(bad), RECORD, ssh_g=ssh_g, resolve=no_resolver)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_openssh_entries_hiding_production_are_refused_through_real_ssh_g(data: st.DataObject) -> None:
+    """`openSSH` hosts go through a real `ssh -G` (no connection): HostName, ProxyJump (with a user, a port,
+    a list) or a destination form in the address, with production in any spelling."""
+    from k0sctl_resource.k0sctl.ssh_config import ssh_g
+
+    target = spelled(data.draw, PROD)
+    bracketed = f"[{target}]" if ":" in target else target
+    how = data.draw(st.sampled_from(["HostName", "ProxyJump", "address"]))
+    conn: dict[str, Any] = {"address": "scratch-1.example.test"}
+    if how == "HostName":
+        conn["options"] = {"HostName": target, "Port": data.draw(st.integers(1, 65535))}
+    elif how == "ProxyJump":
+        jump = data.draw(st.sampled_from(["{}", "root@{}", "root@{}:2222", "ssh://root@{}:22"])).format(bracketed)
+        conn["options"] = {"ProxyJump": ",".join(data.draw(st.permutations([jump, "jump.example.test"])))}
+    else:
+        form = data.draw(st.sampled_from(["{}", "root@{}", "ssh://root@{}:22"]))
+        conn["address"] = form.format(bracketed if "//" in form else target)
+        if data.draw(st.booleans()):
+            conn["user"] = "deploy"
+    with pytest.raises(ResourceError, match=r"^drill refused: spec\.hosts\[0\]\.openSSH.* is a host of cluster"):
+        check_not_production(parsed({"role": "worker", "openSSH": conn}), RECORD, ssh_g=ssh_g, resolve=no_resolver)

@@ -170,10 +170,9 @@ def _from_ssh_g(args: list[str], config: list[str], where: str, depth: int, walk
     for jump in jumps.split(","):
         if jump.strip() and jump.strip().lower() != "none":
             user, jump_host, jump_port = split_destination(jump.strip())
-            target = f"ssh://{user + '@' if user else ''}{jump_host if ':' not in jump_host else f'[{jump_host}]'}"
-            target += f":{jump_port}" if jump_port else ""
+            target = (["-l", user] if user else []) + (["-p", str(jump_port)] if jump_port else []) + [jump_host]
             walk.add(f"{where} (ssh -G proxyjump)", jump.strip(), jump_host, jump_port or 22)
-            _from_ssh_g([target], config, f"{where} (ssh -G proxyjump {jump.strip()!r})", depth + 1, walk, ssh_g)
+            _from_ssh_g(target, config, f"{where} (ssh -G proxyjump {jump.strip()!r})", depth + 1, walk, ssh_g)
 
 
 def _openssh(conn: Mapping[str, Any], where: str, walk: _Walk) -> None:

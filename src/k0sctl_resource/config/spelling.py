@@ -33,6 +33,8 @@ _PORT_SUFFIX = re.compile(r"^(?P<host>[^:\[\]]+):(?P<port>[0-9]*)$")
 def split_destination(text: str) -> tuple[str | None, str, int | None]:
     """`[user@]host[:port]` or `ssh://[user@]host[:port]` as (user, host, port); host as written."""
     rest = text.strip()
+    if not any(c in rest for c in "@:/["):  # a plain name or IPv4 spelling: the common case
+        return None, rest, None
     if rest.lower().startswith("ssh://"):
         rest = rest[6:].rstrip("/")
     user = None
@@ -83,6 +85,8 @@ def canonical_host(text: str) -> str:
     _, host, _ = split_destination(text)
     host = host.strip().lower()
     if (ip := ip_of(host)) is not None:
+        return canonical_ip(ip)
+    if ":" in host and (ip := ip_of(host.rpartition(":")[0])) is not None:  # `v6:port` without brackets
         return canonical_ip(ip)
     host = host.rstrip(".")
     if host in (LOCALHOST, "localhost.localdomain", "ip6-localhost", "ip6-loopback") or host.endswith(".localhost"):

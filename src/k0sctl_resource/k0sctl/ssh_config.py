@@ -35,8 +35,8 @@ def ssh_g(args: list[str]) -> dict[str, list[str]]:
     except subprocess.TimeoutExpired:
         raise ValueError(f"ssh -G did not answer within {SSH_G_TIMEOUT:g}s") from None
     if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
-        raise ValueError(lines[-1] if lines else f"exit {proc.returncode}")
+        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+        raise ValueError(lines[0][:200] if lines else f"exit {proc.returncode}")
     found: dict[str, list[str]] = {}
     for line in proc.stdout.splitlines():
         key, _, value = line.partition(" ")
