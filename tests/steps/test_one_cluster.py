@@ -69,7 +69,8 @@ def test_migrate_from_needs_restore_from(resource: Resource, workdir: Path, doub
 
 
 @pytest.mark.k0sctl
-@pytest.mark.parametrize("name", ["k0sctl[1].yaml", "k0sctl?.yaml", "k0sctl*.yaml", "k0sctl{1,2}.yaml"])
+@pytest.mark.parametrize("name", ["k0sctl[1].yaml", "k0sctl?.yaml", "k0sctl*.yaml", "k0sctl{1,2}.yaml",
+                                  "k0sctl\\1.yaml"])
 def test_k0sctl_reads_the_file_that_was_confirmed(resource: Resource, workdir: Path, tmp_path: Path,
                                                   name: str) -> None:
     """`config/k0sctl[1].yaml` is the sandbox; beside it `config/k0sctl1.yaml`, a copy of production,

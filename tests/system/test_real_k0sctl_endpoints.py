@@ -45,6 +45,12 @@ def as_octal(host: str) -> str:
     return ".".join(f"0{int(p):o}" for p in host.split("."))
 
 
+def alias_config(folder: Path, target: Target) -> Path:
+    path = folder / f"ssh_config-{target[1]}"
+    path.write_text(f"Host prod-alias\n  HostName {as_int(target[0])}\n  Port {target[1]}\n", encoding="utf-8")
+    return path
+
+
 # name -> (listener host, entry built from (target, key path, bastion sshd)); the entry leads to target
 CASES: dict[str, tuple[str, Callable[[Target, str, SshServer], dict[str, Any]]]] = {
     "ssh HostName+Port": ("127.0.0.31", lambda t, k, b: {"ssh": {
@@ -83,6 +89,8 @@ CASES: dict[str, tuple[str, Callable[[Target, str, SshServer], dict[str, Any]]]]
         "address": f"ssh://root@{t[0]}:{t[1]}", "keyPath": k}}),
     "openSSH ProxyJump": ("127.0.0.45", lambda t, k, b: {"openSSH": {
         "address": "scratch-1.example.test", "keyPath": k, "options": {"ProxyJump": f"root@{t[0]}:{t[1]}"}}}),
+    "openSSH configPath alias": ("127.0.0.46", lambda t, k, b: {"openSSH": {
+        "address": "prod-alias", "keyPath": k, "configPath": str(alias_config(b.root, t))}}),
     "ssh 0.0.0.0": ("127.0.0.1", lambda t, k, b: {"ssh": {"address": "0.0.0.0", "port": t[1], "keyPath": k}}),  # noqa: S104
 }
 
