@@ -118,3 +118,28 @@ def test_ssh_config_files_matter_only_when_they_could_redirect_a_host(tmp_path: 
     (tmp_path / "home" / ".ssh").mkdir(parents=True)
     (tmp_path / "home" / ".ssh" / "config").write_text("Host scratch-1\n  HostName 192.0.2.10\n", encoding="utf-8")
     assert files_matter(config), "the user's own file"
+
+
+def test_a_backup_records_the_keys_of_its_hosts_only(tmp_path: Path, keys: list[tuple[str, str]]) -> None:
+    """With source.ssh_known_hosts, the private file holds every given line: only the lines naming the
+    cluster's hosts (as dialled, or the addresses their names resolved to) are its keys. Without it, the
+    file started empty and holds what k0sctl met."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from k0sctl_resource.shared.context import StepContext
+    from k0sctl_resource.shared.host_facts import key_facts
+
+    known = tmp_path / "known_hosts"
+    known.write_text(f"192.0.2.10 {keys[0][1]}\n198.51.100.20 {keys[1][1]}\n[192.0.2.11]:2222 {keys[2][1]}\n",
+                     encoding="utf-8")
+    found = [host_endpoints(0, {"ssh": {"address": "prod-1.example.test"}}),
+             host_endpoints(1, {"ssh": {"address": "x", "options": {"HostName": "192.0.2.11", "Port": 2222}}})]
+
+    def ctx(strict: bool) -> StepContext:
+        k0sctl = SimpleNamespace(known_hosts=known)
+        return cast(StepContext, SimpleNamespace(k0sctl=lambda: k0sctl,
+                                                 source=SimpleNamespace(ssh_known_hosts="lines" if strict else None)))
+
+    assert key_facts(ctx(True), found, ("192.0.2.10",)) == (keys[0][0], keys[2][0])
+    assert key_facts(ctx(False), found) == tuple(k for k, _ in keys)

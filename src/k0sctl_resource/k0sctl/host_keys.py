@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fnmatch
 import hashlib
 import hmac
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -39,6 +39,11 @@ def _names(host: str, port: int) -> list[str]:
     return [host if port == 22 else f"[{host}]:{port}"]
 
 
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """A known_hosts host pattern: `*` and `?` are its only wildcards (`[host]:port` is literal)."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower()))
+
+
 def _matches(field: str, names: list[str]) -> bool:
     for pattern in field.split(","):
         if pattern.startswith("|1|"):
@@ -50,7 +55,7 @@ def _matches(field: str, names: list[str]) -> bool:
                     return True
             except (ValueError, binascii.Error):
                 continue
-        elif not pattern.startswith("!") and any(fnmatch.fnmatchcase(n.lower(), pattern.lower()) for n in names):
+        elif not pattern.startswith("!") and any(_wildcard(pattern).fullmatch(n.lower()) for n in names):
             return True
     return False
 

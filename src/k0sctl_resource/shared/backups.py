@@ -115,7 +115,7 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
     found = host_facts.endpoints_of(cluster)
     endpoints, addresses = host_facts.endpoint_facts(found)
     plain, k0s_version = run_k0sctl_backup(ctx, cluster, out_dir, quiet_no_controller=quiet_no_controller)
-    keys = host_facts.key_facts(ctx, found)
+    keys = host_facts.key_facts(ctx, found, addresses)
     facts = inspection.inspect(plain)
     log.info(f"archive read back: {facts.entries} entries ({', '.join(facts.parts) or 'no known k0s parts'}), "
              f"{facts.size} bytes, sha256 {facts.sha256[:16]}…")

@@ -39,13 +39,16 @@ def endpoint_facts(found: list[HostEndpoints]) -> tuple[tuple[str, ...], tuple[s
     return endpoints, addresses
 
 
-def key_facts(ctx: StepContext, found: list[HostEndpoints]) -> tuple[str, ...]:
+def key_facts(ctx: StepContext, found: list[HostEndpoints], addresses: tuple[str, ...] = ()) -> tuple[str, ...]:
     """After a k0sctl run: the fingerprints of the host keys of the hosts it connected to."""
     known = ctx.k0sctl().known_hosts
     if known is None:
         return ()
-    if ctx.source.ssh_known_hosts:  # the file holds the given lines: only those naming our hosts count
+    if ctx.source.ssh_known_hosts:  # the file holds the given lines: only those naming our hosts (or the
+        # addresses their names resolve to, which the host key check also looks up) count
         names = [(hop.host, hop.port) for host in found for hop in host.hops]
+        ports = {hop.port for host in found for hop in host.hops}
+        names += [(address, port) for address in addresses for port in ports]
         return tuple(host_keys.recorded_keys(known, names))
     return tuple(host_keys.recorded_keys(known, None))  # trust on first use: exactly what k0sctl met
 
