@@ -99,7 +99,7 @@ def scan(targets: Iterable[tuple[str, int]], timeout: int = SCAN_TIMEOUT) -> dic
             proc = subprocess.run([binary, "-T", str(timeout), "-p", str(port), "-f", "-"],
                                   input="".join(h + "\n" for h in hosts), capture_output=True, text=True,
                                   timeout=timeout * (len(hosts) + 2), check=False, start_new_session=True)
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, OSError):
             return
         for line in proc.stdout.splitlines():
             parts = line.split()

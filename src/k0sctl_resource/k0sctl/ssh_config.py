@@ -34,6 +34,8 @@ def ssh_g(args: list[str]) -> dict[str, list[str]]:
                               timeout=SSH_G_TIMEOUT, check=False, stdin=subprocess.DEVNULL, start_new_session=True)
     except subprocess.TimeoutExpired:
         raise ValueError(f"ssh -G did not answer within {SSH_G_TIMEOUT:g}s") from None
+    except OSError as exc:
+        raise ValueError(f"cannot run ssh -G: {exc.strerror}") from None
     if proc.returncode != 0:
         lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
         raise ValueError(lines[0][:200] if lines else f"exit {proc.returncode}")

@@ -4,8 +4,8 @@ A drill resets its scratch hosts before and after the restore, so it must never 
 cluster the backup came from. Every backup commit records that cluster's hosts: their addresses as
 written (`hosts`), where k0sctl really connected (`endpoints`: HostName, ports, bastions and ProxyJump
 hosts, read by `config.endpoints`), what the names among them resolved to (`addresses`) and the SSH
-host keys the hosts showed (`host_keys`, checked by `host_facts.check_identity` after these). The drill refuses, in one line
-and before any SSH connection, when:
+host keys the hosts showed (`host_keys`, checked by `host_facts.check_identity` after these). The
+drill refuses, in one line and before any SSH connection, when:
 
 - `confirm` is missing or is not the scratch cluster's metadata.name;
 - restore_from is not a get of a backup (an archive file or an init commit has no record);
