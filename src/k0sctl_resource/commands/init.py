@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from k0sctl_resource.concourse.responses import StepResponse
-from k0sctl_resource.config.models import Version, require_backup
-from k0sctl_resource.gitstore.store import BackupStore
+from k0sctl_resource.config.models import Version
 from k0sctl_resource.runtime import log
 from k0sctl_resource.shared.context import StepContext
 from k0sctl_resource.shared.init_commit import init_messages
@@ -23,8 +22,7 @@ class InitParams:
 
 
 def run(ctx: StepContext, params: InitParams, cluster: None, directory: Path) -> StepResponse:
-    require_backup(ctx.source, "init")
-    store = BackupStore(ctx.source, ctx.workspace)
+    store = ctx.store("init")
     message_for, tag_message = init_messages(store, ctx.build)
     outcome = store.init_branch(force=params.force, message_for=message_for, tag_message=tag_message)
     if outcome.created and outcome.archived_as:
