@@ -176,12 +176,14 @@ def _from_ssh_g(args: list[str], config: list[str], where: str, depth: int, walk
 
 
 def _openssh(conn: Mapping[str, Any], where: str, walk: _Walk) -> None:
+    """The options read as rig's client would (HostName, Port, every ProxyJump hop), and what `ssh -G` says."""
     address = str(conn.get("address") or "").strip()
     options = _options(conn.get("options"))
     port = conn.get("port")
-    walk.add(f"{where}.address", address, split_destination(address)[1], _port(port, 22))
-    if walk.ssh_g is None:  # no ssh here: read the options as ssh would
-        _rig({**conn, "port": _port(port, 22), "user": conn.get("user") or ""}, where, 0, walk)
+    files_matter, walk.files_matter = walk.files_matter, False
+    _rig({**conn, "port": _port(port, 22), "user": conn.get("user") or ""}, where, 0, walk)
+    walk.files_matter = files_matter
+    if walk.ssh_g is None:
         return
     args = [a for k, v in options.items() for a in ("-o", f"{k}={v}")]
     args += ["-p", str(port)] if port is not None else []

@@ -110,9 +110,6 @@ def check_not_production(scratch: ClusterConfig, record: dict[str, Any], *, ssh_
         if host.connection == "localhost":
             raise ResourceError(f"{REFUSED}: spec.hosts[{host.index}].localhost is k0sctl's localhost connection: "
                                 "the drill would reset the machine it runs on")
-        if host.problems:
-            raise ResourceError(f"{REFUSED}: {host.problems[0]}; nothing proves the drill would not reach a host "
-                                f"of cluster {source!r}")
     scratch_names = {hop.canonical for host in found for hop in host.hops}
     resolved = resolve([n for n in [*production, *scratch_names] if is_name(n)])
     known = set(production).union(*(resolved.get(n, frozenset()) for n in production))
@@ -125,6 +122,10 @@ def check_not_production(scratch: ClusterConfig, record: dict[str, Any], *, ssh_
                 raise ResourceError(f"{REFUSED}: {hop.where} {hop.written}{also} is a host of cluster {source!r} "
                                     f"(backup {ref}); a drill resets its hosts and never runs on the cluster it "
                                     "restores")
+    for host in found:  # after the matches: a host known to be production is named as such
+        if host.problems:
+            raise ResourceError(f"{REFUSED}: {host.problems[0]}; nothing proves the drill would not reach a host "
+                                f"of cluster {source!r}")
     return found
 
 
