@@ -1,6 +1,9 @@
 """A put acts on one cluster only: the config file that was checked is the one k0sctl reads, and an
 archive restores only into the cluster its record names (unless `migrate_from` names that cluster).
 
+`k0sctl.timeout` stops k0sctl, which retries connecting to listeners that close every connection: a
+bound (k0sctl connects within a second when the machine is idle), never a pace the test relies on.
+
 The glob case runs the REAL k0sctl v0.32.2, which reads `--config` as a glob pattern: two listeners
 stand for the sandbox and the production hosts and record where k0sctl connects.
 """
@@ -84,7 +87,7 @@ def test_k0sctl_reads_the_file_that_was_confirmed(resource: Resource, workdir: P
         for file, cluster, (host, port) in ((name, "acme-sandbox", sandbox), ("k0sctl1.yaml", "acme-prod", production)):
             hosts = [{"role": "single", "ssh": {"address": host, "port": port, "user": "root"}}]
             (config / file).write_text(k0sctl_yaml(cluster, hosts), encoding="utf-8")
-        run = resource.put({"source": {"ssh_private_key": key, "k0sctl": {"timeout": "3s"}},
+        run = resource.put({"source": {"ssh_private_key": key, "k0sctl": {"timeout": "15s"}},
                             "params": {"command": "reset", "config": f"config/{name}", "confirm": "acme-sandbox",
                                        "backup_first": False}}, workdir)
         seen = list(listeners.seen)
@@ -126,7 +129,7 @@ def test_a_refused_drill_connects_nowhere(resource: Resource, workdir: Path, tmp
         record.update(cluster="prod", hosts=["192.0.2.99" if hide is None else production[0]],
                       host_keys=["SHA256:" + "B" * 43])
         (archive.parent / "metadata.json").write_text(json.dumps(record), encoding="utf-8")
-        run = resource.put({"source": {"ssh_private_key": key, "k0sctl": {"timeout": "3s"}},
+        run = resource.put({"source": {"ssh_private_key": key, "k0sctl": {"timeout": "15s"}},
                             "params": {"command": "drill", "config": "config/scratch.yaml", "restore_from": "prod",
                                        "confirm": "scratch"}}, workdir)
         seen = list(listeners.seen)
