@@ -51,16 +51,13 @@ class ApplyParams:
             raise ResourceError(f"{path}: dry_run and backup_first exclude each other")
 
 
-def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path, cluster: ClusterConfig,
-                    facts: dict[str, object]) -> RestoreSource | None:
+def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource | None:
     """The archive `restore_from` names, read back, or None without `restore_from`."""
     from k0sctl_resource.archive.inspection import inspect
 
     if params.restore_from is None:
         return None
     restore = resolve_restore_source(ctx, params.restore_from, directory)
-    if restore.archive is not None:
-        facts.update(check_cluster_name(restore, cluster.name, params.migrate_from))
     if restore.archive is None:
         if params.restore == "required":
             raise ResourceError(f"restore: required, but {restore.description}; nothing was changed")
@@ -73,7 +70,9 @@ def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path, clus
 
 def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
     facts: dict[str, object] = {}
-    restore = _restore_source(ctx, params, directory, cluster, facts)
+    restore = _restore_source(ctx, params, directory)
+    if restore is not None and restore.archive is not None:  # before k0sctl runs: the archive's own cluster
+        facts.update(check_cluster_name(restore, cluster.name, params.migrate_from))
     # The put's version is read (or the branch created) before k0sctl runs: a backup branch that cannot be
     # read stops the apply here, before anything changes (README, "Versions").
     before = branch_version(ctx)
