@@ -20,7 +20,7 @@ Command = Literal["apply", "reset", "backup", "init", "ping", "drill"]
 @dataclass(frozen=True)
 class GetParams:
     skip_download: bool = False
-    decrypt: bool = True
+    decrypt: bool = False  # what a get writes lands in a volume and a worker cache: plain only when asked
 
 
 @dataclass(frozen=True)
