@@ -9,6 +9,7 @@ leaves no process and no private file behind (after a short bounded wait for the
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -154,30 +155,87 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def test_sigkill_while_a_passphrase_archive_is_decrypted(resource: Resource, workdir: Path, double: Double,
-                                                         tmp_path: Path) -> None:
+PASSPHRASE = "correct horse battery"
+
+
+@dataclass
+class PassphraseBackup:
+    source: dict[str, Any]
+    get_dir: str  # a get's directory (the archive as stored) inside the build directory
+
+
+def passphrase_backup(resource: Resource, workdir: Path, double: Double, tmp_path: Path) -> PassphraseBackup:
     from tests.support.sshd import bare_repo
 
     repo = bare_repo(tmp_path / "pass.git")
-    resource.secrets.append("correct horse battery")
-    source = backup_source(f"file://{repo}", passphrase="correct horse battery")
+    resource.secrets.append(PASSPHRASE)
+    source = backup_source(f"file://{repo}", passphrase=PASSPHRASE)
     double.set(running=True)
     made = resource.put(put_request(source, "backup"), workdir, timeout=180).expect_ok()
     got = workdir / "backup"
     got.mkdir()
     resource.get({"source": source, "version": made.answer["version"]}, got, timeout=120).expect_ok()
-    assert (got / "backup.tar.gz.age").exists() and not (got / "backup.tar.gz").exists()
+    assert (got / "backup.tar.gz.age").exists() and not (got / "backup.tar.gz").exists()  # decrypt is opt-in
     double.set(running=False)
-    step = RunningStep(resource, ["out", str(workdir)], put_request(source, "apply", restore_from="backup"))
-    wait_for(lambda: bool(list(resource.tmpdir.glob("k0sctl-resource-*/restore"))), "the private copy")
-    base = _cpu_seconds(step.proc.pid)
-    wait_for(lambda: _cpu_seconds(step.proc.pid) - base >= 0.3 or step.proc.poll() is not None,
-             "scrypt to run", timeout=120)
+    return PassphraseBackup(source, "backup")
+
+
+def forks_of(pid: int) -> list[int]:
+    """Children of `pid` that are forks of it (the watchdog, a crypto child), not programs it ran."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_bytes()
+            same = Path(f"/proc/{entry.name}/cmdline").read_bytes() == cmdline
+        except OSError:
+            continue
+        if same and int(stat[stat.rfind(b")") + 2:].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def decrypting(step: RunningStep) -> bool:
+    """The step has forked its scrypt child (beside its watchdog), or has ended."""
+    return len(forks_of(step.proc.pid)) >= 2 or step.proc.poll() is not None
+
+
+def test_sigkill_while_a_passphrase_archive_is_decrypted(resource: Resource, workdir: Path, double: Double,
+                                                         tmp_path: Path) -> None:
+    backup = passphrase_backup(resource, workdir, double, tmp_path)
+    step = RunningStep(resource, ["out", str(workdir)],
+                       put_request(backup.source, "apply", restore_from=backup.get_dir))
+    wait_for(lambda: decrypting(step), "the decryption to start", timeout=120)
     assert step.proc.poll() is None, f"the step ended before the test could kill it: {step.proc.communicate()}"
     step.proc.kill()
     step.proc.communicate(timeout=30)
     assert_nothing_left_after_kill(resource)
-    assert double.commands() == [["backup", *double.commands()[0][1:]]]  # the apply never reached k0sctl
+    assert [argv[0] for argv in double.commands()] == ["backup"]  # the apply never reached k0sctl
+
+
+def test_concourse_abort_while_a_get_decrypts(resource: Resource, workdir: Path, double: Double,
+                                              tmp_path: Path) -> None:
+    """scrypt holds the interpreter for seconds: it runs in a child, and the abort does not wait for it."""
+    backup = passphrase_backup(resource, workdir, double, tmp_path)
+    out = tmp_path / "plain"
+    out.mkdir()
+    ref = json.loads((workdir / backup.get_dir / "metadata.json").read_text(encoding="utf-8"))["ref"]
+    step = RunningStep(resource, ["in", str(out)],
+                       {"source": backup.source, "version": {"ref": ref}, "params": {"decrypt": True}})
+    wait_for(lambda: decrypting(step), "the decryption to start", timeout=120)
+    assert step.proc.poll() is None, f"the step ended before the test could abort it: {step.proc.communicate()}"
+    result = play_concourse(step, resource, lambda: False)
+    print(f"get decrypt: true (passphrase): no secret after {result.to_no_secret:.2f}s, "
+          f"exit after {result.to_exit:.2f}s")
+    assert result.code == 128 + signal.SIGTERM, "the runtime's SIGKILL came first: " + result.err
+    assert_aborted(result.code, result.out, result.err, signal.SIGTERM)
+    assert_nothing_left_after_kill(resource)
+    assert [p.name for p in out.iterdir() if "backup.tar.gz" in p.name] == []  # no plain archive, not half of one
 
 
 def test_no_core_dump_and_every_helper_limited(resource: Resource, workdir: Path, double: Double,
@@ -187,8 +245,6 @@ def test_no_core_dump_and_every_helper_limited(resource: Resource, workdir: Path
     double.set(sleep=120)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    import json
-
     from tests.support.resource import executable
 
     proc = subprocess.Popen([executable(), "out", str(workdir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

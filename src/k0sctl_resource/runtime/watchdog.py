@@ -103,6 +103,16 @@ def stop() -> None:
         return
 
 
+def detach() -> None:
+    """In a forked child of the step: let go of the watchdog's pipes (their end-of-file is the step's)."""
+    control, _Link.control, _Link.pid = _Link.control, None, None
+    wake = signal.set_wakeup_fd(-1)
+    for fd in (control, wake):
+        if fd is not None and fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def _send(*message: str) -> None:
     if _Link.control is None:
         return
