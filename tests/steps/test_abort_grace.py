@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -19,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.steps.test_abort import RunningStep, assert_aborted, slow_repo, step_processes, wait_for
+from tests.steps.test_abort import (
+    RunningStep,
+    assert_aborted,
+    slow_repo,
+    ssh_push_under_way,
+    step_processes,
+    wait_for,
+)
 from tests.support.backup_support import backup_source, put_request
 from tests.support.fixtures import Double
 from tests.support.resource import Resource, StepRun
@@ -79,7 +87,7 @@ def pid_alive(pid: int) -> bool:
 def k0sctl_pid(resource: Resource) -> int | None:
     for line in step_processes(resource.tmpdir):
         pid, _, cmd = line.partition(" ")
-        if "k0sctl apply" in cmd or "k0sctl backup" in cmd:
+        if re.search(r"k0sctl (apply|backup|reset) ", cmd + " "):
             return int(pid)
     return None
 
@@ -131,28 +139,11 @@ def test_sigkill_while_k0sctl_runs_leaves_nothing(resource: Resource, workdir: P
 
 def test_sigkill_during_an_ssh_push_leaves_nothing(resource: Resource, workdir: Path, double: Double,
                                                    sshd_server: SshServer, slow_repo: tuple[Path, Path]) -> None:
-    repo, marker = slow_repo
-    double.set(running=True)
-    resource.secrets.append(sshd_server.client_key)
-    source = backup_source(sshd_server.url(repo), private_key=sshd_server.client_key,
-                           known_hosts=sshd_server.known_hosts, plaintext=True)
-    step = RunningStep(resource, ["out", str(workdir)], put_request(source, "backup"))
-    wait_for(marker.exists, "the push to reach the server")
-    local = [p for p in step_processes(resource.tmpdir) if "git" in p or "ssh" in p]
-    assert local, "no git or ssh of the step seen"
+    step = ssh_push_under_way(resource, workdir, double, sshd_server, slow_repo)
     step.proc.kill()
     out, err = step.proc.communicate(timeout=30)
-    assert_nothing_left_after_kill(resource)
+    assert_nothing_left_after_kill(resource)  # git, ssh, the private folder
     resource.scan(StepRun([], step.proc.returncode, out.decode(), err.decode()))  # no key in any file
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rfind(b")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 PASSPHRASE = "correct horse battery"

@@ -13,13 +13,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.steps.test_abort import assert_aborted, wait_for
 from tests.steps.test_abort_grace import assert_nothing_left_after_kill, k0sctl_pid, pid_alive, play_concourse
 from tests.support.k0s_cluster import Cluster, make_cluster
-from tests.support.k0s_node import K0sLab, K0sNode, _descendants
+from tests.support.k0s_node import K0S_VERSION, K0sLab, K0sNode, _descendants, k0s_double
 from tests.support.resource import executable
 
 pytestmark = [pytest.mark.k0sctl, pytest.mark.netns, pytest.mark.sshd]
@@ -28,9 +29,11 @@ pytestmark = [pytest.mark.k0sctl, pytest.mark.netns, pytest.mark.sshd]
 class Step:
     """A put started as Concourse does (in the worker's network namespace), left running."""
 
-    def __init__(self, cluster: Cluster, command: str) -> None:
+    def __init__(self, cluster: Cluster, command: str, **params: Any) -> None:
         resource = cluster.resource
-        request = {"source": cluster.source, "params": {"command": command, "config": "config/k0sctl.yaml"}}
+        source = {**cluster.source, "ssh_known_hosts": cluster.lab.known_hosts()}
+        request = {"source": source,
+                   "params": {"command": command, "config": "config/k0sctl.yaml", **params}}
         self.proc = subprocess.Popen([*resource.argv_prefix, executable(), "out", str(cluster.build)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=resource.environment())
@@ -55,15 +58,30 @@ def sshd_stopped(node: K0sNode) -> Iterator[None]:
                 os.kill(pid, signal.SIGCONT)
 
 
-@pytest.mark.parametrize("command", ["backup", "apply"])
+def start(cluster: Cluster, command: str) -> tuple[Step, K0sNode]:
+    """The put `command` started; the node that will stop answering."""
+    if command == "backup":
+        cluster.leader.fault("fault-backup-hang")  # `k0s backup` hangs on the node: k0sctl is mid-phase
+        return Step(cluster, "backup"), cluster.leader
+    if command == "apply":
+        return Step(cluster, "apply"), cluster.leader
+    # drill: node A's backup, as a get writes it (encrypted), onto the scratch node B
+    scratch = cluster.lab.node("single")
+    ref = cluster.put("backup").expect_ok().answer["version"]["ref"]
+    cluster.get({"ref": ref}, "backup")
+    config = cluster.build / "config" / "scratch.yaml"
+    config.write_text("apiVersion: k0sctl.k0sproject.io/v1beta1\nkind: Cluster\nmetadata:\n  name: k0s-drill\n"
+                      f"spec:\n  hosts:\n{scratch.host(k0s_double(cluster.lab.root))}  k0s:\n"
+                      f"    version: {K0S_VERSION}\n", encoding="utf-8")
+    return Step(cluster, "drill", config="config/scratch.yaml", restore_from="backup", confirm="k0s-drill"), scratch
+
+
+@pytest.mark.parametrize("command", ["backup", "apply", "drill"])
 def test_abort_with_the_real_k0sctl_waiting_on_a_silent_host(k0s_lab: K0sLab, tmp_path: Path, command: str) -> None:
     cluster = make_cluster(k0s_lab, tmp_path, "v0.32.2")
     cluster.put("init").expect_ok()
     cluster.put("apply").expect_ok()
-    node = cluster.leader
-    if command == "backup":
-        node.fault("fault-backup-hang")  # `k0s backup` hangs on the node: k0sctl is mid-phase
-    step = Step(cluster, command)
+    step, node = start(cluster, command)
     resource = cluster.resource
     if command == "backup":
         wait_for(lambda: "backup-hanging" in node.sh("ls /run/k0s-double"), "k0s backup to start", timeout=120)
