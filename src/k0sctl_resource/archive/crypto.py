@@ -6,7 +6,7 @@
   streaming form for a passphrase, only bytes in and bytes out, so that one holds the archive in
   memory twice, and scrypt needs 2^logN KiB while it runs (in a forked child, see `runtime.forked`);
   rage picks log N by timing the machine (15 to 20 seen on a loaded 2-core machine: 32 MiB to 1 GiB;
-  README, "Performance").
+  docs/performance.md).
 - Decryption uses `encryption.identities` (age identities and/or OpenSSH private keys, several in one
   string) or the passphrase, whichever the archive's header asks for.
 - Errors name the problem, never the key material.
