@@ -179,19 +179,19 @@ def guarded() -> Iterator[None]:
         yield
     finally:
         _State.closing = True
-        sweep()
-        watchdog.stop()
+        watchdog.stop(clean=sweep())
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _State.active = False
 
 
-def sweep() -> None:
-    """Run every registered cleanup and kill every process below this one, with the signals blocked."""
+def sweep() -> bool:
+    """Run every registered cleanup and kill every process below this one, with the signals blocked;
+    whether nothing is left."""
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     try:
         secrets_first()
-        kill_children()
+        return kill_children() and not _cleanups
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
@@ -265,16 +265,29 @@ def kill_strays() -> None:
     signal_all([pid for pid in below if pid not in spared], signal.SIGKILL)
 
 
-def kill_children(timeout: float = 5.0) -> None:
-    """Kill and reap every process below this one (escaped grandchildren included, see the module doc)."""
+def _children() -> set[int] | None:
+    """This process's children, from /proc/self/task/*/children (None where the kernel has no such file)."""
+    found: set[int] = set()
+    try:
+        for task in os.scandir("/proc/self/task"):
+            with open(f"{task.path}/children", encoding="ascii") as handle:
+                found.update(int(pid) for pid in handle.read().split())
+    except OSError:
+        return None
+    return found
+
+
+def kill_children(timeout: float = 5.0) -> bool:
+    """Kill and reap every process below this one (escaped grandchildren included, see the module doc);
+    whether none is left."""
     deadline = time.monotonic() + timeout
     while True:
-        if not _reap():  # no child at all: as a subreaper, nothing can be below us either
-            return
+        if not _reap() or _children() == {watchdog.pid()}:  # as a subreaper, nothing else can be below us
+            return True
         below = [pid for pid in descendants(os.getpid()) if pid != watchdog.pid()]
         if not below:  # the watchdog alone: it ends when the step closes its pipe
-            return
+            return True
         signal_all(below, signal.SIGKILL)
         if time.monotonic() > deadline:
-            return
+            return False
         time.sleep(0.02)

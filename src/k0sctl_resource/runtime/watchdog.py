@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import select
 import shutil
 import signal
@@ -59,7 +58,7 @@ def start() -> None:
     """Fork the watchdog (once per process; call it before any thread or secret exists)."""
     if _Link.control is not None:
         return
-    os.environ[MARKER] = f"{os.getpid()}-{secrets.token_hex(8)}"
+    os.environ[MARKER] = f"{os.getpid()}-{os.urandom(8).hex()}"
     control_r, control_w = os.pipe()
     wake_r, wake_w = os.pipe()
     pid = os.fork()
@@ -82,11 +81,14 @@ def pid() -> int:
     return _Link.pid or 0
 
 
-def stop() -> None:
-    """The step ends normally: close the pipe (the watchdog sweeps) and reap the watchdog, briefly."""
+def stop(*, clean: bool) -> None:
+    """The step ends: close the pipe and reap the watchdog, briefly. `clean`: the step's own sweep left
+    nothing (the watchdog then only removes what is still registered, without looking for processes)."""
     control, pid = _Link.control, _Link.pid
     if control is None or pid is None:
         return
+    if clean:
+        _send("done")
     _Link.control = _Link.pid = None
     wake = signal.set_wakeup_fd(-1)
     with contextlib.suppress(OSError):
@@ -94,11 +96,11 @@ def stop() -> None:
     if wake >= 0:
         with contextlib.suppress(OSError):
             os.close(wake)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + (1 if clean else 5)
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             if os.waitpid(pid, os.WNOHANG)[0] == 0:
-                time.sleep(0.01)
+                time.sleep(0.001)
                 continue
         return
 
@@ -176,6 +178,7 @@ class _Watch:
         self.groups: dict[int, str] = {}
         self.kill_at: float | None = None
         self.aborted = False
+        self.done = False  # the step swept itself clean: no search for processes at the end
 
     def message(self, line: bytes) -> None:
         with contextlib.suppress(ValueError):
@@ -186,6 +189,8 @@ class _Watch:
                 self.paths.discard(args[0])
             elif kind in ("helper", "group"):
                 (self.helpers if kind == "helper" else self.groups)[int(args[0])] = args[1]
+            elif kind == "done":
+                self.done = True
             elif kind == "forget":
                 self.helpers.pop(int(args[0]), None)
                 self.groups.pop(int(args[0]), None)
@@ -211,6 +216,8 @@ class _Watch:
     def final(self) -> None:
         self.secrets_first()
         self.kill_groups()
+        if self.done:
+            return
         deadline = time.monotonic() + SWEEP_BOUND
         quiet = 0
         while quiet < 2 and time.monotonic() < deadline:  # twice nothing: no fork was in flight

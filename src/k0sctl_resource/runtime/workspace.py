@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -39,7 +38,7 @@ class Workspace:
         # The name is chosen and given to the watchdog first, then the directory is created: a SIGKILL at
         # any moment leaves nothing behind (see `runtime.watchdog`).
         while True:
-            path = Path(tempfile.gettempdir()) / f"{self._prefix}{secrets.token_hex(4)}"
+            path = Path(tempfile.gettempdir()) / f"{self._prefix}{os.urandom(4).hex()}"
             self._token = lifecycle.remove_later(path)
             try:
                 os.mkdir(path, 0o700)
