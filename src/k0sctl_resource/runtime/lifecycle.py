@@ -191,7 +191,9 @@ def sweep() -> bool:
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     try:
         secrets_first()
-        return kill_children() and not _cleanups
+        clean = kill_children()
+        secrets_first()  # again: a process killed just now may have written into a private directory
+        return clean and not _cleanups
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 

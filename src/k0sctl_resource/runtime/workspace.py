@@ -54,7 +54,8 @@ class Workspace:
                  tb: TracebackType | None) -> None:
         if self._path is not None:
             shutil.rmtree(self._path, ignore_errors=True)
-            lifecycle.forget_path(self._path, self._token)
+            if not os.path.lexists(self._path):  # else a process still wrote into it: the sweeps retry
+                lifecycle.forget_path(self._path, self._token)
             self._path = None
 
     def dir(self, name: str) -> Path:
