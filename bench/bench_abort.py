@@ -57,11 +57,7 @@ def one(command: str, version: str, base: Path) -> Abort:
                                {"source": cluster.source, "version": {"ref": ref}, "params": {"decrypt": True}})
             wait_for(lambda: decrypting(step), "the decryption to start", timeout=120)
             return play_concourse(step, resource, lambda: False)
-        put, node = start(cluster, command)
-        if command == "backup":
-            wait_for(lambda: "backup-hanging" in node.sh("ls /run/k0s-double"), "k0s backup", timeout=120)
-        else:
-            wait_for(lambda: k0sctl_pid(resource) is not None, "k0sctl to start", timeout=120)
+        put, node = start(cluster, command)  # k0sctl logged in to the node, or k0s backup hangs there
         with sshd_stopped(node):
             pid = k0sctl_pid(resource) or 0
             return play_concourse(put, resource, lambda: pid_alive(pid))

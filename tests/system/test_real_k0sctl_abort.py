@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,8 @@ def sshd_stopped(node: K0sNode) -> Iterator[None]:
     assert node.sshd is not None
     pids = [node.sshd.pid, *_descendants(node.sshd.pid)]
     for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
+        with contextlib.suppress(ProcessLookupError):  # a session that just ended
+            os.kill(pid, signal.SIGSTOP)
     try:
         yield
     finally:
@@ -58,13 +58,22 @@ def sshd_stopped(node: K0sNode) -> Iterator[None]:
                 os.kill(pid, signal.SIGCONT)
 
 
+def logins(node: K0sNode) -> int:
+    return node.log().count("Accepted publickey")
+
+
 def start(cluster: Cluster, command: str) -> tuple[Step, K0sNode]:
-    """The put `command` started; the node that will stop answering."""
+    """The put `command` started, and k0sctl busy on the node that is to stop answering (that node)."""
     if command == "backup":
         cluster.leader.fault("fault-backup-hang")  # `k0s backup` hangs on the node: k0sctl is mid-phase
-        return Step(cluster, "backup"), cluster.leader
+        step = Step(cluster, "backup")
+        wait_for(lambda: "backup-hanging" in cluster.leader.sh("ls /run/k0s-double"), "k0s backup", timeout=120)
+        return step, cluster.leader
     if command == "apply":
-        return Step(cluster, "apply"), cluster.leader
+        before = logins(cluster.leader)
+        step = Step(cluster, "apply")
+        wait_for(lambda: logins(cluster.leader) > before, "k0sctl to log in", timeout=120)
+        return step, cluster.leader
     # drill: node A's backup, as a get writes it (encrypted), onto the scratch node B
     scratch = cluster.lab.node("single")
     ref = cluster.put("backup").expect_ok().answer["version"]["ref"]
@@ -73,7 +82,9 @@ def start(cluster: Cluster, command: str) -> tuple[Step, K0sNode]:
     config.write_text("apiVersion: k0sctl.k0sproject.io/v1beta1\nkind: Cluster\nmetadata:\n  name: k0s-drill\n"
                       f"spec:\n  hosts:\n{scratch.host(k0s_double(cluster.lab.root))}  k0s:\n"
                       f"    version: {K0S_VERSION}\n", encoding="utf-8")
-    return Step(cluster, "drill", config="config/scratch.yaml", restore_from="backup", confirm="k0s-drill"), scratch
+    step = Step(cluster, "drill", config="config/scratch.yaml", restore_from="backup", confirm="k0s-drill")
+    wait_for(lambda: logins(scratch) > 0, "k0sctl to log in to the scratch node", timeout=120)
+    return step, scratch
 
 
 @pytest.mark.parametrize("command", ["backup", "apply", "drill"])
@@ -83,11 +94,6 @@ def test_abort_with_the_real_k0sctl_waiting_on_a_silent_host(k0s_lab: K0sLab, tm
     cluster.put("apply").expect_ok()
     step, node = start(cluster, command)
     resource = cluster.resource
-    if command == "backup":
-        wait_for(lambda: "backup-hanging" in node.sh("ls /run/k0s-double"), "k0s backup to start", timeout=120)
-    else:
-        wait_for(lambda: k0sctl_pid(resource) is not None, "k0sctl to start", timeout=60)
-        time.sleep(0.5)  # k0sctl connects meanwhile; whatever phase it is in, the host stops answering
     with sshd_stopped(node):
         pid = k0sctl_pid(resource)
         assert pid is not None, "k0sctl is not running"
