@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -45,7 +46,7 @@ class SshAgent:
         lifecycle.helper(self._proc.pid)
         try:
             deadline = time.monotonic() + 10
-            while not self.sock.exists():
+            while not self._listening():  # the socket file appears at bind(), before the agent listens
                 if self._proc.poll() is not None or time.monotonic() > deadline:
                     raise ResourceError("could not start ssh-agent")
                 time.sleep(0.02)
@@ -53,6 +54,16 @@ class SshAgent:
             self._stop()
             raise
         return self
+
+    def _listening(self) -> bool:
+        if not self.sock.exists():
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(self.sock))
+            except OSError:
+                return False
+        return True
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
