@@ -13,6 +13,7 @@ is running k0s ("<host>: is running k0s controller version …" in the Gather k0
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,10 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
         else:
             facts["backup_ref"] = taken.version.ref
 
+    if archive is not None:  # restored controllers must answer k0sctl's readiness wait themselves
+        from k0sctl_resource.steps.restore_hooks import with_restore_hooks
+
+        base = dataclasses.replace(base, config=with_restore_hooks(cluster, ctx.workspace.dir("apply")).path)
     result = k0sctl.run(base)
     if not result.ok:
         raise result.failure("apply")
