@@ -15,6 +15,8 @@ The node shares this machine's filesystem (k0sctl detects Debian), except for wh
   directory under this machine's /tmp bound back in), ``/usr/local/bin`` and ``/root``;
 * overlays over ``/etc`` and ``/var/lib`` with upper directories on the private /run: ``/etc/k0s``,
   ``/etc/systemd/system`` and ``/var/lib/k0s`` are the node's own;
+* ``lo`` up, and the double's API server (tests/support/k0s_double/apiserver, copied to ``/run/k0s-double``)
+  listening on the node's :6443 while k0scontroller runs;
 * the fake ``systemctl`` and ``date`` (tests/support/k0s_double/) bind-mounted over ``/usr/bin/systemctl`` and
   ``/usr/bin/date`` in the node's mount namespace only. This machine's systemd is never asked anything.
 
@@ -41,6 +43,7 @@ CTL_ADDRESS = "192.0.2.1"
 K0S_VERSION = "v1.31.2+k0s.0"
 FAKES = Path(__file__).resolve().parent / "k0s_double"
 STATE = "/run/k0s-double"
+API_WRITES = "/var/lib/k0s/pki/(admin.conf|admin-tokens|server.(crt|key|csr)|ca.srl)"
 
 # $1 hostname  $2 the node's directory  $3 the fakes' directory
 NODE_INIT = """set -e
@@ -49,6 +52,8 @@ mount -t tmpfs -o mode=0755,size=3g k0s-node /run
 mkdir -p /run/systemd/system /run/sshd /run/lock /run/k0s-double /run/.node /run/.ovl/etc /run/.ovl/etc.w \
   /run/.ovl/lib /run/.ovl/lib.w
 cp /usr/bin/date /run/k0s-double/date.real
+cp "$3/apiserver" /run/k0s-double/apiserver
+ip link set lo up
 # The fakes are bound before the node's private /tmp hides this machine's: the checkout may live under /tmp.
 mount --bind "$3/systemctl" /usr/bin/systemctl
 mount --bind "$3/date" /usr/bin/date
@@ -149,13 +154,16 @@ class K0sNode:
         return self.sh(f"cat {STATE}/{name} 2>/dev/null || true").splitlines()
 
     def fault(self, name: str, content: str = "") -> None:
-        """Arm a fault of the doubles: backup-fail, backup-hang, clock-offset, start-<svc>, backup-pad."""
+        """Arm a fault of the doubles: backup-fail, backup-hang, clock-offset, start-<svc>, backup-pad, api-delay
+        (fault-api-delay: seconds before the API server listens and writes admin.conf; fault-api-never)."""
         self.sh(f"printf %s '{content}' > {STATE}/{name}")
 
     def state(self) -> dict[str, str]:
         """sha256 of every file of the node's k0s state (/var/lib/k0s, /etc/k0s), by path. Comment lines of
-        /etc/k0s/k0s.yaml are left out: k0sctl writes the time it generated the file into the first one."""
-        out = self.sh("find /var/lib/k0s /etc/k0s -type f 2>/dev/null | sort | while read -r f; do "
+        /etc/k0s/k0s.yaml are left out: k0sctl writes the time it generated the file into the first one; so are
+        the files the double's API server writes each time it starts (admin.conf, its token, its certificate)."""
+        out = self.sh("find /var/lib/k0s /etc/k0s -type f 2>/dev/null | grep -v -E "
+                      f"'^{API_WRITES}$' | sort | while read -r f; do "
                       "if [ $f = /etc/k0s/k0s.yaml ]; then grep -v '^#' $f | sha256sum | sed \"s,-,$f,\"; "
                       "else sha256sum $f; fi; done")
         return {path: digest for digest, path in (line.split(None, 1) for line in out.splitlines())}

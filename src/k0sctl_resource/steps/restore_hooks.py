@@ -52,7 +52,7 @@ def data_dir(host: dict[str, Any]) -> str:
 
 def admin_conf_hook(directory: str) -> str:
     """The before-apply command: remove the restored admin kubeconfig unless k0s is running."""
-    return f"{K0S} status >/dev/null 2>&1 || rm -f -- {shlex.quote(directory.rstrip('/') + '/pki/admin.conf')}"
+    return f"{K0S} status -o json >/dev/null 2>&1 || rm -f -- {shlex.quote(directory.rstrip('/') + '/pki/admin.conf')}"
 
 
 ARCHIVED_CONFIG_HOOK = f"rm -f -- ~/{ARCHIVED_CONFIG}"
