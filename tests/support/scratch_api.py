@@ -48,6 +48,7 @@ class ScratchApiServer:
         self.ca, crt, key = make_ca(directory, self.address)
         self.token = secrets.token_hex(16)
         self.endpoints = [self.address]
+        self.endpoint_answers: list[list[str]] = []  # answered first, one per request, before `endpoints`
         self.ready = True
         self.requests: list[tuple[str, str]] = []
         server = self
@@ -60,7 +61,8 @@ class ScratchApiServer:
                 if self.path == "/readyz":
                     return self.answer(200 if server.ready else 500, b"ok" if server.ready else b"etcd not ready")
                 if self.path == "/api/v1/namespaces/default/endpoints/kubernetes":
-                    body = {"subsets": [{"addresses": [{"ip": ip} for ip in server.endpoints]}]}
+                    ips = server.endpoint_answers.pop(0) if server.endpoint_answers else server.endpoints
+                    body = {"subsets": [{"addresses": [{"ip": ip} for ip in ips]}]}
                     return self.answer(200, json.dumps(body).encode())
                 return self.answer(404, b"not found")
 
