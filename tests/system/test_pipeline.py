@@ -4,7 +4,7 @@
 - Offline checks that hold where fly cannot be built: structure, references, and the v8 `inputs: detect`
   rule that every path a put is given starts with an artifact of its job.
 - Every get and put of our resource type, with the vars of pipeline/vars.example.yml filled in, passes
-  the resource's own request validation (models.parse_put / parse_get), as Concourse would send it.
+  the resource's own request validation (steps.put.parse / concourse.requests.parse_get), as Concourse would send it.
 - The task scripts parse, and the failure hook runs.
 - docs/pipeline.svg is what scripts/pipeline-graph.py draws from the pipeline today.
 """
@@ -26,9 +26,11 @@ from typing import Any
 import pytest
 import yaml
 
-from k0sctl_resource.concourse.requests import parse_get, parse_put
+from k0sctl_resource.commands import COMMANDS
+from k0sctl_resource.concourse.requests import parse_get
 from k0sctl_resource.config.models import parse_source
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.put import parse as parse_put
 from tests.support import ROOT
 from tests.support.tools import require_tool, unavailable
 
@@ -360,7 +362,7 @@ def test_every_get_and_put_passes_the_resources_request_validation() -> None:
                 parse_get({"source": source, "version": {"ref": "none"}, "params": step.get("params", {})})
         except ResourceError as exc:
             pytest.fail(f"{path}: the resource refuses this {kind}: {exc.message}")
-    assert commands == {"ping", "init", "apply", "backup", "reset", "drill"}
+    assert commands == set(COMMANDS)  # the sample pipeline shows every put command
 
     # The check container gets the source alone.
     cluster = parse_source(sources["cluster"])

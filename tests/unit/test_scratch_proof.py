@@ -14,8 +14,8 @@ import yaml
 
 from k0sctl_resource.config.cluster import load_cluster
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps import scratch_api as proof
-from k0sctl_resource.steps.restore_hooks import admin_conf_hook, data_dir, with_restore_hooks
+from k0sctl_resource.shared import scratch_api as proof
+from k0sctl_resource.shared.restore_hooks import admin_conf_hook, data_dir, with_restore_hooks
 from tests.support.scratch_api import ScratchApiServer, make_ca
 
 PRODUCTION = ["192.0.2.10", "192.0.2.11"]

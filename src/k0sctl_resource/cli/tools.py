@@ -64,7 +64,7 @@ def _load_source(source_file: Path | None) -> Source:
 def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None) -> int:
     def body() -> int:
         from k0sctl_resource.k0sctl.kubeconfig import admin_kubeconfig
-        from k0sctl_resource.steps.context import StepContext
+        from k0sctl_resource.shared.context import StepContext
 
         source = _load_source(source_file)
         cluster = load_cluster(config)

@@ -33,7 +33,7 @@ from k0sctl_resource.config.cluster import ClusterConfig, normal_address
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.workspace import write_private
-from k0sctl_resource.steps.restore_hooks import private_addresses
+from k0sctl_resource.shared.restore_hooks import private_addresses
 
 WAIT_S = 300.0
 REQUEST_TIMEOUT_S = 5.0
