@@ -121,3 +121,37 @@ def test_a_drill_onto_another_address_proves_the_scratch_control_plane(
     assert [p for p in left if p.startswith(("/root/", "/tmp/k0s-backup"))] == [], "no archived config or data"
     assert a.sh(f"{KUBECTL} get --raw=/readyz").strip() == "ok" and configmap(a, "before-backup") == before, \
         "production is untouched"
+
+
+@pytest.fixture(params=VERSIONS)
+def two_controllers(real_k0s_lab: RealK0sLab, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """Production `k0s-lab` of two real controllers (192.0.2.11, .12)."""
+    made = make_cluster(real_k0s_lab, tmp_path, request.param, roles=("controller", "controller"))
+    made.put("init").expect_ok()
+    made.put("apply", timeout=900).expect_ok()
+    yield made
+    made.close()
+
+
+def test_a_drill_of_two_controllers_onto_two_others(two_controllers: Cluster, real_k0s_lab: RealK0sLab) -> None:
+    cluster = two_controllers
+    a1, a2 = cluster.nodes
+    before = create_configmap(a1, "before-backup")
+    ref = cluster.put("backup").expect_ok().answer["version"]["ref"]
+    cluster.get({"ref": ref}, "backup")
+    b1, b2 = (real_k0s_lab.node("controller") for _ in range(2))
+    assert real_k0s_lab.k0s_binary is not None
+    path = cluster.build / SCRATCH_CONFIG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("apiVersion: k0sctl.k0sproject.io/v1beta1\nkind: Cluster\n"
+                    f"metadata:\n  name: {SCRATCH}\nspec:\n  hosts:\n{b1.host(real_k0s_lab.k0s_binary)}"
+                    f"{b2.host(real_k0s_lab.k0s_binary)}  k0s:\n    version: {K0S_VERSION}\n", encoding="utf-8")
+
+    meta = drill(cluster).expect_ok().metadata
+    print(f"\nreal k0s drill, two controllers, k0sctl {cluster.version}: restore_s {meta['restore_s']} "
+          f"(k0sctl {meta['k0sctl_ready_s']}), total_s {meta['total_s']}")
+    assert meta["api_server"] == f"https://{b1.address}:6443"
+    assert set(meta["scratch_endpoints"].split(",")) <= {b1.address, b2.address}, "scratch controllers only"
+    for b in (b1, b2):
+        assert k0s_processes(b) == [] and b.state() == {}, f"{b.hostname} is reset"
+    assert configmap(a1, "before-backup") == before and configmap(a2, "before-backup") == before
