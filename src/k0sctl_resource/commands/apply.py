@@ -9,6 +9,10 @@ for a dry-run plan and refuses to touch a cluster the archive would not be resto
 `apply --dry-run --restore-from` would upload the archive and run `k0s restore` for real. Whether a
 restore would happen is read instead from the dry run's facts: k0sctl restores only when no controller
 is running k0s ("<host>: is running k0s controller version …" in the Gather k0s facts phase).
+
+With an archive, k0sctl gets a private copy of the config whose controllers drop the restored admin
+kubeconfig before k0s starts (`shared.restore_hooks`): restored onto new hosts while the old controllers
+still run, k0sctl's readiness wait would otherwise be answered by the old API server.
 """
 
 from __future__ import annotations
