@@ -29,12 +29,14 @@ from typing import Any, Literal
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.schema import required
+from k0sctl_resource.k0sctl import ssh_config
 from k0sctl_resource.k0sctl.lines import plain, restore_ran, running_controllers
 from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.shared import drill_guard
+from k0sctl_resource.shared import drill_guard, host_facts
 from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.drill_log import record_drill
 from k0sctl_resource.shared.latest import after_action, branch_version
 
 # k0sctl's wait in "Initialize the k0s cluster" (`/readyz` must answer ok): v0.32.2 and v0.28.0 log the first
@@ -54,6 +56,11 @@ class DrillParams:
     restore_from: str = required()  # a get of this resource
     confirm: str | None = None  # must equal the scratch cluster's metadata.name (checked by the step)
     keep: bool = False  # leave the restored scratch cluster running after a successful drill
+    rto_target_s: int | None = None  # a restore slower than this (restore_s) fails the drill
+
+    def validate(self, path: str) -> None:
+        if self.rto_target_s is not None and self.rto_target_s < 1:
+            raise ResourceError(f"{path}.rto_target_s: must be at least 1 (seconds)")
 
 
 def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory: Path) -> StepResponse:
@@ -62,8 +69,10 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
 
     drill_guard.check_confirm(params.confirm, scratch)
     get_dir, record = drill_guard.backup_record(params.restore_from, directory)
-    drill_guard.check_not_production(scratch, record)
+    scratch_endpoints = drill_guard.check_not_production(scratch, record, ssh_g=ssh_config.ssh_g,
+                                                         files_matter=ssh_config.files_matter())
     archive = verified_get_archive(ctx, get_dir, record, params.restore_from)
+    identity = host_facts.check_identity(scratch_endpoints, record)  # before any reset
     found = inspect(archive)
     ref = str(record.get("ref", ""))
     log.info(f"drill: backup {ref[:12]} of cluster {record.get('cluster')} ({record.get('archive')}, "
@@ -71,11 +80,27 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
              f"({', '.join(h.label for h in scratch.hosts)})")
     before = branch_version(ctx)  # a branch that cannot be read stops the drill before k0sctl runs
     facts: dict[str, Any] = {"drilled_ref": ref or None, "drilled_archive": record.get("archive"),
-                             "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts)}
+                             "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts), **identity}
     backed_up = record.get("k0s_version") if isinstance(record.get("k0s_version"), str) else None
     production = [str(h) for h in record.get("hosts") or []]
-    facts.update(_drill(ctx, scratch, archive, params.keep, backed_up, production))
+    try:  # a drill that ran is recorded, passed or failed (an abort is no ResourceError: it records nothing)
+        facts.update(_drill(ctx, scratch, archive, params.keep, backed_up, production))
+        slow_by_rto(params, facts)
+    except ResourceError as exc:
+        record_drill(ctx, record, scratch.name, facts, exc.message)
+        raise
+    facts.update(record_drill(ctx, record, scratch.name, facts, None))
     return StepResponse(after_action(ctx, before), facts)
+
+
+def slow_by_rto(params: DrillParams, facts: dict[str, Any]) -> None:
+    """`rto_target_s`: a restore slower than the target fails the drill."""
+    if params.rto_target_s is None:
+        return
+    facts["rto_target_s"] = params.rto_target_s
+    if facts["restore_s"] > params.rto_target_s:
+        raise ResourceError(f"the drill restored in {facts['restore_s']} s, above rto_target_s "
+                            f"{params.rto_target_s} s: the restore is slower than its target")
 
 
 def _drill(ctx: StepContext, scratch: ClusterConfig, archive: Path, keep: bool,

@@ -1,13 +1,14 @@
 """What the backup branch records and how: the facts of a commit as trailers in its message, the names
-of the archive files (a UTC timestamp, `-2`, `-3`, … on collisions) and which of them `keep` removes.
+of the archive files (a UTC timestamp, `-2`, `-3`, … on collisions) and their order.
 
 Plain text and names only; nothing here runs git.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, get_args, get_origin, get_type_hints
@@ -25,6 +26,9 @@ def _fact(trailer: str, *, commit_only: bool = False) -> Any:
     return field(default=None, metadata={"trailer": trailer, "commit_only": commit_only})
 
 
+trailer_field = _fact
+
+
 @dataclass(frozen=True)
 class BackupFacts:
     """What a backup commit records, in the order of its trailers and of get's metadata.json."""
@@ -35,6 +39,9 @@ class BackupFacts:
     created_at: str | None = _fact("Created-At")
     cluster: str | None = _fact("Cluster")
     hosts: tuple[str, ...] | None = _fact("Hosts")  # the cluster's host addresses: a drill refuses them
+    endpoints: tuple[str, ...] | None = _fact("Endpoints")  # where k0sctl connected (HostName, jump hosts, …)
+    addresses: tuple[str, ...] | None = _fact("Addresses")  # what the names among them resolved to then
+    host_keys: tuple[str, ...] | None = _fact("Host-Keys")  # SHA256 fingerprints of the hosts' SSH host keys
     sha256: str | None = _fact("Sha256")
     size: int | None = _fact("Size")
     encrypted: bool | None = _fact("Encrypted")
@@ -44,6 +51,7 @@ class BackupFacts:
     build: str | None = _fact("Build", commit_only=True)
     entries: int | None = _fact("Entries")
     parts: tuple[str, ...] | None = _fact("Parts")
+    datastore: str | None = _fact("Datastore")  # etcd, kine or none (a config-only backup)
     reason: str | None = _fact("Reason")
     removed_archives: int | None = _fact("Removed-Archives", commit_only=True)
 
@@ -101,7 +109,8 @@ def compact_stamp(moment: datetime) -> str:
 
 # -- commit messages -------------------------------------------------------------------------------
 
-def _one_line(value: object) -> str:
+def one_line(value: object) -> str:
+    """`value` as one printable line (a tuple joined by commas, bools as true/false)."""
     if isinstance(value, tuple):
         value = ", ".join(value)
     text = "true" if value is True else "false" if value is False else str(value)
@@ -110,15 +119,18 @@ def _one_line(value: object) -> str:
 
 def format_message(subject: str, body: Sequence[str], facts: CommitFacts) -> str:
     """A commit message: subject, body, then the kind and the known facts as trailers."""
-    lines = [_one_line(subject), ""]
+    lines = [one_line(subject), ""]
     if body:
-        lines += [_one_line(b) for b in body] + [""]
+        lines += [one_line(b) for b in body] + [""]
     lines.append(f"{KIND_TRAILER}: {facts.KIND}")
-    for f in fields(facts):
-        value = getattr(facts, f.name)
-        if value is not None and value != ():
-            lines.append(f"{f.metadata['trailer']}: {_one_line(value)}")
+    lines += trailer_lines(facts)
     return REDACT("\n".join(lines) + "\n")
+
+
+def trailer_lines(facts: Any) -> list[str]:
+    """`Trailer: value` for every field of the dataclass `facts` that names a trailer and has a value."""
+    return [f"{f.metadata['trailer']}: {one_line(getattr(facts, f.name))}" for f in fields(facts)
+            if f.metadata.get("trailer") and getattr(facts, f.name) not in (None, ())]
 
 
 def _typed(hint: Any, text: str) -> Any:
@@ -126,11 +138,12 @@ def _typed(hint: Any, text: str) -> Any:
     tp = next(a for a in get_args(hint) if a is not type(None))
     if tp is bool:
         return text.lower() == "true"
-    if tp is int:
+    if tp in (int, float):
         try:
-            return int(text)
+            number = tp(text)
         except ValueError:
             return None
+        return number if math.isfinite(number) else None
     if get_origin(tp) is tuple:
         return tuple(p.strip() for p in text.split(",") if p.strip())
     return text
@@ -139,6 +152,15 @@ def _typed(hint: Any, text: str) -> Any:
 def parse_facts(message: str) -> CommitFacts | None:
     """The facts of a commit message written by `format_message`; None for a commit this resource did not
     write (no known kind). Unknown trailers are ignored."""
+    trailers = read_trailers(message)
+    cls = _BY_KIND.get(trailers.get(KIND_TRAILER.lower(), ""))
+    if cls is None:
+        return None
+    return cls(**typed_trailers(cls, trailers))
+
+
+def read_trailers(message: str) -> dict[str, str]:
+    """The trailers of a commit message (its last paragraph, when it is not the only one), by lower-case name."""
     paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
     trailers: dict[str, str] = {}
     if len(paragraphs) >= 2:
@@ -146,13 +168,14 @@ def parse_facts(message: str) -> CommitFacts | None:
             name, sep, value = line.partition(":")
             if sep:
                 trailers[name.strip().lower()] = value.strip()
-    cls = _BY_KIND.get(trailers.get(KIND_TRAILER.lower(), ""))
-    if cls is None:
-        return None
+    return trailers
+
+
+def typed_trailers(cls: type[Any], trailers: dict[str, str]) -> dict[str, Any]:
+    """The values of the dataclass `cls`'s trailer fields found in `trailers`, each as its field's type."""
     hints = get_type_hints(cls)
-    values = {f.name: _typed(hints[f.name], trailers[f.metadata["trailer"].lower()]) for f in fields(cls)
-              if f.metadata["trailer"].lower() in trailers}
-    return cls(**values)
+    return {f.name: _typed(hints[f.name], trailers[f.metadata["trailer"].lower()]) for f in fields(cls)
+            if f.metadata.get("trailer") and f.metadata["trailer"].lower() in trailers}
 
 
 # -- archives in a tree ----------------------------------------------------------------------------
@@ -161,16 +184,20 @@ def is_archive_name(name: str) -> bool:
     return name.endswith(ARCHIVE_SUFFIXES)
 
 
+def cluster_stem(cluster: str) -> str:
+    """The cluster's name as its archive names begin (`<stem>-<stamp>.tar.gz[.age]`)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", cluster).strip("-.") or "cluster"
+
+
 def archive_name(cluster: str, moment: datetime, encrypted: bool) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", cluster).strip("-.") or "cluster"
-    return f"{safe}-{compact_stamp(moment)}{'.tar.gz.age' if encrypted else '.tar.gz'}"
+    return f"{cluster_stem(cluster)}-{compact_stamp(moment)}{'.tar.gz.age' if encrypted else '.tar.gz'}"
 
 
 def unique_name(name: str, taken: set[str]) -> str:
     """`name`, or `name` with `-2`, `-3`, … before its extension when a file of that name exists.
 
     For an archive name, the number is one above every number of the same stamp still in `taken` (the
-    branch's tree): `keep` may have removed the first archives of a second from the tree, but never the
+    branch's tree): retention may have removed the first archives of a second from the tree, but never the
     newest, so a name is never used twice in the branch's history."""
     match = _ARCHIVE_NAME.match(name)
     if match is None:
@@ -186,21 +213,18 @@ def unique_name(name: str, taken: set[str]) -> str:
     return f"{stamp[0]}-{stamp[1]}-{max(used, default=1) + 1}{match.group('ext')}"
 
 
-def _sort_key(name: str) -> tuple[str, int, str]:
+def archive_order(name: str) -> tuple[str, int, str]:
+    """Orders archive names by the stamp in them, then by their `-2`, `-3`, … (names of other shapes first)."""
     match = _ARCHIVE_NAME.match(name)
     if match is None:
         return ("", 0, name)
     return (match.group("ts"), int(match.group("n") or 1), name)
 
 
-def retention(names: Sequence[str], keep: int, protect: Collection[str] = ()) -> list[str]:
-    """The archives to remove so that `keep` remain (0: keep all): the ones in `protect` (the archive
-    just added) and the newest of the others by the stamp in their names. Names this resource did not
-    write (no timestamp) are never removed, and neither is anything in `protect`, whatever its stamp
-    says (another worker's clock may run ahead)."""
-    if keep <= 0:
-        return []
-    ours = sorted((n for n in names if _ARCHIVE_NAME.match(n)), key=_sort_key)
-    others = [n for n in ours if n not in protect]
-    room = max(0, keep - sum(1 for n in ours if n in protect))
-    return others[: max(0, len(others) - room)]
+def archive_created(name: str, stem: str) -> datetime | None:
+    """The moment in the name of an archive of the series `stem` (`cluster_stem`): the Created-At its
+    record holds, to the second (both are written from one clock reading). None for other names."""
+    match = _ARCHIVE_NAME.match(name)
+    if match is None or match.group("stem") != stem:
+        return None
+    return datetime.strptime(match.group("ts"), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)

@@ -99,14 +99,20 @@ class BackupStore:
 
     def fetch_tip(self, runner: GitRunner) -> str | None:
         """Fetch the branch's tip commit with its trees (no blobs) into `runner`'s repository."""
-        result = runner.fetch(self.remote.url, f"+{self.remote.head_ref}:{TIP_REF}",
-                              options=("--depth=1", "--filter=blob:none"), timeout=self.remote.bounds.call)
+        return self.fetch_branch(runner, self.remote, TIP_REF, ("--depth=1", "--filter=blob:none"))
+
+    @staticmethod
+    def fetch_branch(runner: GitRunner, remote: Remote, local_ref: str, options: tuple[str, ...]) -> str | None:
+        """Fetch `remote`'s branch into `local_ref` of `runner`'s repository as `options` say; its tip, or None
+        when the branch does not exist."""
+        result = runner.fetch(remote.url, f"+{remote.head_ref}:{local_ref}", options=options,
+                              timeout=remote.bounds.call)
         if not result.ok:
-            failure = result.failure(f"cannot fetch {self.remote.describe()}")
+            failure = result.failure(f"cannot fetch {remote.describe()}")
             if failure.kind == "missing_ref":
                 return None
             raise failure
-        return runner.ok("rev-parse", "--verify", f"{TIP_REF}^{{commit}}", what="reading the fetched tip").strip()
+        return runner.ok("rev-parse", "--verify", f"{local_ref}^{{commit}}", what="reading the fetched tip").strip()
 
     def fetch_commit(self, runner: GitRunner, sha: str, *, with_trees: bool = True) -> None:
         """Fetch one commit by its sha (and its trees unless `with_trees` is false); no blobs."""

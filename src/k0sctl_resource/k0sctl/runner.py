@@ -136,6 +136,12 @@ class K0sctl:
         self._version: K0sctlVersion | None = None
 
     # -- environment -------------------------------------------------------------------------------
+    @property
+    def known_hosts(self) -> Path | None:
+        """The private known_hosts file k0sctl checks host keys against (and trusts new ones into)."""
+        path = self._extra_env.get("SSH_KNOWN_HOSTS")
+        return Path(path) if path else None
+
     def environment(self) -> dict[str, str]:
         # git's variables (credentials, GIT_SSH_COMMAND naming the backup key) never reach k0sctl.
         env = {k: v for k, v in os.environ.items() if not k.startswith(_GIT_VARS)}

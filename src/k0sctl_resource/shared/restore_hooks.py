@@ -14,13 +14,13 @@ archived config that `k0s restore` leaves in the SSH user's home (`k0s_k0s_backu
 addresses and SANs). The data directory is the one k0sctl uses: `--data-dir` in `installFlags`, else the
 host's `dataDir`, else `/var/lib/k0s`.
 
-The copy is written in the step's private workspace; the user's file is never changed. k0sctl substitutes
+The copy is derived from the bytes that were read and checked (`ClusterConfig.data`) and written in the
+step's private workspace (`ClusterConfig.private_copy`); the user's file is never changed. k0sctl substitutes
 environment variables in its config, so the hooks hold no `$` of their own.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ from k0sctl_resource.config.cluster import CLUSTER_API, MAX_CONFIG, ClusterConfi
 from k0sctl_resource.config.paths import read_regular
 from k0sctl_resource.config.safe_load import load_yaml_documents
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.runtime.workspace import write_private
 
 DEFAULT_DATA_DIR = "/var/lib/k0s"
 K0S = "/usr/local/bin/k0s"  # where k0sctl installs k0s on a Linux host
@@ -69,8 +68,9 @@ def cluster_document(documents: list[Any]) -> dict[str, Any]:
 
 
 def read_documents(config: ClusterConfig) -> list[Any]:
-    text = read_regular(config.path, "k0sctl config", MAX_CONFIG).decode("utf-8")
-    return load_yaml_documents(text, str(config.path))
+    """The documents of the bytes that were read and checked (the file again only for a config built without)."""
+    data = config.data or read_regular(config.path, "k0sctl config", MAX_CONFIG)
+    return load_yaml_documents(data.decode("utf-8"), str(config.shown or config.path))
 
 
 def _add(hooks: Any, action: str, stage: str, command: str) -> dict[str, Any]:
@@ -92,9 +92,8 @@ def with_restore_hooks(config: ClusterConfig, directory: Path) -> ClusterConfig:
         if host.is_controller and isinstance(raw, dict):
             hooks = _add(raw.get("hooks"), "apply", "before", admin_conf_hook(data_dir(raw)))
             raw["hooks"] = _add(hooks, "apply", "after", ARCHIVED_CONFIG_HOOK)
-    path = directory / "k0sctl.restore.yaml"
-    write_private(path, yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True))
-    return dataclasses.replace(config, path=path)
+    text = yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True)
+    return config.private_copy(directory, text.encode("utf-8"), "k0sctl.restore.yaml")
 
 
 def private_addresses(config: ClusterConfig) -> dict[int, str]:
