@@ -210,3 +210,19 @@ def test_a_drill_waits_for_bs_own_api_server_and_never_asks_a(cluster: Cluster, 
     assert float(meta["restore_s"]) >= delay and float(meta["k0sctl_ready_s"]) >= delay
     assert b.state() == {} and b.running() == [] and b.stray() == []
     assert b.sh("ls /root") == "", "the archived config k0s restore wrote is removed"
+
+
+def test_a_drill_whose_scratch_api_server_never_starts_fails_although_a_answers(cluster: Cluster) -> None:
+    """A is reachable and would answer "ok"; B's API server never starts: the drill fails (bounded by
+    source.k0sctl.timeout), nothing from B reached A, and B is reset."""
+    a, b = node_a(cluster), node_b(cluster)
+    backup_of_a(cluster)
+    scratch_config(cluster, b.host(k0s_double(cluster.lab.root)))
+    b.fault("fault-api-never")
+    source = {**cluster.source, "ssh_known_hosts": cluster.lab.known_hosts(), "k0sctl": {"timeout": "40s"}}
+    run = cluster.put("drill", source=source, config=SCRATCH_CONFIG, restore_from="backup", confirm=SCRATCH,
+                      timeout=300)
+    assert run.returncode == 1 and len(run.error_lines) == 1, run.stderr
+    assert "drill passed" not in run.stderr and "within source.k0sctl.timeout (40s)" in run.error_lines[0]
+    assert api_requests_from(a, b) == [], "nothing from B reached A's API server"
+    assert b.state() == {} and b.running() == []
