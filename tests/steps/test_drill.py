@@ -51,8 +51,8 @@ def take_backup(resource: Resource, workdir: Path, double: Double, source: dict[
     """put backup of prod-eu, then a get into workdir/cluster; the double's record starts empty after."""
     double.set(running=True)
     ref = resource.put(put_request(source, "backup"), workdir).expect_ok().answer["version"]["ref"]
-    resource.get({"source": source, "version": {"ref": ref}, "params": get_params or {}},
-                 workdir / "cluster").expect_ok()
+    params = get_params if get_params is not None else {"decrypt": True}  # the refusals below edit the plain file
+    resource.get({"source": source, "version": {"ref": ref}, "params": params}, workdir / "cluster").expect_ok()
     double.record_file.unlink()
     double.set(running=False, restores=[])
     record = json.loads((workdir / "cluster" / "metadata.json").read_text(encoding="utf-8"))
@@ -183,7 +183,7 @@ def test_an_encrypted_get_is_decrypted_and_checked_against_the_record(
     source = backup_source(f"file://{repo}", recipients=[key.recipient], identities=key.identity)
     resource.secrets.append(key.identity)
     scratch_config(workdir, controller=scratch_api.address)
-    backup = take_backup(resource, workdir, double, source, repo, get_params={"decrypt": False})
+    backup = take_backup(resource, workdir, double, source, repo, get_params={})  # the default
     double.set(kubeconfig_text=scratch_api.admin_kubeconfig())
     assert (workdir / "cluster" / "backup.tar.gz.age").is_file()
     drill(resource, workdir, source).expect_ok()
