@@ -179,10 +179,12 @@ def test_the_restored_admin_conf_names_a_so_a_answers_bs_readiness_probe(cluster
     """The false "ready", without k0sctl: B restored and started, its API server not up yet; `k0s kubectl get
     --raw=/readyz` with the restored admin.conf (what k0sctl asks first) is answered "ok" by A."""
     a, b = node_a(cluster), node_b(cluster)
-    get_dir, _, _ = backup_of_a(cluster)
+    get_dir, written, _ = backup_of_a(cluster)
+    archive = cluster.stored_plain(json.loads((get_dir / "metadata.json").read_text(encoding="utf-8"))["ref"])
+    assert sha256(archive) == written
     assert b.run("cat > /usr/local/bin/k0s && chmod 0755 /usr/local/bin/k0s",
                  stdin=k0s_double(cluster.lab.root).read_bytes()).returncode == 0
-    assert b.run("cat > /root/backup.tar.gz", stdin=(get_dir / "backup.tar.gz").read_bytes()).returncode == 0
+    assert b.run("cat > /root/backup.tar.gz", stdin=archive).returncode == 0
     b.sh("mkdir -p /etc/k0s && k0s config create > /etc/k0s/k0s.yaml && k0s restore /root/backup.tar.gz && "
          "k0s install controller --config=/etc/k0s/k0s.yaml")
     assert f"server: https://{a.address}:6443" in b.sh("cat /var/lib/k0s/pki/admin.conf")
