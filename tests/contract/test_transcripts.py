@@ -108,6 +108,14 @@ def test_both_formats_read_the_same(version: str, name: str) -> None:
     assert errors[0] == errors[1]
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_the_restore_temp_dir_left_by_the_pinned_release_is_read(mode: str) -> None:
+    read, _ = transcript(PINNED, mode, "apply-restore")
+    (place,) = read.temp_dirs()
+    assert re.fullmatch(rf"{re.escape(HOST)}:/tmp/\w+", place) and read.leftovers() == []
+    assert transcript(OLDER, mode, "apply-restore")[0].temp_dirs() == []  # v0.28.0 removes it with rmdir
+
+
 def test_logfmt_values_are_unquoted_as_go_quoted_them() -> None:
     line = parse('time="2026-12-07T06:30:00Z" level=warning msg="host: path \\"/a b\\"\\tx\\x1b\\u00e9"')
     assert (line.level, line.text) == ("warning", 'host: path "/a b"\tx\x1bé')

@@ -87,6 +87,8 @@ def test_restore_onto_a_running_cluster(cluster: Cluster) -> None:
     assert not any("--restore-from" in line for line in runs), runs  # … so k0sctl is never asked to restore
     assert cluster.leader.lines("restored.sha256") == []
     assert cluster.leader.state() == state
+    admin = cluster.leader.sh("cat /var/lib/k0s/pki/admin.conf")
+    assert f"server: https://{cluster.leader.address}:6443" in admin, "the running cluster keeps its admin.conf"
 
 
 def test_upgrade_backs_up_first(cluster: Cluster) -> None:

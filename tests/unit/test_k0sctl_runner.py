@@ -138,3 +138,10 @@ def test_logs_needs_v034() -> None:
         command_line(K0sctlVersion.parse("v0.31.0"), Invocation("logs", CFG), K0sctlOptions())
     assert command_line(K0sctlVersion.parse("v0.34.0"), Invocation("logs", CFG), K0sctlOptions(debug=True)) == \
         ["logs", "--config", str(CFG)]
+
+
+def test_an_empty_restore_folder_is_reported_not_counted(capsys: pytest.CaptureFixture[str]) -> None:
+    r = result('time="t" level=warning msg="192.0.2.12:22: failed to remove backup temp dir /tmp/Ox1CBz: '
+               'command failed: rm: cannot remove \'/tmp/Ox1CBz\': Is a directory"')
+    assert r.warn_leftovers() == 0 and r.leftovers() == []
+    assert "k0sctl left the temporary folder 192.0.2.12:22:/tmp/Ox1CBz on the host" in capsys.readouterr().err

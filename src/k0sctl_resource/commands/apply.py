@@ -10,6 +10,10 @@ the dry run and the apply (a race), k0sctl refuses or skips the restore, and one
 
 `--restore-from` is never passed to a dry run: k0sctl's restore phase has no dry-run mode, so
 `apply --dry-run --restore-from` would upload the archive and run `k0s restore` for real.
+
+With an archive, k0sctl gets a private copy of the config whose controllers drop the restored admin
+kubeconfig before k0s starts (`shared.restore_hooks`): restored onto new hosts while the old controllers
+still run, k0sctl's readiness wait would otherwise be answered by the old API server.
 """
 
 from __future__ import annotations
@@ -118,7 +122,12 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
         else:
             facts["backup_ref"] = taken.version.ref
 
-    result = k0sctl.run(replace(invocation, restore_from=archive))
+    final = replace(invocation, restore_from=archive)
+    if archive is not None:  # restored controllers must answer k0sctl's readiness wait themselves
+        from k0sctl_resource.shared.restore_hooks import with_restore_hooks
+
+        final = replace(final, config=with_restore_hooks(cluster, ctx.workspace.dir("apply")).path)
+    result = k0sctl.run(final)
     if not result.ok:
         if params.collect_logs == "on_failure" and not result.aborted:
             service_logs.collect(k0sctl, cluster.path, after="apply")

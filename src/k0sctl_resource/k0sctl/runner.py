@@ -78,6 +78,8 @@ class RunResult:
         for place in leftovers:
             log.warn(f"k0sctl could not remove the backup archive {place}; it holds the cluster's CA keys and "
                      "Secrets: remove it by hand")
+        for place in self.transcript.temp_dirs():  # reported, not counted: the archive in it was removed
+            log.info(f"k0sctl left the temporary folder {place} on the host (the archive in it was removed)")
         return len(leftovers)
 
     def reason(self) -> str:

@@ -80,6 +80,8 @@ _HOST = r"(?:\[\w+\] )?(?P<host>[^\s\"=]+)"
 _PHASE = re.compile(r"==> Running phase: (?P<title>.+)")
 _RUNNING = re.compile(_HOST + r": is running k0s (?P<role>controller\S*|single) version (?P<version>v[\w.+-]+)")
 _LEFTOVER = re.compile(_HOST + r": failed to (?:clean up backup temp file|remove backup file) (?P<path>/\S+?):? ")
+# v0.32 removes the restore's temporary folder with `rm -f`, which fails: an empty folder stays.
+_TEMP_DIR = re.compile(_HOST + r": failed to remove backup temp dir (?P<path>/\S+?):? ")
 _LOG_SAVED = re.compile(r"^[\w ]*failed - log file saved to \S+?: ")
 _API_WAIT = re.compile(r"wait for kubernetes to reach ready state|waiting for kubernetes api to respond")
 _INSTALLED = re.compile(r"k0s cluster version (?P<version>\S+) is now installed")
@@ -147,6 +149,11 @@ class Transcript:
     def leftovers(self) -> list[str]:
         """`host:path` of every backup file k0sctl could not remove from a controller (it warns and goes on)."""
         found = (_LEFTOVER.search(line.text + " ") for line in self.lines if line.level)
+        return [f"{m.group('host')}:{m.group('path')}" for m in found if m]
+
+    def temp_dirs(self) -> list[str]:
+        """`host:path` of every (empty) temporary folder of a restore that k0sctl could not remove."""
+        found = (_TEMP_DIR.search(line.text + " ") for line in self.lines if line.level)
         return [f"{m.group('host')}:{m.group('path')}" for m in found if m]
 
     def dry_run(self) -> DryRunPlan | None:
