@@ -1,4 +1,4 @@
-"""The CLI tools for tasks and local debugging: `ping` and `kubeconfig`."""
+"""The CLI tools for tasks and local debugging: `ping`, `kubeconfig`, `fleet-status` and `fleet-vars`."""
 
 from __future__ import annotations
 
@@ -78,5 +78,23 @@ def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None)
             replace_file(output, text.encode("utf-8"), 0o600)
             log.info(f"kubeconfig written to {output} (mode 0600)")
         return 0
+
+    return _guarded(body)
+
+
+def fleet_status_tool(clusters_file: Path, *, as_json: bool) -> int:
+    def body() -> int:
+        from datetime import UTC, datetime
+
+        from k0sctl_resource.config.fleet import load_fleet
+        from k0sctl_resource.steps.fleet_report import exit_code, render_table, to_json
+        from k0sctl_resource.steps.fleet_status import fleet_status
+
+        fleet = load_fleet(clusters_file)
+        now = datetime.now(UTC)
+        statuses = fleet_status(fleet, now)
+        text = json.dumps(to_json(statuses, now), indent=2) + "\n" if as_json else render_table(statuses)
+        sys.stdout.write(REDACT(text))
+        return exit_code(statuses)
 
     return _guarded(body)
