@@ -98,3 +98,14 @@ def fleet_status_tool(clusters_file: Path, *, as_json: bool) -> int:
         return exit_code(statuses)
 
     return _guarded(body)
+
+
+def fleet_vars_tool(clusters_file: Path, output: Path, pipeline: Path | None) -> int:
+    def body() -> int:
+        from k0sctl_resource.config.fleet import load_fleet
+        from k0sctl_resource.steps.fleet_vars import write_fleet_vars
+
+        write_fleet_vars(load_fleet(clusters_file), clusters_file, output, pipeline)
+        return 0
+
+    return _guarded(body)
