@@ -31,14 +31,14 @@ FAILED_THEN = (("passed", 2 * DAY, 30.0), ("failed", HOUR, 12.0))
 
 def fleet_specs() -> list[ClusterSpec]:
     """20 clusters: most fine, c03 stale, c07 without a branch, c11 never drilled, c12 drilled too long ago,
-    c15 whose last drill failed after one passed, c18 whose newest backup lies behind 20 drills."""
+    c15 whose last drill failed after one passed, c18 whose last passed drill lies behind 70 failed ones."""
     specs = [ClusterSpec(f"c{i:02d}") for i in range(20)]
     specs[3] = ClusterSpec("c03", backup_age=30 * HOUR)
     specs[7] = ClusterSpec("c07", backup_age=None)
     specs[11] = ClusterSpec("c11", drills=())
     specs[12] = ClusterSpec("c12", drills=(("passed", 9 * DAY, 50.0),))
     specs[15] = ClusterSpec("c15", drills=FAILED_THEN)
-    specs[18] = ClusterSpec("c18", drills=(("passed", 3 * DAY, 77.0), *(("failed", HOUR, 1.0),) * 20))
+    specs[18] = ClusterSpec("c18", drills=(("passed", 3 * DAY, 77.0), *(("failed", HOUR, 1.0),) * 70))
     return specs
 
 
@@ -75,7 +75,7 @@ def check_report(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     assert c15["problems"] == ["last drill failed: API not ready"]
     c18 = by_name["c18"]
     assert c18["last_drill_result"] == "failed" and c18["last_passed_drill_at"] is not None
-    assert 2.9 * 86400 < c18["drill_age_s"] < 3.1 * 86400, "found behind 20 newer records"
+    assert 2.9 * 86400 < c18["drill_age_s"] < 3.1 * 86400, "found behind 70 newer records"
     assert "no answer in time" in by_name["hung"]["problems"][0]
     return by_name
 
@@ -102,9 +102,12 @@ def test_twenty_clusters_over_file_url_one_missing_one_hanging(tmp_path: Path, f
     check_report(json.loads(proc.stdout))
     lines = calls.read_text(encoding="utf-8").splitlines()
     repo_calls = [ln for ln in lines if str(fleet_repo) in ln]
-    # One listing and one fetch of all 39 branches; c18's drill branch alone, deeper, once more.
-    assert [ln.split()[0] for ln in repo_calls] == ["ls-remote", "fetch", "fetch"], repo_calls
-    assert len([ln for ln in lines if ln.startswith("cat-file")]) == 2
+    # One listing and one fetch of the tips of every branch there is; then the drill branches of c15 and c18
+    # alone, 64 deep; then c18's alone, whole.
+    assert [ln.split()[0] for ln in repo_calls] == ["ls-remote", "fetch", "fetch", "fetch"], repo_calls
+    second, third = (ln.split("--depth=")[1].split()[0] for ln in repo_calls[2:])
+    assert (second, third) == ("64", "1000000")
+    assert len([ln for ln in lines if ln.startswith("cat-file")]) == 3
 
 
 def test_twenty_clusters_over_ssh_with_the_key_from_a_file(tmp_path: Path, fleet_repo: Path,
@@ -122,13 +125,15 @@ def test_twenty_clusters_over_ssh_with_the_key_from_a_file(tmp_path: Path, fleet
     # The table, and the key given in the environment itself: never printed.
     clusters = clusters_yml(tmp_path / "clusters.yml", fleet_specs()[:3], sshd_server.url(fleet_repo),
                             known_hosts=sshd_server.known_hosts)
+    bin_dir, calls = git_counter(tmp_path)
     proc = run_fleet_status(clusters, json_out=False,
-                            env={"K0SCTL_FLEET_BACKUP_PRIVATE_KEY": sshd_server.client_key})
+                            env={"K0SCTL_FLEET_BACKUP_PRIVATE_KEY": sshd_server.client_key,
+                                 "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[0].split()[:2] == ["CLUSTER", "STATUS"]
     assert "3 cluster(s): 3 ok" in proc.stdout
     key_line = sshd_server.client_key.splitlines()[1]
-    assert key_line not in proc.stdout + proc.stderr
+    assert key_line not in proc.stdout + proc.stderr + calls.read_text(encoding="utf-8"), "never in argv"
 
 
 def test_without_the_key_the_repository_is_unreachable_with_a_reason(tmp_path: Path, fleet_repo: Path,

@@ -4,14 +4,15 @@ The cost is that of one fetch of the repository, whatever the number of branches
 
 1. one `git ls-remote --heads`: which of the wanted branches (`<branch>` and its drill branch
    `k0sctl-drills/<branch>`) exist, and nothing else is fetched;
-2. one `git fetch --depth=FIRST_DEPTH --filter=tree:0` of all of them (commits only: no tree, no archive),
-   refspecs on stdin;
+2. one `git fetch --depth=1 --filter=tree:0` of all of them (their tips; commits only: no tree, no
+   archive), refspecs on stdin;
 3. one `git cat-file --batch-all-objects --batch`: every commit fetched, walked in Python along first
    parents from each tip to the newest backup commit and the newest drill records.
 
-Only a branch whose newest backup (or passed drill) lies deeper than FIRST_DEPTH costs a second fetch,
-of those branches alone and of their whole history (commits only). Every git call is bounded by what is
-left of the caller's deadline: a repository that hangs costs its own bound, never more.
+Only a branch whose newest commit is not the one wanted (a failed drill, a commit that is no backup)
+costs more fetches, of those branches alone, 64 commits deep and then their whole history (commits
+only). Every git call is bounded by what is left of the caller's deadline: a repository that hangs
+costs its own bound, never more.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from k0sctl_resource.gitstore.commit_format import BackupFacts, parse_facts
 from k0sctl_resource.gitstore.drill_record import DRILLS_PREFIX, DrillRecord, parse_drill_record
 from k0sctl_resource.gitstore.runner import SHA, GitFailure, GitRunner, init_repo
 
-FIRST_DEPTH = 16
-FULL_DEPTH = 1_000_000
+# The depth of each round of fetching: the tips alone answer when the newest commit of a branch is a backup
+# and that of its drill branch a passed drill; a branch that needs more goes on, alone, to the next round.
+DEPTHS = (1, 64, 1_000_000)
 LOCAL_PREFIX = "refs/fleet/"
 
 
@@ -166,17 +168,19 @@ def read_branches(url: str, env: Mapping[str, str], branches: Sequence[str], wor
     heads = _heads(runner, url, deadline)
     wanted = [ref for b in branches for ref in (f"refs/heads/{b}", f"refs/heads/{DRILLS_PREFIX}{b}") if ref in heads]
     try:
-        _fetch(runner, url, wanted, FIRST_DEPTH, deadline)
+        _fetch(runner, url, wanted, DEPTHS[0], deadline)
     except GitFailure as exc:
         if exc.kind != "missing_ref":
             raise
         heads = _heads(runner, url, deadline)  # a branch was deleted since ls-remote: once more
         wanted = [ref for ref in wanted if ref in heads]
-        _fetch(runner, url, wanted, FIRST_DEPTH, deadline)
+        _fetch(runner, url, wanted, DEPTHS[0], deadline)
     answers, deeper, commits = _search(runner, branches, deadline)
-    if deeper:
-        _fetch(runner, url, sorted(deeper), FULL_DEPTH, deadline)
-        answers, _, commits = _search(runner, branches, deadline)
+    for depth in DEPTHS[1:]:
+        if not deeper:
+            break
+        _fetch(runner, url, sorted(deeper), depth, deadline)
+        answers, deeper, commits = _search(runner, branches, deadline)
     return {b: _report(b, f"refs/heads/{b}" in heads, answers[b], commits) for b in branches}
 
 
