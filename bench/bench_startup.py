@@ -1,4 +1,4 @@
-"""What a `check` costs, next to what git alone costs for the same answer (issue 15).
+"""What a `check` costs, next to what git alone costs for the same answer (docs/performance.md, "check").
 
 Runs the installed `k0sctl-resource check` as Concourse does (JSON on stdin, a fresh process, the
 check cache in $TMPDIR) against real bare repositories, over file:// and over SSH to an sshd this

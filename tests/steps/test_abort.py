@@ -1,4 +1,4 @@
-"""Nothing secret lingers (issue 13, class 3; SPEC "Safety"): a Concourse abort (SIGTERM or SIGINT) at
+"""Nothing secret lingers (docs/security.md): a Concourse abort (SIGTERM or SIGINT) at
 any moment, a failure, or a success leaves no private directory in TMPDIR and no process of the step
 (ssh-agent, git, ssh, k0sctl and its children) running; k0sctl never sees the backup repository's key.
 

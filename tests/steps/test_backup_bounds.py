@@ -1,4 +1,4 @@
-"""SPEC Safety, "Every wait is bounded" (the git side): servers that accept and never answer (HTTP, HTTPS,
+"""docs/security.md, "Every git wait is bounded": servers that accept and never answer (HTTP, HTTPS,
 SSH) end a check within `source.backup.timeout` with one clear line; a push that keeps being rejected
 stops after PUSH_ATTEMPTS attempts or after the retry window, whichever comes first."""
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.backup_support import age_key, bare_repo, first_parents, tree_files
 from tests.support.fixtures import CLUSTER_NAME, Double
+from tests.support.in_process import InProcess
 from tests.support.resource import Resource
 
 
@@ -119,3 +120,26 @@ def test_reset_of_a_stopped_cluster_needs_backup_first_false(resource: Resource,
     (commit,) = first_parents(repo_of(source))
     assert forced.answer["version"] == {"ref": commit}
     assert "did not exist: created it with the empty commit init makes" in stopped.stderr
+
+
+@pytest.mark.parametrize("command", ["apply", "reset"])
+def test_one_backup_store_per_step(in_process: InProcess, workdir: Path, double: Double, source: dict[str, Any],
+                                   command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the store parses the URI and writes the credential files: an apply or reset that reads the
+    branch, backs up first and reads the branch again builds it once."""
+    from k0sctl_resource.gitstore import store
+
+    built: list[object] = []
+    real_init = store.BackupStore.__init__
+
+    def counted(self: store.BackupStore, *args: Any) -> None:
+        built.append(self)
+        real_init(self, *args)
+
+    monkeypatch.setattr(store.BackupStore, "__init__", counted)
+    double.set(running=True)
+    params = {"command": command, "backup_first": True, "confirm": CLUSTER_NAME} if command == "reset" else {
+        "command": command, "backup_first": True}
+    run = in_process.put({"source": source, "params": params}, workdir)
+    run.expect_ok()
+    assert run.metadata["backup_ref"] and len(built) == 1

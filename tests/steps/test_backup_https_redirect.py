@@ -1,4 +1,4 @@
-"""SPEC Safety, "Credentials go to the configured host only": an HTTPS backup repository that redirects
+"""docs/security.md, "Credentials go to the configured origin only": an HTTPS backup repository that redirects
 to another host, port or scheme never gets the password sent there; an SSH server whose host key does
 not match ssh_known_hosts stops the step. Two real TLS servers on loopback
 (tests/support/git_https.py); the second records every Authorization header it receives.

@@ -256,9 +256,9 @@ def test_python_interface_for_apply_and_reset(tmp_path: Path, workdir: Path, rep
     then answers the branch's tip."""
     from k0sctl_resource.config.cluster import load_cluster
     from k0sctl_resource.config.models import NONE_VERSION, parse_source
-    from k0sctl_resource.steps.backup import NoRunningController, take_backup
-    from k0sctl_resource.steps.context import StepContext
-    from k0sctl_resource.steps.latest import branch_version
+    from k0sctl_resource.shared.backups import NoRunningController, take_backup
+    from k0sctl_resource.shared.context import StepContext
+    from k0sctl_resource.shared.latest import branch_version
 
     monkeypatch.setenv("PATH", f"{DOUBLE_DIR}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("K0SCTL_DOUBLE_STATE", str(double.state_file))

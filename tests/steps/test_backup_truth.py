@@ -1,4 +1,4 @@
-"""SPEC Safety, "Exit 0 means it is true" (the git half): a backup exits 0 only when the commit it pushed
+"""docs/security.md, "Exit 0 means the archive is on the branch": a backup exits 0 only when the commit it pushed
 holds its archive and is on the branch as the remote shows it afterwards, whatever `keep`, clocks (an
 archive stamped in the future by another worker) or concurrent writers (other puts, a server that
 rewrites the branch after accepting the push) did."""

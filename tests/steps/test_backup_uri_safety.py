@@ -1,4 +1,4 @@
-"""SPEC Safety, "A URI is data, never a program": hostile `backup.uri`, `backup.branch` and `backup.path`
+"""docs/security.md, "A URI is data, never a program": hostile `backup.uri`, `backup.branch` and `backup.path`
 values are refused with one line before git runs, and git is started so that it could not run a
 program anyway (tested below the parser, with URLs that bypass it, and with a hostile git config and
 environment around a real backup)."""

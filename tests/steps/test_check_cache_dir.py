@@ -1,4 +1,4 @@
-"""SPEC Safety, "Shared temporary directories are not trusted": the check cache lives in
+"""docs/security.md, "The check cache trusts only a private folder": the check cache lives in
 `$TMPDIR/k0sctl-check-cache` only when that is a real directory of this user that nobody else may write;
 a folder pre-created by another uid (here `nobody`, through setpriv), one that others may write, or a
 symbolic link is neither trusted nor written through: the check answers from the repository itself, in

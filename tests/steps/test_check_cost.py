@@ -1,4 +1,4 @@
-"""What a check runs and imports (issue 15): a warm check whose tip has not moved is one `git ls-remote`
+"""What a check runs and imports (docs/performance.md): a warm check whose tip has not moved is one `git ls-remote`
 and imports nothing it does not use (the store, the put params, traceback, hashlib, difflib, GitPython);
 a check that finds new commits adds only its cache's fetch and local plumbing, never `git version`.
 
@@ -63,7 +63,8 @@ def test_warm_check_is_one_ls_remote_and_imports_only_what_it_uses(resource: Res
     assert "k0sctl_resource.steps.check" in modules  # the report is there and names our modules
     unwanted = {m for m in modules if m == "git" or m.startswith(("git.", "gitdb", "smmap"))}
     unwanted |= modules & {"traceback", "hashlib", "difflib", "click", "k0sctl_resource.gitstore.store",
-                           "k0sctl_resource.concourse.params", "k0sctl_resource.steps.context"}
+                           "k0sctl_resource.concourse.params", "k0sctl_resource.shared.context",
+                           "k0sctl_resource.commands"}
     assert not unwanted
 
 

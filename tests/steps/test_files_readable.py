@@ -1,5 +1,5 @@
 """Files the resource writes are never left readable, and never written through a symbolic link
-(issue 13, class 8; SPEC: secrets never in a file another user can read).
+(docs/security.md, "Files are written for their reader only").
 
 `k0sctl-resource kubeconfig -o FILE` runs against the k0sctl double (a running cluster); the get cases
 run the real `in` step on a backup made by a real `out`.

@@ -64,7 +64,7 @@ def test_get_none_writes_only_metadata(resource: Resource, tmp_path: Path) -> No
     assert run.answer["version"] == {"ref": "none"}
     assert "warning" not in run.stderr
     # With a backup repository no put prints it any more; a get of it (pinned by hand, say) still writes
-    # metadata.json only, as SPEC says, and warns that it holds no backup.
+    # metadata.json only (README, "`get`: fetch a backup"), and warns that it holds no backup.
     again = tmp_path / "again"
     warned = get(resource, backup_source("file:///nonexistent.git", plaintext=True), "none", again).expect_ok()
     assert sorted(p.name for p in again.iterdir()) == ["metadata.json"]

@@ -1,4 +1,4 @@
-"""Hostile files are refused with one line (issue 13, class 6; SPEC "Safety").
+"""Hostile files are refused with one line (docs/security.md).
 
 Every case runs the real step (or CLI tool) as Concourse would and checks: exit 1, exactly one
 `error:` line that names the problem, no traceback, never "internal error", no k0sctl run, nothing

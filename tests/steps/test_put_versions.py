@@ -1,4 +1,4 @@
-"""The version of apply, reset and ping (SPEC.md, version), through the real `out` step.
+"""The version of apply, reset and ping (README, "Versions"), through the real `out` step.
 
 With a backup repository it is always a commit of the branch: a missing branch is created with init's
 empty commit (also when another put creates it at the same moment), a branch that cannot be read fails

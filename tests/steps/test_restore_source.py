@@ -1,5 +1,5 @@
-"""restore_from hands k0sctl only bytes a record vouches for (issue 13, class 4, restore half; SPEC
-"Safety": "Exit 0 means it is true").
+"""restore_from hands k0sctl only bytes a record vouches for (docs/security.md, "Exit 0
+means it is true (restores)").
 
 Each case builds the put's inputs the way a get (or a hostile artifact) would, runs the real `out`
 step against the k0sctl double, and checks what k0sctl received (the double records every restore's

@@ -1,6 +1,6 @@
 """What a test needs from this machine: skipped with the reason here, failed under CI=true.
 
-README ("Development") promises that under `CI=true` a test that needs a tool fails instead of
+CONTRIBUTING.md promises that under `CI=true` a test that needs a tool fails instead of
 skipping when the tool is missing. Every such check goes through `unavailable`:
 
 - `require_tool(name, package)` in a test or fixture: the tool's path, else skip (fail under CI=true)

@@ -4,7 +4,8 @@ Each scenario asserts what a job's next `get` would receive, the thing that deci
 restores a rebuilt cluster.
 
 The first tests hold the model itself to Concourse's behaviour (read from its source, see the model's
-docstring), including the defect of issue 12 that a placeholder version caused.
+docstring), including the defect a placeholder version once caused (a put printing
+`{"ref": "none"}` became the newest version).
 """
 
 from __future__ import annotations

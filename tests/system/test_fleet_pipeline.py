@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
+from k0sctl_resource.commands import COMMANDS
 from k0sctl_resource.config.fleet import SECRET_VARS
-from k0sctl_resource.steps.fleet_status import ENV_PREFIX
+from k0sctl_resource.fleet.status import ENV_PREFIX
 from tests.support import ROOT
 from tests.system.test_pipeline import (
     FLEET,
@@ -128,7 +129,7 @@ def test_every_clusters_pipeline_gets_every_var_and_passes_the_resources_validat
         variables = yaml.safe_load((build / "fleet" / "vars" / f"{name}.yml").read_text(encoding="utf-8"))
         assert "cluster" not in variables, "no vars file may shadow the instance var"
         doc = substitute(template, variables)  # an undefined var raises
-        assert validate_requests(doc) == {"ping", "init", "apply", "backup", "reset", "drill"}
+        assert validate_requests(doc) == set(COMMANDS)
         resources = {r["name"]: r for r in doc["resources"]}
         assert resources["cluster"]["source"]["backup"]["branch"] == f"k0sctl-backup-{name}"
         assert resources["config"]["source"]["paths"] == [f"clusters/{name}/k0sctl.yaml"]

@@ -6,7 +6,7 @@ tests are in test_fleet_pipeline.py) and the picture of the sample (docs/pipelin
   and (for the sample) the v8 `inputs: detect`
   rule that every path a put is given starts with an artifact of its job.
 - Every get and put of our resource type, with the vars of pipeline/vars.example.yml filled in, passes
-  the resource's own request validation (models.parse_put / parse_get), as Concourse would send it.
+  the resource's own request validation (steps.put.parse / concourse.requests.parse_get), as Concourse would send it.
 - The task scripts parse, and the failure hook runs.
 - docs/pipeline.svg is what scripts/pipeline-graph.py draws from the pipeline today.
 """
@@ -28,9 +28,11 @@ from typing import Any
 import pytest
 import yaml
 
-from k0sctl_resource.concourse.requests import parse_get, parse_put
+from k0sctl_resource.commands import COMMANDS
+from k0sctl_resource.concourse.requests import parse_get
 from k0sctl_resource.config.models import parse_source
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.steps.put import parse as parse_put
 from tests.support import ROOT
 from tests.support.tools import require_tool, unavailable
 
@@ -403,7 +405,7 @@ def validate_requests(doc: dict[str, Any]) -> set[str]:
 def test_every_get_and_put_passes_the_resources_request_validation() -> None:
     doc = substitute(pipeline(), example_vars())
     sources = {name: res["source"] for name, res in our_resources(doc).items()}
-    assert validate_requests(doc) == {"ping", "init", "apply", "backup", "reset", "drill"}
+    assert validate_requests(doc) == set(COMMANDS)  # the sample pipeline shows every put command
 
     # The check container gets the source alone.
     cluster = parse_source(sources["cluster"])

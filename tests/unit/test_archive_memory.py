@@ -1,5 +1,5 @@
 """Archives are streamed, never read whole: the archive and age functions and the private git
-repositories keep their memory flat in the archive's size (README, "Performance").
+repositories keep their memory flat in the archive's size (docs/performance.md).
 
 Each test works on an archive much bigger than the bound it asserts, so a whole-file read (a
 `read_bytes()`, a `tar.extractfile(...).read()`, pyrage's bytes API, git holding a blob) fails it.

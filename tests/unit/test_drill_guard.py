@@ -10,7 +10,7 @@ import pytest
 from k0sctl_resource.config import cluster
 from k0sctl_resource.config.cluster import normal_address
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.drill_guard import check_not_production
+from k0sctl_resource.shared.drill_guard import check_not_production
 
 
 @pytest.mark.parametrize(("given", "spelled"), [

@@ -1,4 +1,4 @@
-"""Fuzzing with a fixed budget (issue 13; SPEC "Safety": every failure a user can cause has its own
+"""Fuzzing with a fixed budget (docs/security.md: every failure a user can cause has its own
 message): the request parser, the k0sctl.yaml loader and the backup URL parser. Every input ends in a
 valid answer or in one clean `ResourceError` line; any other exception (a traceback, "internal error")
 fails the test and hypothesis prints the smallest input that does it.
@@ -70,7 +70,8 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 
 def _parse_all(text: str) -> None:
     from k0sctl_resource.concourse.protocol import parse_json
-    from k0sctl_resource.concourse.requests import parse_check, parse_get, parse_put
+    from k0sctl_resource.concourse.requests import parse_check, parse_get
+    from k0sctl_resource.steps.put import parse as parse_put
 
     value = clean(lambda: parse_json(text))
     if value is None:

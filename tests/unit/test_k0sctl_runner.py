@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from k0sctl_resource.config.models import K0sctlOptions
+from k0sctl_resource.k0sctl.lines import parse_dry_run, restore_ran
 from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import Invocation, K0sctlVersion, command_line
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.apply import parse_dry_run, restore_ran
 from tests.support.k0sctl_argv import command_lines_for_contract
 
 CFG = Path("/w/config/k0sctl.yaml")

@@ -1,4 +1,4 @@
-"""tests/support/tools.py: a missing tool skips the test here and fails it under CI=true (README, Development)."""
+"""tests/support/tools.py: a missing tool skips the test here and fails it under CI=true (CONTRIBUTING.md)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
   disk for recipients and identities (memory flat in the archive's size); pyrage (1.4) has no
   streaming form for a passphrase, only bytes in and bytes out, so that one holds the archive in
   memory twice, and scrypt needs 2^logN KiB while it runs; rage picks log N by timing the machine
-  (15 to 20 seen on a loaded 2-core machine: 32 MiB to 1 GiB; README, "Performance").
+  (15 to 20 seen on a loaded 2-core machine: 32 MiB to 1 GiB; docs/performance.md).
 - Decryption uses `encryption.identities` (age identities and/or OpenSSH private keys, several in one
   string) or the passphrase, whichever the archive's header asks for.
 - Errors name the problem, never the key material.

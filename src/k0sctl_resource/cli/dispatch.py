@@ -1,5 +1,6 @@
 """The one place where a Concourse step name (check, in, out) becomes the step that runs: its request
-parser (`concourse.requests`) and its body (`steps.check|get|put`)."""
+parser (`concourse.requests`; a put's params through the command registry) and its body
+(`steps.check|get|put`)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def concourse_step(name: str, directory: Path | None = None) -> Step[Any]:
     if name == "out":
         from k0sctl_resource.steps import put
 
-        return Step(requests.parse_put, lambda request: put.run(request, target))
+        return Step(put.parse, lambda request: put.run(request, target))
     raise ValueError(f"unknown step {name}")
 
 

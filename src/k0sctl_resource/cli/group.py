@@ -60,10 +60,18 @@ def in_(directory: Path) -> None:
     finish(run_concourse_step("in", directory))
 
 
-@group.command()
+def _out_help() -> str:
+    """The help of `out`, from the command registry: one line per put command."""
+    from k0sctl_resource.commands import COMMANDS
+
+    width = max(len(name) for name in COMMANDS)
+    lines = [f"  {name:<{width}}  {info.summary}" for name, info in COMMANDS.items()]
+    return "Concourse put: run params.command, one of:\n\n\b\n" + "\n".join(lines)
+
+
+@group.command(help=_out_help())
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def out(directory: Path) -> None:
-    """Concourse put: run params.command (apply, reset, backup, init, ping)."""
     finish(run_concourse_step("out", directory))
 
 

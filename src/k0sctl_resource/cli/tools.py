@@ -64,7 +64,7 @@ def _load_source(source_file: Path | None) -> Source:
 def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None) -> int:
     def body() -> int:
         from k0sctl_resource.k0sctl.kubeconfig import admin_kubeconfig
-        from k0sctl_resource.steps.context import StepContext
+        from k0sctl_resource.shared.context import StepContext
 
         source = _load_source(source_file)
         cluster = load_cluster(config)
@@ -87,8 +87,8 @@ def fleet_status_tool(clusters_file: Path, *, as_json: bool) -> int:
         from datetime import UTC, datetime
 
         from k0sctl_resource.config.fleet import load_fleet
-        from k0sctl_resource.steps.fleet_report import exit_code, render_table, to_json
-        from k0sctl_resource.steps.fleet_status import fleet_status
+        from k0sctl_resource.fleet.report import exit_code, render_table, to_json
+        from k0sctl_resource.fleet.status import fleet_status
 
         fleet = load_fleet(clusters_file)
         now = datetime.now(UTC)
@@ -103,7 +103,7 @@ def fleet_status_tool(clusters_file: Path, *, as_json: bool) -> int:
 def fleet_vars_tool(clusters_file: Path, output: Path, pipeline: Path | None) -> int:
     def body() -> int:
         from k0sctl_resource.config.fleet import load_fleet
-        from k0sctl_resource.steps.fleet_vars import write_fleet_vars
+        from k0sctl_resource.fleet.vars_files import write_fleet_vars
 
         write_fleet_vars(load_fleet(clusters_file), clusters_file, output, pipeline)
         return 0

@@ -1,17 +1,23 @@
 """The typed requests of the three steps: what `check`, `in` (get) and `out` (put) read on stdin, parsed
-strictly (`parse_check`, `parse_get`, `parse_put`); an error names the key at fault in one line."""
+strictly (`parse_check`, `parse_get`, `parse_put`); an error names the key at fault in one line.
+
+A put's params are parsed by the parser its caller hands in (the command registry, which lives above
+this layer)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from k0sctl_resource.config.models import Source, Version, parse_source
 from k0sctl_resource.config.schema import from_json
 from k0sctl_resource.runtime.errors import ResourceError
 
 if TYPE_CHECKING:  # imported where a get or put is parsed: a check never builds the params' classes
-    from k0sctl_resource.concourse.params import GetParams, PutParams
+    from k0sctl_resource.concourse.params import GetParams
+
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
@@ -28,9 +34,9 @@ class GetRequest:
 
 
 @dataclass(frozen=True)
-class PutRequest:
+class PutRequest(Generic[P]):
     source: Source
-    params: PutParams
+    params: P
 
 
 def _top(raw: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -65,11 +71,9 @@ def parse_get(raw: Any) -> GetRequest:
     return GetRequest(source=source, version=version, params=params)
 
 
-def parse_put(raw: Any) -> PutRequest:
+def parse_put(raw: Any, parse_params: Callable[[Any], P]) -> PutRequest[P]:
     data = _top(raw, ("source", "params"))
     source = parse_source(data["source"])
-    from k0sctl_resource.concourse.params import parse_put_params
-
-    return PutRequest(source=source, params=parse_put_params(data.get("params")))
+    return PutRequest(source=source, params=parse_params(data.get("params")))
 
 

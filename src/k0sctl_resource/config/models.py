@@ -1,4 +1,4 @@
-"""The source every step is given (with where it carries secrets) and the version: the values every layer
+"""The source every step is given (its secret fields marked `secret()`) and the version: the values every layer
 shares. The step params and the typed requests are in `k0sctl_resource.concourse`.
 
 Names are the contract of README.md's "Source configuration"; `schema.from_json` enforces types and rejects
@@ -7,12 +7,13 @@ unknown keys.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from os import PathLike
 from types import MappingProxyType
 from typing import Any
 
-from k0sctl_resource.config.schema import Duration, from_json, required
+from k0sctl_resource.config.schema import Duration, from_json, required, secret, secret_paths
 from k0sctl_resource.runtime.errors import ResourceError
 
 NO_VERSION = "none"
@@ -61,9 +62,9 @@ class BackupRepo:
     uri: str = required()
     branch: str = "k0sctl-backup"
     path: str = "backups"
-    private_key: str | None = None
+    private_key: str | None = secret()
     username: str | None = None
-    password: str | None = None
+    password: str | None = secret()
     keep: int = 0
     git_user: GitUser = field(default_factory=GitUser)
     timeout: Duration = BACKUP_TIMEOUT  # a git network call without progress for this long stops
@@ -101,8 +102,8 @@ class BackupRepo:
 @dataclass(frozen=True)
 class Encryption:
     recipients: tuple[str, ...] = ()
-    identities: str | None = None
-    passphrase: str | None = None
+    identities: str | None = secret()
+    passphrase: str | None = secret()
     plaintext: bool = False
 
     def validate(self, path: str) -> None:
@@ -127,7 +128,7 @@ class Encryption:
 
 @dataclass(frozen=True)
 class Source:
-    ssh_private_key: str | None = None
+    ssh_private_key: str | None = secret()
     ssh_known_hosts: str | None = None
     k0sctl: K0sctlOptions = field(default_factory=K0sctlOptions)
     backup: BackupRepo | None = None
@@ -148,27 +149,24 @@ def require_backup(source: Source, for_what: str) -> BackupRepo:
     return source.backup
 
 
-# Where a source carries secrets. `secrets_in` reads them from the request JSON before it is validated, so
-# that even a validation error cannot print one; it is the one list the redactor is fed from.
-SECRET_PATHS = (
-    ("ssh_private_key",),
-    ("backup", "private_key"),
-    ("backup", "password"),
-    ("encryption", "identities"),
-    ("encryption", "passphrase"),
-)
+@functools.cache
+def source_secret_paths() -> tuple[tuple[str, ...], ...]:
+    """Where a source carries secrets: the fields marked `secret()` above, and nothing else."""
+    return secret_paths(Source)
 
 
 def secrets_in(raw_source: Any) -> list[str]:
-    """The secret values of a source as JSON (any shape, not yet validated): the strings at SECRET_PATHS.
-    (A password written into `backup.uri` is registered by `gitstore.auth` once the URI is parsed.)"""
+    """The secret values of a source as JSON (any shape, not yet validated): the strings at the fields
+    marked `secret()`. It reads the request before it is validated, so that even a validation error cannot
+    print one; it is the one list the redactor is fed from. (A password written into `backup.uri` is
+    registered by `gitstore.auth` once the URI is parsed.)"""
     def at(path: tuple[str, ...]) -> Any:
         node = raw_source
         for name in path:
             node = node.get(name) if isinstance(node, dict) else None
         return node
 
-    return [v for path in SECRET_PATHS if isinstance(v := at(path), str) and v]
+    return [v for path in source_secret_paths() if isinstance(v := at(path), str) and v]
 
 
 @dataclass(frozen=True)

@@ -180,3 +180,29 @@ def from_json(cls: type[T], value: Any, path: str) -> T:
 
 def required() -> Any:
     return dataclasses.field(metadata={"required": True})
+
+
+def secret() -> Any:
+    """A field that holds a credential (optional, default None): every value found at such a field of a
+    request is registered for redaction before the request is validated (`secret_paths`)."""
+    return dataclasses.field(default=None, metadata={"secret": True})
+
+
+def _dataclass_in(tp: Any) -> type[Any] | None:
+    """The dataclass that type `tp` holds (`X` or `X | None`), if any."""
+    for candidate in (tp, *get_args(tp)):
+        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+            return candidate
+    return None
+
+
+def secret_paths(cls: type[Any]) -> tuple[tuple[str, ...], ...]:
+    """The paths of the fields marked `secret()` in dataclass `cls` and in the dataclasses it holds."""
+    hints = get_type_hints(cls)
+    found: list[tuple[str, ...]] = []
+    for field in dataclasses.fields(cls):
+        if field.metadata.get("secret"):
+            found.append((field.name,))
+        elif (inner := _dataclass_in(hints[field.name])) is not None:
+            found.extend((field.name, *path) for path in secret_paths(inner))
+    return tuple(found)

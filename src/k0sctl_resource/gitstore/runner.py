@@ -185,7 +185,7 @@ class GitRunner:
 
 
 # Every git process in our private repositories streams an archive instead of holding it whole, so
-# that memory stays flat in the archive's size (README, "Performance"):
+# that memory stays flat in the archive's size (docs/performance.md):
 # - core.bigFileThreshold: a blob above it is streamed by `hash-object -w` (straight into a pack, no
 #   loose object), by index-pack (a fetch), pack-objects (a push) and `cat-file blob` (git's default,
 #   512 MiB, holds a 500 MB archive in memory, twice for hash-object);

@@ -1,1 +1,2 @@
-"""The steps: check, get (in), put (out) and one module per put command; `StepContext` is what they share."""
+"""The three Concourse steps: check, get (in) and put (out). A put runs one of the commands
+(`k0sctl_resource.commands`); what steps and commands share is in `k0sctl_resource.shared`."""

@@ -3,44 +3,22 @@ backup")."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 from k0sctl_resource.archive import crypto
 from k0sctl_resource.archive.inspection import file_digest
 from k0sctl_resource.concourse.params import GetParams
 from k0sctl_resource.concourse.requests import GetRequest
 from k0sctl_resource.concourse.responses import StepResponse
-from k0sctl_resource.config.models import Source, require_backup
-from k0sctl_resource.gitstore.commit_format import BackupFacts, CommitInfo, metadata_of
+from k0sctl_resource.config.models import Source
+from k0sctl_resource.gitstore.commit_format import BackupFacts
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.runtime.redact import REDACT
-from k0sctl_resource.runtime.workspace import make_room, replace_file
-from k0sctl_resource.steps.context import StepContext
-
-# The files a get writes into its directory (and that apply's restore_from reads from one).
-METADATA_FILE = "metadata.json"
-PLAIN_FILE = "backup.tar.gz"
-ENCRYPTED_FILE = "backup.tar.gz.age"
-
-
-def commit_metadata(info: CommitInfo) -> dict[str, Any]:
-    """metadata.json of a commit: its ref and kind, then the facts its trailers record."""
-    meta: dict[str, Any] = {"ref": info.sha, "kind": info.kind}
-    if info.facts is not None:
-        meta.update(metadata_of(info.facts))
-    return meta
-
-
-def write_metadata(directory: Path, meta: dict[str, Any]) -> None:
-    text = json.dumps(meta, indent=2) + "\n"
-    if REDACT(text) != text:
-        raise ResourceError("refusing to write metadata.json: it would contain a secret value")
-    replace_file(directory / METADATA_FILE, text.encode("utf-8"), 0o644)  # the facts are no secret
+from k0sctl_resource.runtime.workspace import make_room
+from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.get_folder import ENCRYPTED_FILE, PLAIN_FILE, FolderRecord
 
 
 def download(store: BackupStore, sha: str, facts: BackupFacts, source: Source, params: GetParams,
@@ -85,7 +63,7 @@ def run(request: GetRequest, directory: Path) -> StepResponse:
     version = request.version
     directory.mkdir(parents=True, exist_ok=True)
     if version.is_none:
-        write_metadata(directory, {"ref": version.ref, "kind": "none"})
+        FolderRecord(version.ref, "none").write(directory)
         if request.source.backup is None:
             log.info("version none: the placeholder of a source without a backup repository; wrote "
                      "metadata.json only")
@@ -93,12 +71,10 @@ def run(request: GetRequest, directory: Path) -> StepResponse:
             log.warn("version none names no commit of the backup branch (a placeholder that this resource "
                      "prints only without a backup repository); wrote metadata.json only, it holds no backup")
         return StepResponse(version, {"kind": "none"})
-    require_backup(request.source, f"version {version.ref} names a commit, so get")
     with StepContext(request.source) as ctx:
-        store = BackupStore(ctx.source, ctx.workspace)
+        store = ctx.store(f"version {version.ref} names a commit, so get")
         info = store.read_commit(version.ref, with_trees=not request.params.skip_download)
-        meta = commit_metadata(info)
-        write_metadata(directory, meta)
+        meta = FolderRecord.of(info).write(directory)
         written = None
         if isinstance(info.facts, BackupFacts) and not request.params.skip_download:
             written = download(store, info.sha, info.facts, request.source, request.params, directory, ctx)

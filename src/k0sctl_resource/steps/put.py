@@ -1,60 +1,32 @@
-"""`out`: dispatch a put to its command and add the facts every put reports."""
+"""`out`: dispatch a put to its command (`k0sctl_resource.commands`) and add the facts every put reports."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from k0sctl_resource.concourse.params import (
-    ApplyParams,
-    BackupParams,
-    DrillParams,
-    InitParams,
-    PingParams,
-    ResetParams,
-)
-from k0sctl_resource.concourse.requests import PutRequest
+from k0sctl_resource.commands import COMMANDS, PutParams, parse_params
+from k0sctl_resource.concourse.requests import PutRequest, parse_put
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import load_cluster
 from k0sctl_resource.config.paths import inside
 from k0sctl_resource.runtime import log
-from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.shared.context import StepContext
 
 
-def _run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResponse:
+def parse(raw: Any) -> PutRequest[PutParams]:
+    """The put's request, its params typed by their command."""
+    return parse_put(raw, parse_params)
+
+
+def _run(request: PutRequest[PutParams], directory: Path, ctx: StepContext) -> StepResponse:
     params = request.params
     config_path = inside(directory, params.config, "config")
     log.step(f"k0sctl-resource: {params.command} ({ctx.build.describe()})")
-    if isinstance(params, InitParams):
-        from k0sctl_resource.steps.init import run as init_run
-
-        result = init_run(ctx, params)
-        cluster_name = None
-    else:
-        cluster = load_cluster(config_path)
-        cluster_name = cluster.name
-        if isinstance(params, ApplyParams):
-            from k0sctl_resource.steps.apply import run as apply_run
-
-            result = apply_run(ctx, params, cluster, directory)
-        elif isinstance(params, ResetParams):
-            from k0sctl_resource.steps.reset import run as reset_run
-
-            result = reset_run(ctx, params, cluster)
-        elif isinstance(params, BackupParams):
-            from k0sctl_resource.steps.backup import run as backup_run
-
-            result = backup_run(ctx, params, cluster)
-        elif isinstance(params, PingParams):
-            from k0sctl_resource.steps.ping import run as ping_run
-
-            result = ping_run(ctx, params, cluster)
-        elif isinstance(params, DrillParams):
-            from k0sctl_resource.steps.drill import run as drill_run
-
-            result = drill_run(ctx, params, cluster, directory)
-        else:  # pragma: no cover - parse_put_params only builds the classes above
-            raise AssertionError(params)
-    facts: dict[str, object] = {"command": params.command, "cluster": cluster_name}
+    info = COMMANDS[params.command]
+    cluster = load_cluster(config_path) if info.needs_cluster else None
+    result = info.run()(ctx, params, cluster, directory)
+    facts: dict[str, object] = {"command": params.command, "cluster": cluster.name if cluster else None}
     facts.update(result.facts)
     facts.setdefault("k0sctl_version", ctx.k0sctl_version())
     facts["duration_s"] = ctx.elapsed()
@@ -63,7 +35,7 @@ def _run(request: PutRequest, directory: Path, ctx: StepContext) -> StepResponse
     return StepResponse(result.version, facts)
 
 
-def run(request: PutRequest, directory: Path) -> StepResponse:
+def run(request: PutRequest[PutParams], directory: Path) -> StepResponse:
     """The put: its command run in a step context, with the facts every put reports."""
     with StepContext(request.source) as ctx:
         return _run(request, directory, ctx)

@@ -13,71 +13,39 @@ is running k0s ("<host>: is running k0s controller version …" in the Gather k0
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from k0sctl_resource.concourse.params import ApplyParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.k0sctl.lines import DryRunPlan, parse_dry_run, restore_ran
 from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import SINCE_DRY_RUN, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.backup import backup_first
-from k0sctl_resource.steps.context import StepContext
-from k0sctl_resource.steps.latest import after_action, branch_version
-from k0sctl_resource.steps.restore_source import RestoreSource, resolve_restore_source
-
-RESTORE_PHASE = re.compile(r"==> Running phase: Restore cluster state")
-RUNNING_CONTROLLER = re.compile(r"(?P<host>\S+): is running k0s (?:controller\S*|single) version")
-DRY_NO_CHANGES = "dry-run: no cluster state altering actions would be performed"
-DRY_CHANGES = "dry-run: cluster state altering actions would be performed"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
+from k0sctl_resource.shared.backups import backup_first
+from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.latest import after_action, branch_version
+from k0sctl_resource.shared.restore_source import RestoreSource, resolve_restore_source
 
 
 @dataclass(frozen=True)
-class DryRunPlan:
-    changes: bool
-    actions: list[str]
-    running_controllers: list[str]
+class ApplyParams:
+    command: Literal["apply"] = "apply"
+    config: str = "config/k0sctl.yaml"
+    restore_from: str | None = None
+    restore: Literal["auto", "required"] = "auto"
+    backup_first: bool = False
+    dry_run: bool = False
+    no_wait: bool = False
+    no_drain: bool = False
 
-    @property
-    def would_restore(self) -> bool:
-        """k0sctl restores only onto a cluster where no controller runs k0s."""
-        return not self.running_controllers
-
-
-def plain(line: str) -> str:
-    return _ANSI.sub("", line)
-
-
-def running_controllers(result: RunResult) -> list[str]:
-    """The hosts k0sctl found running a k0s controller while it gathered facts ("<host>: is running k0s …")."""
-    return [m.group("host") for m in (RUNNING_CONTROLLER.search(plain(line)) for line in result.lines) if m]
-
-
-def restore_ran(result: RunResult) -> bool:
-    return any(RESTORE_PHASE.search(plain(line)) for line in result.lines)
-
-
-def parse_dry_run(result: RunResult) -> DryRunPlan:
-    """Read k0sctl's dry-run summary: whether anything would change, and the planned actions."""
-    changes: bool | None = None
-    actions: list[str] = []
-    for raw in result.lines:
-        line = plain(raw).strip()
-        if DRY_NO_CHANGES in line:
-            changes = False
-        elif DRY_CHANGES in line:
-            changes = True
-        elif changes and line.startswith("dry-run:"):
-            actions.append(line.removeprefix("dry-run:").strip())
-    if changes is None:
-        raise ResourceError("k0sctl printed no dry-run summary; cannot tell whether the cluster would change")
-    running = running_controllers(result)
-    return DryRunPlan(changes=changes, actions=actions, running_controllers=running)
+    def validate(self, path: str) -> None:
+        if self.restore == "required" and self.restore_from is None:
+            raise ResourceError(f"{path}.restore: 'required' needs restore_from")
+        if self.dry_run and self.backup_first:
+            raise ResourceError(f"{path}: dry_run and backup_first exclude each other")
 
 
 def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource | None:
@@ -86,7 +54,7 @@ def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> R
 
     if params.restore_from is None:
         return None
-    restore = resolve_restore_source(ctx, params, directory)
+    restore = resolve_restore_source(ctx, params.restore_from, directory)
     if restore.archive is None:
         if params.restore == "required":
             raise ResourceError(f"restore: required, but {restore.description}; nothing was changed")

@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
-from k0sctl_resource.concourse.params import PingParams
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.config.schema import Seconds
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.context import StepContext
-from k0sctl_resource.steps.latest import branch_version
+from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.latest import branch_version
 
 
-def run(ctx: StepContext, params: PingParams, cluster: ClusterConfig) -> StepResponse:
+@dataclass(frozen=True)
+class PingParams:
+    command: Literal["ping"] = "ping"
+    config: str = "config/k0sctl.yaml"
+    count: int = 3
+    timeout: Seconds = 2.0  # type: ignore[assignment]  # converted by schema.convert when given
+    traceroute: bool = True
+    fail_on_unreachable: bool = True
+    extra_ports: tuple[int, ...] = ()
+
+    def validate(self, path: str) -> None:
+        if not 1 <= self.count <= 100:
+            raise ResourceError(f"{path}.count: must be between 1 and 100")
+        for i, port in enumerate(self.extra_ports):
+            if not 0 < port < 65536:
+                raise ResourceError(f"{path}.extra_ports[{i}]: not a port number")
+
+
+def run(ctx: StepContext, params: PingParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
     from k0sctl_resource.ping import PingOptions, probe_cluster
     from k0sctl_resource.ping.report import metadata_facts, render_table
 

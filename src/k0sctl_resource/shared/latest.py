@@ -17,7 +17,7 @@ from __future__ import annotations
 from k0sctl_resource.config.models import NONE_VERSION, Version
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.shared.context import StepContext
 
 
 def branch_version(ctx: StepContext) -> Version:
@@ -25,12 +25,11 @@ def branch_version(ctx: StepContext) -> Version:
 
     Raises ResourceError when the branch cannot be read or created; `none` only without source.backup.
     """
-    from k0sctl_resource.gitstore.store import BackupStore
-    from k0sctl_resource.steps.init import init_messages
+    from k0sctl_resource.shared.init_commit import init_messages
 
     if ctx.source.backup is None:
         return NONE_VERSION
-    store = BackupStore(ctx.source, ctx.workspace)
+    store = ctx.store("a put's version")
     try:
         tip = store.remote_tip()
         if tip is not None:
@@ -56,11 +55,9 @@ def after_action(ctx: StepContext, before: Version) -> Version:
     be read now, the commit read before (a real commit of the branch) is printed, with a warning; a
     branch deleted meanwhile is created again like a missing one (a version of a branch that no longer
     exists is one that check would never list)."""
-    from k0sctl_resource.gitstore.store import BackupStore
-
     if ctx.source.backup is None:
         return NONE_VERSION
-    store = BackupStore(ctx.source, ctx.workspace)
+    store = ctx.store("a put's version")
     try:
         tip = store.remote_tip()
     except ResourceError as exc:

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from k0sctl_resource.concourse.params import ResetParams
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.backup import backup_first
-from k0sctl_resource.steps.confirm import require_confirm
-from k0sctl_resource.steps.context import StepContext
-from k0sctl_resource.steps.latest import after_action, branch_version
+from k0sctl_resource.shared.backups import backup_first
+from k0sctl_resource.shared.confirm import require_confirm
+from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.latest import after_action, branch_version
 
 
-def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig) -> StepResponse:
+@dataclass(frozen=True)
+class ResetParams:
+    command: Literal["reset"] = "reset"
+    config: str = "config/k0sctl.yaml"
+    confirm: str | None = None
+    backup_first: bool | None = None  # default: true when a backup repository is configured
+
+
+def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
     require_confirm(params.confirm, cluster.name, "reset")
     before = branch_version(ctx)  # before k0sctl runs: a branch that cannot be read stops the reset here
     wanted = params.backup_first if params.backup_first is not None else ctx.source.backup is not None

@@ -22,36 +22,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from k0sctl_resource.concourse.params import DrillParams
 from k0sctl_resource.config.cluster import ClusterConfig, Host, normal_address
 from k0sctl_resource.config.paths import inside, refuse_symlinks
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.confirm import require_confirm
-from k0sctl_resource.steps.get import METADATA_FILE
-from k0sctl_resource.steps.restore_source import read_record
+from k0sctl_resource.shared.confirm import require_confirm
+from k0sctl_resource.shared.get_folder import METADATA_FILE
+from k0sctl_resource.shared.restore_source import read_record
 
 REFUSED = "drill refused"
 
 
-def check_confirm(params: DrillParams, scratch: ClusterConfig) -> None:
-    require_confirm(params.confirm, scratch.name, "drill", whose="the scratch cluster's",
+def check_confirm(confirm: str | None, scratch: ClusterConfig) -> None:
+    require_confirm(confirm, scratch.name, "drill", whose="the scratch cluster's",
                     why=" that its hosts may be reset")
 
 
-def backup_record(params: DrillParams, directory: Path) -> tuple[Path, dict[str, Any]]:
+def backup_record(restore_from: str, directory: Path) -> tuple[Path, dict[str, Any]]:
     """The get's directory named by restore_from and its metadata.json, which must describe a backup."""
-    target = inside(directory, params.restore_from, "restore_from")
-    refuse_symlinks(directory.resolve(), params.restore_from, "restore_from")
+    target = inside(directory, restore_from, "restore_from")
+    refuse_symlinks(directory.resolve(), restore_from, "restore_from")
     if not target.is_dir():
         what = "does not exist" if not target.exists() else "is not a directory"
-        raise ResourceError(f"params.restore_from: {params.restore_from!r} {what}; a drill needs a get of this "
+        raise ResourceError(f"restore_from: {restore_from!r} {what}; a drill needs a get of this "
                             "resource (its metadata.json records where the backup came from)")
     record = read_record(target / METADATA_FILE)
     if not record:
-        raise ResourceError(f"params.restore_from: {params.restore_from!r} has no readable {METADATA_FILE}; a drill "
+        raise ResourceError(f"restore_from: {restore_from!r} has no readable {METADATA_FILE}; a drill "
                             "needs a get of this resource")
     if record.get("kind") != "backup":
-        raise ResourceError(f"params.restore_from: version {str(record.get('ref', '?'))[:12]} is not a backup "
+        raise ResourceError(f"restore_from: version {str(record.get('ref', '?'))[:12]} is not a backup "
                             f"(kind: {record.get('kind')}); there is nothing to drill")
     return target, record
 

@@ -10,10 +10,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from k0sctl_resource.concourse.buildenv import BuildEnv
-from k0sctl_resource.config.models import Source
+from k0sctl_resource.config.models import Source, require_backup
 from k0sctl_resource.runtime.workspace import Workspace
 
-if TYPE_CHECKING:  # imported where used: a check or get never runs k0sctl
+if TYPE_CHECKING:  # imported where used: a check or get never runs k0sctl, a ping may need no store
+    from k0sctl_resource.gitstore.store import BackupStore
     from k0sctl_resource.k0sctl.runner import K0sctl
 
 
@@ -25,6 +26,7 @@ class StepContext:
         self.started = time.monotonic()
         self._stack = contextlib.ExitStack()
         self._k0sctl: K0sctl | None = None
+        self._store: BackupStore | None = None
 
     def __enter__(self) -> StepContext:
         self._stack.enter_context(self.workspace)
@@ -47,6 +49,16 @@ class StepContext:
             self._k0sctl = K0sctl(self.source.k0sctl, self.workspace.dir("k0sctl"), env=ssh.env,
                                  hide=self.workspace.secrets_hidden)
         return self._k0sctl
+
+    def store(self, for_what: str) -> BackupStore:
+        """The backup repository, built once per step (building one parses the URI and writes the
+        credential files); `for_what` names what needs it in the error when there is no source.backup."""
+        from k0sctl_resource.gitstore.store import BackupStore
+
+        if self._store is None:
+            require_backup(self.source, for_what)
+            self._store = BackupStore(self.source, self.workspace)
+        return self._store
 
     def k0sctl_version(self) -> str:
         """The version of the k0sctl on PATH, without setting up SSH when no k0sctl run is needed."""

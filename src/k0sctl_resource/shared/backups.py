@@ -1,4 +1,5 @@
-"""put `backup`: `k0sctl backup`, read the archive back, encrypt it, commit it to the backup branch.
+"""Taking a backup (put `backup`, and `backup_first` of apply and reset): `k0sctl backup`, read the
+archive back, encrypt it, commit it to the backup branch.
 
 The plain archive exists only in the step's private workspace; what leaves it is the age-encrypted
 file (or the plain one when `encryption.plaintext: true` and there is nothing to encrypt to).
@@ -6,23 +7,23 @@ file (or the plain one when `encryption.plaintext: true` and there is nothing to
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 from pathlib import Path
 
 from k0sctl_resource.archive import crypto, inspection
-from k0sctl_resource.concourse.params import BackupParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.models import Version, require_backup
 from k0sctl_resource.gitstore.commit_format import BackupFacts, archive_name, format_message, rfc3339, utc_now
-from k0sctl_resource.gitstore.push import push_archive
+from k0sctl_resource.gitstore.push import PushedArchive, push_archive
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import SINCE_BACKUP_OUTPUT, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.context import StepContext
+from k0sctl_resource.shared.context import StepContext
 
 NO_CONTROLLER_MARKERS = ("failed to find a running controller", "no running controller")
 # k0sctl's "Gather k0s facts": `<host>: is running k0s <role> version <version>` (the status of the host)
@@ -33,21 +34,17 @@ class NoRunningController(ResourceError):
     """k0sctl found no running controller: there is nothing to back up (k0s is not running)."""
 
 
-def run(ctx: StepContext, params: BackupParams, cluster: ClusterConfig) -> StepResponse:
-    return take_backup(ctx, cluster, reason="")
-
-
-def preflight(ctx: StepContext) -> BackupStore:
-    """Everything that can be refused before k0sctl runs: no repository, nothing to encrypt to, a bad
-    recipient, a repository that cannot be reached."""
-    require_backup(ctx.source, "backup")
+def preflight(ctx: StepContext, needs: str = "backup") -> BackupStore:
+    """Everything that can be refused before k0sctl runs: no repository (`<needs> needs source.backup`),
+    nothing to encrypt to, a bad recipient, a repository that cannot be reached."""
+    require_backup(ctx.source, needs)
     enc = ctx.source.encryption
     if enc.can_encrypt:
         crypto.check_can_encrypt(enc)
     elif not enc.plaintext:
         raise ResourceError("refusing to store an unencrypted backup: set source.encryption.recipients "
                             "(or encryption.passphrase), or encryption.plaintext: true to store archives in plain")
-    store = BackupStore(ctx.source, ctx.workspace)
+    store = ctx.store(needs)
     tip = store.remote_tip()
     log.info(f"backup repository: {store.remote.describe()} ("
              + (f"tip {tip[:12]}" if tip else "branch does not exist yet; the backup creates it") + ")")
@@ -100,18 +97,19 @@ def backup_first(ctx: StepContext, cluster: ClusterConfig, *, before: str,
     """`backup_first` of apply and reset: a backup of the cluster before `before` changes it; None when
     k0s runs on no controller, so that there is nothing to back up (each caller says what that means;
     `quiet_no_controller` as for `run_k0sctl_backup`)."""
-    require_backup(ctx.source, "params.backup_first")
     try:
-        return take_backup(ctx, cluster, reason=f"before {before}", quiet_no_controller=quiet_no_controller)
+        return take_backup(ctx, cluster, reason=f"before {before}", quiet_no_controller=quiet_no_controller,
+                           needs="params.backup_first")
     except NoRunningController:
         return None
 
 
 def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
-                quiet_no_controller: bool = False) -> StepResponse:
+                quiet_no_controller: bool = False, needs: str = "backup") -> StepResponse:
     """Take a backup of `cluster` and push it; used by put `backup` and by `backup_first` of apply
-    and reset. Raises NoRunningController when k0s runs nowhere, ResourceError for any other failure."""
-    store = preflight(ctx)
+    and reset (`needs` names which in the error without source.backup). Raises NoRunningController when
+    k0s runs nowhere, ResourceError for any other failure."""
+    store = preflight(ctx, needs)
     enc = ctx.source.encryption
     encrypt = enc.can_encrypt
     out_dir = Path(tempfile.mkdtemp(prefix="backup-", dir=ctx.private))
@@ -129,29 +127,37 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
     else:
         stored = plain
         log.warn("storing the archive unencrypted (encryption.plaintext: true)")
-    k0sctl_version = str(ctx.k0sctl().version())
     build = ctx.build
     hosts = tuple(cluster.addresses())  # what a drill checks its scratch hosts against
+    # The backup's record, once: each push attempt's commit adds its archive's name and what `keep` removed.
+    record = BackupFacts(
+        created_at=rfc3339(created), cluster=cluster.name, hosts=hosts or None, sha256=facts.sha256,
+        size=facts.size, encrypted=encrypt, k0sctl_version=str(ctx.k0sctl().version()), k0s_version=k0s_version,
+        build_url=build.build_url, build=build.describe(), entries=facts.entries, parts=tuple(facts.parts) or None,
+        reason=reason or None,
+    )
 
     def message_for(name: str, path: str, removed: tuple[str, ...]) -> str:
         body = [f"k0sctl backup of cluster {cluster.name}, by {build.describe()}"
                 + (f" ({reason})" if reason else "") + "."]
         if removed:
             body.append(f"keep: {len(removed)} older archive(s) removed from the tree (history keeps them).")
-        return format_message(f"backup {cluster.name} {name}", body, BackupFacts(
-            archive=name, archive_path=path, created_at=rfc3339(created), cluster=cluster.name, hosts=hosts or None,
-            sha256=facts.sha256, size=facts.size, encrypted=encrypt, k0sctl_version=k0sctl_version,
-            k0s_version=k0s_version, build_url=build.build_url, build=build.describe(), entries=facts.entries,
-            parts=tuple(facts.parts) or None, reason=reason or None, removed_archives=len(removed) or None,
-        ))
+        return format_message(f"backup {cluster.name} {name}", body, dataclasses.replace(
+            record, archive=name, archive_path=path, removed_archives=len(removed) or None))
 
     pushed = push_archive(store, stored, archive_name(cluster.name, created, encrypt), message_for)
     stored.unlink(missing_ok=True)
     log.ok(f"backup {pushed.archive} pushed to {store.remote.describe()} as {pushed.sha[:12]}"
            + (f" (after {pushed.attempts} attempts)" if pushed.attempts > 1 else ""))
-    return StepResponse(Version(ref=pushed.sha), {
-        "cluster": cluster.name, "hosts": ", ".join(hosts), "archive": pushed.archive, "sha256": facts.sha256,
-        "size": facts.size,
-        "entries": facts.entries, "encrypted": encrypt, "ref": pushed.sha, "k0sctl_version": k0sctl_version,
-        "branch": store.remote.branch, "removed_archives": len(pushed.removed),
-    })
+    return StepResponse(Version(ref=pushed.sha), put_metadata(
+        dataclasses.replace(record, archive=pushed.archive, archive_path=pushed.path), pushed, store.remote.branch))
+
+
+def put_metadata(record: BackupFacts, pushed: PushedArchive, branch: str) -> dict[str, object]:
+    """A backup put's metadata, read from the record its commit carries."""
+    return {
+        "cluster": record.cluster, "hosts": ", ".join(record.hosts or ()), "archive": record.archive,
+        "sha256": record.sha256, "size": record.size, "entries": record.entries, "encrypted": record.encrypted,
+        "ref": pushed.sha, "k0sctl_version": record.k0sctl_version, "branch": branch,
+        "removed_archives": len(pushed.removed),
+    }

@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from k0sctl_resource.concourse.params import DrillParams
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.config.schema import required
+from k0sctl_resource.k0sctl.lines import plain, restore_ran, running_controllers
 from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps import drill_guard
-from k0sctl_resource.steps.apply import plain, restore_ran, running_controllers
-from k0sctl_resource.steps.context import StepContext
-from k0sctl_resource.steps.latest import after_action, branch_version
+from k0sctl_resource.shared import drill_guard
+from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.latest import after_action, branch_version
 
 # k0sctl's wait in "Initialize the k0s cluster" (`/readyz` must answer ok): v0.32.2 and v0.28.0 log the first
 # wording, older releases the second.
@@ -39,12 +40,25 @@ API_WAIT = re.compile(r"wait for kubernetes to reach ready state|waiting for kub
 INSTALLED = re.compile(r"k0s cluster version (?P<version>\S+) is now installed")
 
 
+@dataclass(frozen=True, kw_only=True)
+class DrillParams:
+    """A restore drill: the newest backup restored onto scratch hosts, checked, torn down, timed.
+
+    `config` has no default: the default path of the other commands names the production cluster."""
+
+    command: Literal["drill"] = "drill"
+    config: str = required()  # the scratch cluster's k0sctl.yaml
+    restore_from: str = required()  # a get of this resource
+    confirm: str | None = None  # must equal the scratch cluster's metadata.name (checked by the step)
+    keep: bool = False  # leave the restored scratch cluster running after a successful drill
+
+
 def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory: Path) -> StepResponse:
     from k0sctl_resource.archive.inspection import inspect
-    from k0sctl_resource.steps.restore_source import verified_get_archive
+    from k0sctl_resource.shared.restore_source import verified_get_archive
 
-    drill_guard.check_confirm(params, scratch)
-    get_dir, record = drill_guard.backup_record(params, directory)
+    drill_guard.check_confirm(params.confirm, scratch)
+    get_dir, record = drill_guard.backup_record(params.restore_from, directory)
     drill_guard.check_not_production(scratch, record)
     archive = verified_get_archive(ctx, get_dir, record, params.restore_from)
     found = inspect(archive)

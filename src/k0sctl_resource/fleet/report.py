@@ -6,8 +6,8 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
+from k0sctl_resource.fleet.status import SEVERITY, ClusterStatus
 from k0sctl_resource.gitstore.commit_format import rfc3339
-from k0sctl_resource.steps.fleet_status import SEVERITY, ClusterStatus
 
 
 def worst(statuses: list[ClusterStatus]) -> str:

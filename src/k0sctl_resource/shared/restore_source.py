@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from k0sctl_resource.archive.inspection import copy_with_digest
-from k0sctl_resource.concourse.params import ApplyParams
 from k0sctl_resource.config.paths import inside, kind_of, open_regular, read_regular, refuse_symlinks
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.steps.context import StepContext
-from k0sctl_resource.steps.get import ENCRYPTED_FILE, METADATA_FILE, PLAIN_FILE
+from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.get_folder import ENCRYPTED_FILE, METADATA_FILE, PLAIN_FILE
 
 METADATA_LIMIT = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -117,10 +116,9 @@ def _archive_in(folder: Path, shown: str) -> Path | None:
     return None
 
 
-def resolve_restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> RestoreSource:
+def resolve_restore_source(ctx: StepContext, restore_from: str, directory: Path) -> RestoreSource:
     """The verified plain archive named by `restore_from` (see the module doc)."""
-    assert params.restore_from is not None
-    shown = params.restore_from
+    shown = restore_from
     target = inside(directory, shown, "restore_from")
     refuse_symlinks(directory.resolve(), shown, "restore_from")
     try:
