@@ -163,3 +163,16 @@ def test_a_newest_backup_behind_many_other_commits_is_found(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (cluster,) = json.loads(proc.stdout)["clusters"]
     assert cluster["status"] == "ok" and cluster["newest_backup"] is not None
+
+
+def test_a_cluster_whose_repository_is_refused_does_not_hide_the_others(tmp_path: Path) -> None:
+    repo = bare_repo(tmp_path / "backups.git")
+    specs = fleet_specs()[:2]
+    build_fleet(repo, specs)
+    evil = {"name": "evil", "vars": {"backup_repo_uri": "ext::sh -c touch% /tmp/pwned"}}
+    clusters = clusters_yml(tmp_path / "clusters.yml", specs, f"file://{repo}", extra=[evil])
+    proc = run_fleet_status(clusters)
+    assert proc.returncode == 1, proc.stderr
+    by_name = {c["name"]: c for c in json.loads(proc.stdout)["clusters"]}
+    assert [by_name[n]["status"] for n in ("c00", "c01", "evil")] == ["ok", "ok", "unreachable"]
+    assert "makes git run a program" in by_name["evil"]["problems"][0]

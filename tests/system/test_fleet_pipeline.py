@@ -162,3 +162,13 @@ def test_a_var_the_template_needs_and_nobody_sets_is_refused(build: Path) -> Non
     proc = run_task(build)
     assert proc.returncode == 1
     assert "cluster prod-eu does not set backup_keep (needed by pipeline.yml" in proc.stderr
+
+
+def test_a_shallow_checkout_is_refused_for_the_guard_cannot_read_it(build: Path) -> None:
+    shallow = build / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth=1", f"file://{build / 'fleet-config'}", str(shallow)], check=True)
+    shutil.rmtree(build / "fleet-config")
+    shallow.rename(build / "fleet-config")
+    proc = run_task(build)
+    assert proc.returncode == 1
+    assert "is a shallow clone: the guard against removing a cluster by accident" in proc.stderr

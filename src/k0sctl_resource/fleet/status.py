@@ -101,7 +101,10 @@ def _by_repository(fleet: Fleet) -> dict[str, list[FleetCluster]]:
     return groups
 
 
-def _read(source: Source, workspace: Workspace, branches: list[str], timeout: float) -> dict[str, BranchReport]:
+def _read(source: Source | ResourceError, workspace: Workspace, branches: list[str], timeout: float
+          ) -> dict[str, BranchReport]:
+    if isinstance(source, ResourceError):
+        raise source
     deadline = time.monotonic() + timeout  # from the moment this repository's thread starts
     auth = GitAuth(source, workspace)
     return read_branches(auth.url, auth.env, branches, workspace.dir("fleet"), deadline)
@@ -152,7 +155,12 @@ def fleet_status(fleet: Fleet, now: datetime | None = None) -> list[ClusterStatu
     forget_inherited_git_env()
     groups = _by_repository(fleet)
     timeout = float(fleet.defaults.timeout)
-    sources = {uri: repository_source(uri, members, timeout) for uri, members in groups.items()}
+    sources: dict[str, Source | ResourceError] = {}
+    for uri, members in groups.items():
+        try:
+            sources[uri] = repository_source(uri, members, timeout)
+        except ResourceError as refused:  # its clusters are unreachable; the others are still read
+            sources[uri] = refused
     found: dict[str, ClusterStatus] = {}
     with _workspaces(len(groups)) as spaces, \
             concurrent.futures.ThreadPoolExecutor(max_workers=min(64, len(groups))) as pool:
@@ -170,7 +178,8 @@ def fleet_status(fleet: Fleet, now: datetime | None = None) -> list[ClusterStatu
                 elif (exc := future.exception()) is not None:
                     if not isinstance(exc, ResourceError):
                         raise exc
-                    status.flag("unreachable", REDACT(exc.message))
+                    status.flag("unreachable", f"{uri}: {REDACT(exc.message)}" if uri not in exc.message
+                                else REDACT(exc.message))
                 else:
                     judge(status, future.result()[cluster.backup_branch], moment)
     return [found[c.name] for c in fleet.clusters]

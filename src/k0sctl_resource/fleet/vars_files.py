@@ -64,6 +64,9 @@ def names_in_history(clusters_file: Path) -> set[str] | None:
     top = clusters_file.resolve().parent
     if not (top / ".git").exists():
         return None
+    if (top / ".git" / "shallow").exists():
+        raise ResourceError(f"{top} is a shallow clone: the guard against removing a cluster by accident reads the "
+                            "history of clusters.yml (remove `depth` from the config repository's git resource)")
     runner = GitRunner(top, {})
     shas = runner.ok("log", f"--max-count={HISTORY_COMMITS}", "--format=%H", "--", clusters_file.name,
                      what="reading the history of clusters.yml").split()
