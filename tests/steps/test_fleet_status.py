@@ -144,7 +144,7 @@ def test_without_the_key_the_repository_is_unreachable_with_a_reason(tmp_path: P
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
     assert [c["status"] for c in report["clusters"]] == ["unreachable", "unreachable"]
-    assert "authentication failed" in report["clusters"][0]["problems"][0]
+    assert "authentication failed (check K0SCTL_FLEET_BACKUP_PRIVATE_KEY or" in report["clusters"][0]["problems"][0]
 
 
 def test_a_newest_backup_behind_many_other_commits_is_found(tmp_path: Path) -> None:
@@ -175,4 +175,4 @@ def test_a_cluster_whose_repository_is_refused_does_not_hide_the_others(tmp_path
     assert proc.returncode == 1, proc.stderr
     by_name = {c["name"]: c for c in json.loads(proc.stdout)["clusters"]}
     assert [by_name[n]["status"] for n in ("c00", "c01", "evil")] == ["ok", "ok", "unreachable"]
-    assert "makes git run a program" in by_name["evil"]["problems"][0]
+    assert "backup_repo_uri: a `<transport>::address` URL makes git run a program" in by_name["evil"]["problems"][0]

@@ -36,6 +36,21 @@ from k0sctl_resource.runtime.workspace import Workspace
 ENV_PREFIX = "K0SCTL_FLEET_"
 SEVERITY = ("ok", "undrilled", "stale", "unreachable")
 GRACE_S = 5.0  # beyond a repository's own bound, before its thread is given up on
+# What the resource's messages call a setting of `source`, as fleet-status's user sets it.
+_FLEET_NAMES = (
+    ("source.backup.private_key or source.backup.username/password",
+     f"{ENV_PREFIX}BACKUP_PRIVATE_KEY or {ENV_PREFIX}BACKUP_USERNAME/PASSWORD"),
+    ("source.backup.timeout", "defaults.timeout of clusters.yml"),
+    ("source.ssh_known_hosts", f"the clusters' cluster_ssh_known_hosts (or {ENV_PREFIX}SSH_KNOWN_HOSTS)"),
+    ("source.backup.uri", "backup_repo_uri"),
+    ("source.backup.", f"{ENV_PREFIX}BACKUP_"),
+)
+
+
+def _in_fleet_terms(message: str) -> str:
+    for theirs, ours in _FLEET_NAMES:
+        message = message.replace(theirs, ours)
+    return REDACT(message)
 
 
 @dataclass
@@ -178,8 +193,8 @@ def fleet_status(fleet: Fleet, now: datetime | None = None) -> list[ClusterStatu
                 elif (exc := future.exception()) is not None:
                     if not isinstance(exc, ResourceError):
                         raise exc
-                    status.flag("unreachable", f"{uri}: {REDACT(exc.message)}" if uri not in exc.message
-                                else REDACT(exc.message))
+                    status.flag("unreachable", _in_fleet_terms(exc.message if uri in exc.message
+                                                               else f"{uri}: {exc.message}"))
                 else:
                     judge(status, future.result()[cluster.backup_branch], moment)
     return [found[c.name] for c in fleet.clusters]
