@@ -126,11 +126,12 @@ def _read(source: Source | ResourceError, workspace: Workspace, branches: list[s
 
 
 def _age(moment: str | None, now: datetime) -> float | None:
+    """Seconds from `moment` (RFC 3339; without a zone it is UTC, as verify reads it) to `now`."""
     try:
         parsed = datetime.fromisoformat((moment or "").replace("Z", "+00:00"))
     except ValueError:
         return None
-    return max(0.0, (now - parsed).total_seconds()) if parsed.tzinfo is not None else None
+    return max(0.0, (now - (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))).total_seconds())
 
 
 def judge(status: ClusterStatus, report: BranchReport, now: datetime) -> ClusterStatus:
