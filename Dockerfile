@@ -70,7 +70,7 @@ RUN --mount=type=secret,id=pip-cert \
 FROM ${BASE_IMAGE}
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git openssh-client python3 \
+ && apt-get install -y --no-install-recommends ca-certificates git openssh-client python3 tzdata \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=k0sctl /usr/local/bin/k0sctl /usr/local/bin/k0sctl
 COPY --from=venv /opt/venv /opt/venv

@@ -5,12 +5,14 @@ stops after PUSH_ATTEMPTS attempts or after the retry window, whichever comes fi
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from k0sctl_resource.config.models import parse_source
 from k0sctl_resource.gitstore.auth import GitAuth
+from k0sctl_resource.gitstore.pruning import Pruning
 from k0sctl_resource.gitstore.push import PUSH_ATTEMPTS, push_archive
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime.errors import ResourceError
@@ -118,7 +120,8 @@ def test_a_push_always_rejected_stops_after_push_attempts(repo: Path, tmp_path: 
     with Workspace() as ws:
         store = BackupStore(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
         with pytest.raises(ResourceError) as failed:
-            push_archive(store, archive, "c-20260101T000000Z.tar.gz", lambda *_a: "backup\n")
+            push_archive(store, archive, "c-20260101T000000Z.tar.gz", lambda *_a: "backup\n",
+                         Pruning(None, "c", datetime.now(UTC)))
     assert len(count.read_text().split()) == PUSH_ATTEMPTS
     assert f"({PUSH_ATTEMPTS} attempt(s), at most" in str(failed.value) and "\n" not in str(failed.value)
 

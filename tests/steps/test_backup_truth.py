@@ -1,5 +1,5 @@
 """docs/security.md, "Exit 0 means the archive is on the branch": a backup exits 0 only when the commit it pushed
-holds its archive and is on the branch as the remote shows it afterwards, whatever `keep`, clocks (an
+holds its archive and is on the branch as the remote shows it afterwards, whatever retention, clocks (an
 archive stamped in the future by another worker) or concurrent writers (other puts, a server that
 rewrites the branch after accepting the push) did."""
 
@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from k0sctl_resource.gitstore.commit_format import retention
 from tests.support.backup_support import (
     backup_source,
     first_parents,
@@ -52,35 +51,30 @@ def holds(repo: Path, run: StepRun) -> bool:
 @pytest.mark.parametrize(("keep", "hours_ahead"), [(1, [1]), (1, [1, 25]), (2, [1, 2]), (3, [1]), (2, [])])
 def test_keep_never_removes_the_archive_just_added(resource: Resource, workdir: Path, repo: Path, running: Double,
                                                    tmp_path: Path, keep: int, hours_ahead: list[int]) -> None:
-    others = [f"{CLUSTER_NAME}-{stamp(timedelta(days=-3))}.tar.gz",
-              *(f"{CLUSTER_NAME}-{stamp(timedelta(hours=h))}.tar.gz" for h in hours_ahead)]
-    seed(repo, tmp_path, others)
+    """Archives stamped in the future (another worker's clock) are kept and take no place of `keep`."""
+    old = [f"{CLUSTER_NAME}-{stamp(timedelta(days=-d))}.tar.gz" for d in (4, 3)]
+    ahead = [f"{CLUSTER_NAME}-{stamp(timedelta(hours=h))}.tar.gz" for h in hours_ahead]
+    seed(repo, tmp_path, [*old, *ahead])
     source = backup_source(f"file://{repo}", plaintext=True, keep=keep)
     put = resource.put(put_request(source, "backup"), workdir).expect_ok()
     assert holds(repo, put)
     files = [f.removeprefix("backups/") for f in tree_files(repo, put.answer["version"]["ref"])]
-    assert put.metadata["archive"] in files
-    assert sorted(files) == sorted([put.metadata["archive"], *(sorted(others)[len(others) - keep + 1:])])
+    assert sorted(files) == sorted([put.metadata["archive"], *ahead, *old[len(old) - keep + 1:]])
+    if ahead:
+        assert f"future {len(ahead)}" in put.metadata["kept_by_rule"]
+        assert "dated after now" in put.stderr, put.stderr
     got = resource.get({"source": source, "version": put.answer["version"]}, tmp_path / "get").expect_ok()
     assert got.answer["version"] == put.answer["version"] and (tmp_path / "get" / "backup.tar.gz").is_file()
-
-
-def test_retention_protects_whatever_the_stamps_say() -> None:
-    new = "c-20260101T000000Z.tar.gz"
-    future = ["c-20260101T010000Z.tar.gz", "c-20990101T000000Z.tar.gz.age", "c-20260101T010000Z-2.tar.gz"]
-    assert retention([*future, new], 1, protect={new}) == ["c-20260101T010000Z.tar.gz", "c-20260101T010000Z-2.tar.gz",
-                                                          "c-20990101T000000Z.tar.gz.age"]
-    assert new not in retention([*future, new], 2, protect={new})
-    assert retention([*future, new], 2, protect={new}) == ["c-20260101T010000Z.tar.gz", "c-20260101T010000Z-2.tar.gz"]
-    assert retention([new], 1, protect={new}) == [] and retention([*future, new], 0, protect={new}) == []
-    assert retention(["foreign.tar.gz", new], 1, protect={new}) == []
 
 
 def test_concurrent_writers_with_keep_and_a_clock_ahead(tmp_path: Path, workdir: Path, repo: Path,
                                                         running: Double) -> None:
     """Five puts at once with keep: 1 onto a branch holding an archive stamped an hour ahead: each put
-    that exits 0 (all of them) printed a commit that holds its own archive and is on the branch."""
-    seed(repo, tmp_path, [f"{CLUSTER_NAME}-{stamp(timedelta(hours=1))}.tar.gz"])
+    that exits 0 (all of them) printed a commit that holds its own archive and is on the branch; a put
+    redone on a moved tip keeps the archives the others added meanwhile (their policy keeps them), and the
+    next backup applies keep to them."""
+    ahead = f"{CLUSTER_NAME}-{stamp(timedelta(hours=1))}.tar.gz"
+    seed(repo, tmp_path, [ahead])
     source = backup_source(f"file://{repo}", plaintext=True, keep=1)
     resources = parallel_resources(tmp_path, running, 5)
     runs: list[Any] = [None] * len(resources)
@@ -92,7 +86,12 @@ def test_concurrent_writers_with_keep_and_a_clock_ahead(tmp_path: Path, workdir:
     for run in runs:
         run.expect_ok()
         assert holds(repo, run)
-    assert len(tree_files(repo, "refs/heads/k0sctl-backup")) == 1
+    last = next(r for r in runs if r.answer["version"]["ref"] == first_parents(repo)[-1])
+    files = {f.removeprefix("backups/") for f in tree_files(repo, "refs/heads/k0sctl-backup")}
+    assert {ahead, last.metadata["archive"]} <= files
+    after = resources[0].put(put_request(source, "backup"), workdir).expect_ok()
+    assert sorted(tree_files(repo, "refs/heads/k0sctl-backup")) == sorted(
+        [f"backups/{ahead}", f"backups/{after.metadata['archive']}"])
 
 
 def hook(repo: Path, name: str, body: str) -> Path:

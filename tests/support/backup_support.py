@@ -185,7 +185,7 @@ class HistoryCommit:
 
 def build_history(repo: Path, count: int, archive_size: int, *, cluster: str = "bench",
                   branch: str = BRANCH, folder: str = FOLDER,
-                  start: datetime | None = None) -> list[str]:
+                  start: datetime | None = None, every: timedelta = timedelta(minutes=1)) -> list[str]:
     """Append `count` backup commits (random, incompressible archives of `archive_size` bytes, every
     one kept in the tree) to `branch` of the bare `repo`, with `git fast-import`. Returns the shas of
     the branch's first-parent chain, oldest first."""
@@ -201,8 +201,8 @@ def build_history(repo: Path, count: int, archive_size: int, *, cluster: str = "
     write = proc.stdin.write
     for i in range(count):
         data = os.urandom(archive_size)
-        stamp = (moment + timedelta(minutes=i)).strftime("%Y%m%dT%H%M%SZ")
-        created = (moment + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = (moment + every * i).strftime("%Y%m%dT%H%M%SZ")
+        created = (moment + every * i).strftime("%Y-%m-%dT%H:%M:%SZ")
         name = f"{cluster}-{stamp}.tar.gz.age"
         message = (f"backup {cluster} {name}\n\nsynthetic history for tests\n\n"
                    f"K0sctl-Resource-Kind: backup\nArchive: {name}\nArchive-Path: {folder}/{name}\n"
@@ -211,7 +211,7 @@ def build_history(repo: Path, count: int, archive_size: int, *, cluster: str = "
         write(f"blob\nmark :{i + 1}\ndata {len(data)}\n".encode())
         write(data)
         write(b"\n")
-        when = int((moment + timedelta(minutes=i)).timestamp())
+        when = int((moment + every * i).timestamp())
         write(f"commit refs/heads/{branch}\ncommitter k0sctl-resource <k0sctl-resource@localhost> {when} +0000\n"
               f"data {len(message)}\n".encode())
         write(message)

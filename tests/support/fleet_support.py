@@ -68,7 +68,7 @@ def build_fleet(repo: Path, specs: list[ClusterSpec], now: datetime | None = Non
 def clusters_yml(path: Path, specs: list[ClusterSpec], uri: str, *, known_hosts: str = "",
                  timeout: str = "20s", extra: list[dict[str, Any]] | None = None) -> Path:
     doc = {
-        "defaults": {"max_age": "26h", "max_drill_age": "192h", "timeout": timeout,
+        "defaults": {"max_age": "26h", "max_drill_age": "8d", "timeout": timeout,
                      "vars": {"backup_repo_uri": uri, "cluster_ssh_known_hosts": known_hosts}},
         "clusters": [{"name": s.name, "config": f"clusters/{s.name}/k0sctl.yaml"} for s in specs] + (extra or []),
     }

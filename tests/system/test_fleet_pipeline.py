@@ -33,7 +33,8 @@ from tests.system.test_pipeline import (
     validate_requests,
 )
 
-DERIVED = {"cluster_name", "config_path", "scratch_config_path", "scratch_cluster_name", "backup_branch"}
+DERIVED = {"cluster_name", "config_path", "scratch_config_path", "scratch_cluster_name", "backup_branch",
+           "freshness_max_age", "freshness_warn_age", "freshness_max_drill_age"}
 NAMES = ["prod-eu", "prod-us", "edge-1"]
 
 
@@ -157,11 +158,11 @@ def test_a_cluster_removed_by_accident_stops_the_build_and_removed_on_purpose_do
 
 def test_a_var_the_template_needs_and_nobody_sets_is_refused(build: Path) -> None:
     doc = clusters_doc(NAMES)
-    del doc["defaults"]["vars"]["backup_keep"]
+    del doc["defaults"]["vars"]["backup_keep_daily"]
     commit(build / "fleet-config", doc)
     proc = run_task(build)
     assert proc.returncode == 1
-    assert "cluster prod-eu does not set backup_keep (needed by pipeline.yml" in proc.stderr
+    assert "cluster prod-eu does not set backup_keep_daily (needed by pipeline.yml" in proc.stderr
 
 
 def test_a_shallow_checkout_is_refused_for_the_guard_cannot_read_it(build: Path) -> None:

@@ -289,13 +289,16 @@ def test_structure_and_references() -> None:
     assert types[OUR_TYPE]["type"] == "registry-image"
     assert types[OUR_TYPE]["source"] == {"repository": "((k0sctl_resource_image))", "tag": "((k0sctl_resource_tag))"}
     jobs = check_structure(doc)
-    assert set(jobs) == {"ping", "init", "install", "backup", "uninstall", "restore-drill"}
+    assert set(jobs) == {"ping", "init", "install", "backup", "uninstall", "restore-drill", "freshness",
+                         "retention-preview"}
 
     # k0sctl never runs twice at once against the cluster.
-    for name in ("init", "install", "backup", "uninstall"):
+    for name in ("init", "install", "backup", "uninstall", "retention-preview"):
         assert jobs[name].get("serial_groups") == ["cluster"], name
     # The drill never touches the cluster, so it waits for nothing of it.
     assert "serial_groups" not in jobs["restore-drill"] and jobs["restore-drill"]["serial"] is True
+    # verify reads the backup repository only.
+    assert "serial_groups" not in jobs["freshness"] and jobs["freshness"]["serial"] is True
 
 
 def test_puts_name_their_inputs_for_inputs_detect() -> None:
@@ -316,7 +319,7 @@ def test_puts_name_their_inputs_for_inputs_detect() -> None:
                         assert first in artifacts, f"{path}: params.{key} starts with {first!r}, not an artifact"
                 if step["params"].get("command") == "drill":
                     assert step["params"]["config"] == "scratch-config/((scratch_config_path))", path
-                elif step["params"].get("command") != "init":
+                elif step["params"].get("command") not in ("init", "verify"):
                     assert step["params"].get("config") == "config/((config_path))", path
                 artifacts.add(step["put"])
 
@@ -359,6 +362,16 @@ def test_the_jobs_do_what_the_readme_says() -> None:
                                "restore_from": "cluster", "confirm": "((scratch_cluster_name))"}
     assert [s.get("passed") for s in steps("restore-drill") if s.get("get") == "cluster"] == [None], \
         "the drill restores the newest backup"
+
+    assert triggers("retention-preview") == set()
+    assert put("retention-preview")["params"] == {"command": "prune", "config": "config/((config_path))",
+                                                  "dry_run": True}
+
+    assert triggers("freshness") == {"hourly"}
+    verify = put("freshness")
+    assert verify["resource"] == "cluster" and verify["no_get"] is True
+    assert verify["params"] == {"command": "verify", "max_age": "((freshness_max_age))",
+                                "warn_age": "((freshness_warn_age))", "max_drill_age": "((freshness_max_drill_age))"}
 
 
 def test_the_scratch_cluster_is_not_the_cluster() -> None:
@@ -430,6 +443,9 @@ def test_ping_never_writes_the_clusters_version_history() -> None:
         expected = {"ping": "cluster-hosts", "drill": "scratch"}.get(params["command"], "cluster")
         assert resource == expected, f"put {params['command']} is on {resource}"
         drill = params["command"] == "drill"
+        if params["command"] == "verify":
+            assert "config" not in params, "verify reads the backup repository only"
+            continue
         assert params["config"] == ("scratch-config/((scratch_config_path))" if drill else "config/((config_path))")
     gets = [step.get("resource", step["get"]) for _, kind, step in our_steps(doc) if kind == "get"]
     assert gets == ["cluster", "cluster"], "only install and restore-drill get a version of the cluster"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from k0sctl_resource.archive import crypto, inspection
-from k0sctl_resource.config.models import Encryption, parse_source
+from k0sctl_resource.config.models import Encryption, Retention, parse_source
 from k0sctl_resource.gitstore.auth import GitAuth, RemoteUrl
 from k0sctl_resource.gitstore.commit_format import (
     BackupFacts,
@@ -23,9 +23,9 @@ from k0sctl_resource.gitstore.commit_format import (
     format_message,
     metadata_of,
     parse_facts,
-    retention,
     unique_name,
 )
+from k0sctl_resource.gitstore.pruning import Pruning
 from k0sctl_resource.gitstore.runner import classify
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.workspace import Workspace
@@ -45,7 +45,7 @@ def test_archive_names_sort_and_collide() -> None:
     second = unique_name("prod-eu-20260304T050607Z.tar.gz.age", taken)
     assert second == "prod-eu-20260304T050607Z-2.tar.gz.age"
     assert unique_name(second, taken | {second}) == "prod-eu-20260304T050607Z-3.tar.gz.age"
-    # keep removed the first two archives of that second from the tree: their names are not used again
+    # retention removed the first two archives of that second from the tree: their names are not used again
     kept = {"prod-eu-20260304T050607Z-3.tar.gz.age", "prod-eu-20260304T050607Z-4.tar.gz.age"}
     assert unique_name("prod-eu-20260304T050607Z.tar.gz.age", kept) == "prod-eu-20260304T050607Z-5.tar.gz.age"
     assert unique_name("prod-eu-20260304T050608Z.tar.gz.age", kept) == "prod-eu-20260304T050608Z.tar.gz.age"
@@ -54,11 +54,15 @@ def test_archive_names_sort_and_collide() -> None:
 
 def test_retention_keeps_newest_and_never_foreign_files() -> None:
     names = ["c-20260101T000000Z.tar.gz.age", "c-20260102T000000Z-2.tar.gz.age", "c-20260102T000000Z.tar.gz.age",
-             "README.tar.gz", "c-20251231T235959Z.tar.gz"]
-    assert retention(names, 0) == []
-    assert retention(names, 2) == ["c-20251231T235959Z.tar.gz", "c-20260101T000000Z.tar.gz.age"]
-    assert retention(names, 1) == ["c-20251231T235959Z.tar.gz", "c-20260101T000000Z.tar.gz.age",
-                                   "c-20260102T000000Z.tar.gz.age"]
+             "README.tar.gz", "c-20251231T235959Z.tar.gz", "c-eu-20200101T000000Z.tar.gz", "notes.txt"]
+
+    def removed(policy: Retention | None) -> list[str]:
+        return list(Pruning(policy, "c", datetime(2027, 1, 1, tzinfo=UTC)).decide(names).removed)
+
+    assert removed(None) == []
+    assert removed(Retention(keep_last=2)) == ["c-20260101T000000Z.tar.gz.age", "c-20251231T235959Z.tar.gz"]
+    assert removed(Retention(keep_last=1)) == ["c-20260102T000000Z.tar.gz.age", "c-20260101T000000Z.tar.gz.age",
+                                               "c-20251231T235959Z.tar.gz"]
 
 
 def test_trailers_round_trip_typed_and_are_one_line() -> None:

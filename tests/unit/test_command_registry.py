@@ -33,6 +33,8 @@ def test_the_parser_builds_each_commands_params(name: str) -> None:
     raw = {"command": name, "config": "c/k0sctl.yaml"}
     if name == "drill":
         raw["restore_from"] = "cluster"
+    if name == "verify":
+        raw["max_age"] = "26h"
     params = parse_params(raw)
     assert isinstance(params, COMMANDS[name].params())
     assert params.command == name

@@ -46,4 +46,5 @@ def test_a_broken_link_is_found(tmp_path: Path) -> None:
 
 
 def test_readme_is_resource_sized() -> None:
-    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 650
+    # 650 lines, and 30 for the short fleet section (the rest of the fleet is in docs/fleet.md)
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 680

@@ -32,6 +32,8 @@ def test_defaults_overrides_and_derived_vars() -> None:
     assert eu.vars["scratch_cluster_name"] == "prod-eu-drill"
     assert eu.backup_branch == "k0sctl-backup-prod-eu" and us.backup_branch == "k0sctl-backup-prod-us"
     assert eu.backup_uri == "file:///b.git"
+    assert (eu.vars["freshness_max_age"], eu.vars["freshness_warn_age"]) == ("7200s", "6480s")
+    assert us.vars["freshness_max_drill_age"] == "86400s"
     assert {v: eu.vars[v] for v in SECRET_VARS} == {v: f"((prod-eu/{v}))" for v in SECRET_VARS}
     named = parse_fleet(doc(defaults={"secrets": "k0s-{cluster}-{var}"}))
     assert named.clusters[1].vars["backup_identities"] == "((k0s-prod-us-backup_identities))"

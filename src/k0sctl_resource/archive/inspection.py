@@ -37,6 +37,26 @@ class ArchiveFacts:
     entries: int
     parts: tuple[str, ...]  # recognisable k0s backup parts, sorted: config, etcd, kine, pki, …
 
+    @property
+    def datastore(self) -> str:
+        """`etcd` (etcd-snapshot.db), `kine` (kine-state-backup.db) or `none`: k0s saves no datastore of an
+        external etcd or of a kine backend other than SQLite, and only warns about it."""
+        return "etcd" if "etcd" in self.parts else "kine" if "kine" in self.parts else "none"
+
+
+def check_complete(facts: ArchiveFacts, name: str, *, allow_config_only: bool) -> None:
+    """A k0s backup holds k0s.yaml, pki/ and a datastore; ResourceError naming what is missing. Without a
+    datastore it is refused unless `allow_config_only` (a cluster on external etcd, backed up elsewhere)."""
+    missing = [label for part, label in (("config", "k0s.yaml"), ("pki", "pki/")) if part not in facts.parts]
+    if missing:
+        raise ResourceError(f"the backup archive {name} is not a complete k0s backup: it holds no "
+                            f"{' and no '.join(missing)}")
+    if facts.datastore == "none" and not allow_config_only:
+        raise ResourceError(f"the backup archive {name} holds no datastore (neither etcd-snapshot.db nor "
+                            "kine-state-backup.db: k0s does not back up an external etcd or a non-SQLite kine, "
+                            "it only warns); restoring it would give an empty cluster. Set params.allow_config_only: "
+                            "true to store such a config-only backup")
+
 
 def file_digest(path: Path) -> tuple[str, int]:
     """sha256 (hex) and size in bytes of a file, read in chunks."""

@@ -71,6 +71,10 @@ COMMANDS: dict[str, CommandInfo] = {
                         "check that every host answers: ICMP, route and SSH/WinRM port"),
     "drill": CommandInfo("k0sctl_resource.commands.drill", "DrillParams",
                          "restore a backup onto scratch hosts, check it, reset them, time it"),
+    "verify": CommandInfo("k0sctl_resource.commands.verify", "VerifyParams",
+                          "fail when the newest backup (or the last passed drill) is too old", needs_cluster=False),
+    "prune": CommandInfo("k0sctl_resource.commands.prune", "PruneParams",
+                         "apply backup.retention to the branch without a backup (dry_run: report only)"),
 }
 NAMES = tuple(COMMANDS)
 

@@ -16,7 +16,8 @@ from k0sctl_resource.shared.context import StepContext
 class BackupParams:
     command: Literal["backup"] = "backup"
     config: str = "config/k0sctl.yaml"
+    allow_config_only: bool = False  # store an archive without a datastore (a cluster on external etcd)
 
 
 def run(ctx: StepContext, params: BackupParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
-    return take_backup(ctx, cluster, reason="")
+    return take_backup(ctx, cluster, reason="", allow_config_only=params.allow_config_only)

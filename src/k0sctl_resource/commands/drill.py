@@ -32,6 +32,7 @@ from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared import drill_guard
 from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.drill_log import record_drill
 from k0sctl_resource.shared.latest import after_action, branch_version
 
 # k0sctl's wait in "Initialize the k0s cluster" (`/readyz` must answer ok): v0.32.2 and v0.28.0 log the first
@@ -51,6 +52,11 @@ class DrillParams:
     restore_from: str = required()  # a get of this resource
     confirm: str | None = None  # must equal the scratch cluster's metadata.name (checked by the step)
     keep: bool = False  # leave the restored scratch cluster running after a successful drill
+    rto_target_s: int | None = None  # a restore slower than this (restore_s) fails the drill
+
+    def validate(self, path: str) -> None:
+        if self.rto_target_s is not None and self.rto_target_s < 1:
+            raise ResourceError(f"{path}.rto_target_s: must be at least 1 (seconds)")
 
 
 def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory: Path) -> StepResponse:
@@ -70,8 +76,24 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
     facts: dict[str, Any] = {"drilled_ref": ref or None, "drilled_archive": record.get("archive"),
                              "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts)}
     backed_up = record.get("k0s_version") if isinstance(record.get("k0s_version"), str) else None
-    facts.update(_drill(ctx, scratch, archive, params.keep, backed_up))
+    try:  # a drill that ran is recorded, passed or failed (an abort is no ResourceError: it records nothing)
+        facts.update(_drill(ctx, scratch, archive, params.keep, backed_up))
+        slow_by_rto(params, facts)
+    except ResourceError as exc:
+        record_drill(ctx, record, scratch.name, facts, exc.message)
+        raise
+    facts.update(record_drill(ctx, record, scratch.name, facts, None))
     return StepResponse(after_action(ctx, before), facts)
+
+
+def slow_by_rto(params: DrillParams, facts: dict[str, Any]) -> None:
+    """`rto_target_s`: a restore slower than the target fails the drill."""
+    if params.rto_target_s is None:
+        return
+    facts["rto_target_s"] = params.rto_target_s
+    if facts["restore_s"] > params.rto_target_s:
+        raise ResourceError(f"the drill restored in {facts['restore_s']} s, above rto_target_s "
+                            f"{params.rto_target_s} s: the restore is slower than its target")
 
 
 def _drill(ctx: StepContext, scratch: ClusterConfig, archive: Path, keep: bool,

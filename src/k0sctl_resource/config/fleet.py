@@ -3,7 +3,7 @@
 
     defaults:                 # every field optional
       max_age: 26h            # a newest backup older than this is stale
-      max_drill_age: 192h     # no passed drill for this long is undrilled
+      max_drill_age: 8d       # no passed drill for this long is undrilled
       timeout: 30s            # bound on everything fleet-status does with one backup repository
       secrets: "{cluster}/{var}"   # how a cluster's secrets are named in the credential manager
       vars: {…}               # pipeline/pipeline.yml's vars shared by every cluster
@@ -17,8 +17,10 @@
 Per cluster, vars that are not given are derived: `cluster_name` (the name), `config_path`,
 `scratch_config_path` (`scratch/k0sctl.yaml` next to its k0sctl.yaml), `scratch_cluster_name`
 (`<name>-drill`), `backup_branch` (`k0sctl-backup-<name>`: one repository, one branch per cluster),
-and every secret var of the pipeline as a reference `((<secrets template>))` that the credential
-manager resolves when the cluster's pipeline runs. A secret's value is refused here: clusters.yml
+`freshness_max_age`, `freshness_warn_age` and `freshness_max_drill_age` (its `max_age`, 90 % of it, and
+its `max_drill_age`), and every
+secret var of the pipeline as a reference `((<secrets template>))` that the credential manager
+resolves when the cluster's pipeline runs. A secret's value is refused here: clusters.yml
 names secrets, it never holds them.
 """
 
@@ -120,11 +122,16 @@ def _vars(raw: Any, where: str) -> dict[str, Any]:
     return dict(raw)
 
 
-def _derived(entry: _Entry, secrets: str) -> dict[str, Any]:
+def _derived(entry: _Entry, defaults: FleetDefaults) -> dict[str, Any]:
     scratch = posixpath.join(posixpath.dirname(entry.config), "scratch", "k0sctl.yaml")
+    max_age = float(entry.max_age or defaults.max_age)
     found: dict[str, Any] = {"cluster_name": entry.name, "config_path": entry.config,
                              "scratch_config_path": scratch, "scratch_cluster_name": f"{entry.name}-drill",
-                             "backup_branch": f"k0sctl-backup-{entry.name}"}
+                             "backup_branch": f"k0sctl-backup-{entry.name}",
+                             # the cluster's own hourly `freshness` job judges as fleet-status does
+                             "freshness_max_age": f"{max_age:g}s", "freshness_warn_age": f"{0.9 * max_age:g}s",
+                             "freshness_max_drill_age": f"{float(entry.max_drill_age or defaults.max_drill_age):g}s"}
+    secrets = defaults.secrets
     for var in SECRET_VARS:
         found[var] = "((" + secrets.format(cluster=entry.name, var=var) + "))"
     return found
@@ -133,11 +140,11 @@ def _derived(entry: _Entry, secrets: str) -> dict[str, Any]:
 def _cluster(raw: Any, where: str, defaults: FleetDefaults, shared: dict[str, Any]) -> FleetCluster:
     own = _vars(raw.pop("vars", None) if isinstance(raw, dict) else None, f"{where}.vars")
     entry = from_json(_Entry, raw, where)
-    merged = {**_derived(entry, defaults.secrets), **shared, **own}
+    merged = {**_derived(entry, defaults), **shared, **own}
     for var in SECRET_VARS:
         if not (isinstance(merged[var], str) and REFERENCE.match(merged[var])):
             raise ResourceError(f"{where}.vars.{var}: a secret's value does not belong in clusters.yml; leave it "
-                                f"out (it is named {_derived(entry, defaults.secrets)[var]}) or give a ((reference))")
+                                f"out (it is named {_derived(entry, defaults)[var]}) or give a ((reference))")
     if "cluster" in merged:
         raise ResourceError(f"{where}.vars.cluster: reserved for the pipeline instance var")
     return FleetCluster(name=entry.name, config=entry.config,

@@ -8,7 +8,7 @@ unknown keys.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from types import MappingProxyType
 from typing import Any
@@ -58,6 +58,36 @@ class GitUser:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """`backup.retention`: which archives the branch's tree keeps, by restic's `forget` rules."""
+
+    keep_last: int = 0
+    keep_hourly: int = 0
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
+    keep_within: Duration | None = None  # archives created this long before the newest one
+    min_keep: int = 1
+    timezone: str = "UTC"  # the zone of the calendar buckets (IANA name)
+
+    COUNTS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
+
+    def validate(self, path: str) -> None:
+        from k0sctl_resource.config.zones import check_zone
+
+        for name in self.COUNTS:
+            if getattr(self, name) < 0:
+                raise ResourceError(f"{path}.{name}: must be 0 or more")
+        if self.min_keep < 1:
+            raise ResourceError(f"{path}.min_keep: must be at least 1")
+        if not any(getattr(self, name) for name in self.COUNTS) and self.keep_within is None:
+            raise ResourceError(f"{path}: every keep_* is 0 and keep_within is unset, so this policy keeps "
+                                "nothing; set at least one of them (or remove backup.retention to keep all)")
+        check_zone(self.timezone, f"{path}.timezone")
+
+
+@dataclass(frozen=True)
 class BackupRepo:
     uri: str = required()
     branch: str = "k0sctl-backup"
@@ -66,6 +96,7 @@ class BackupRepo:
     username: str | None = None
     password: str | None = secret()
     keep: int = 0
+    retention: Retention | None = None
     git_user: GitUser = field(default_factory=GitUser)
     timeout: Duration = BACKUP_TIMEOUT  # a git network call without progress for this long stops
 
@@ -74,6 +105,8 @@ class BackupRepo:
             raise ResourceError(f"{path}.uri: must not be empty")
         if self.keep < 0:
             raise ResourceError(f"{path}.keep: must be 0 (keep all) or more")
+        if self.keep and self.retention is not None and self.retention.keep_last:
+            raise ResourceError(f"{path}.keep: is shorthand for retention.keep_last; set one of them, not both")
         if not 1 <= self.timeout <= 3600:
             raise ResourceError(f"{path}.timeout: must be between 1s and 1h")
         bad_branch = (
@@ -93,6 +126,13 @@ class BackupRepo:
             raise ResourceError(f"{path}.path: a folder name must not begin with '-' nor hold control characters")
         if self.password is not None:
             check_secret_length(self.password, f"{path}.password")
+
+    @property
+    def policy(self) -> Retention | None:
+        """The retention policy in force: `retention`, with `keep` as its keep_last; None keeps every archive."""
+        if not self.keep:
+            return self.retention
+        return replace(self.retention or Retention(), keep_last=self.keep)
 
     @property
     def folder(self) -> str:

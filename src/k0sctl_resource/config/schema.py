@@ -29,12 +29,12 @@ class Seconds(float):
     """Seconds, written in requests as a plain number (`2`, `0.5`)."""
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 def parse_duration(text: str) -> float:
-    """Parse a Go-style duration such as `45m` or `1h30m10s` into seconds."""
+    """Parse a Go-style duration such as `45m` or `1h30m10s` (and days `7d`, weeks `2w`) into seconds."""
     rest = text.strip()
     if not rest:
         raise ValueError("empty duration")

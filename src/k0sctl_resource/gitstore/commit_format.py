@@ -1,5 +1,5 @@
 """What the backup branch records and how: the facts of a commit as trailers in its message, the names
-of the archive files (a UTC timestamp, `-2`, `-3`, … on collisions) and which of them `keep` removes.
+of the archive files (a UTC timestamp, `-2`, `-3`, … on collisions) and their order.
 
 Plain text and names only; nothing here runs git.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, get_args, get_origin, get_type_hints
@@ -48,6 +48,7 @@ class BackupFacts:
     build: str | None = _fact("Build", commit_only=True)
     entries: int | None = _fact("Entries")
     parts: tuple[str, ...] | None = _fact("Parts")
+    datastore: str | None = _fact("Datastore")  # etcd, kine or none (a config-only backup)
     reason: str | None = _fact("Reason")
     removed_archives: int | None = _fact("Removed-Archives", commit_only=True)
 
@@ -180,16 +181,20 @@ def is_archive_name(name: str) -> bool:
     return name.endswith(ARCHIVE_SUFFIXES)
 
 
+def cluster_stem(cluster: str) -> str:
+    """The cluster's name as its archive names begin (`<stem>-<stamp>.tar.gz[.age]`)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", cluster).strip("-.") or "cluster"
+
+
 def archive_name(cluster: str, moment: datetime, encrypted: bool) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", cluster).strip("-.") or "cluster"
-    return f"{safe}-{compact_stamp(moment)}{'.tar.gz.age' if encrypted else '.tar.gz'}"
+    return f"{cluster_stem(cluster)}-{compact_stamp(moment)}{'.tar.gz.age' if encrypted else '.tar.gz'}"
 
 
 def unique_name(name: str, taken: set[str]) -> str:
     """`name`, or `name` with `-2`, `-3`, … before its extension when a file of that name exists.
 
     For an archive name, the number is one above every number of the same stamp still in `taken` (the
-    branch's tree): `keep` may have removed the first archives of a second from the tree, but never the
+    branch's tree): retention may have removed the first archives of a second from the tree, but never the
     newest, so a name is never used twice in the branch's history."""
     match = _ARCHIVE_NAME.match(name)
     if match is None:
@@ -205,21 +210,18 @@ def unique_name(name: str, taken: set[str]) -> str:
     return f"{stamp[0]}-{stamp[1]}-{max(used, default=1) + 1}{match.group('ext')}"
 
 
-def _sort_key(name: str) -> tuple[str, int, str]:
+def archive_order(name: str) -> tuple[str, int, str]:
+    """Orders archive names by the stamp in them, then by their `-2`, `-3`, … (names of other shapes first)."""
     match = _ARCHIVE_NAME.match(name)
     if match is None:
         return ("", 0, name)
     return (match.group("ts"), int(match.group("n") or 1), name)
 
 
-def retention(names: Sequence[str], keep: int, protect: Collection[str] = ()) -> list[str]:
-    """The archives to remove so that `keep` remain (0: keep all): the ones in `protect` (the archive
-    just added) and the newest of the others by the stamp in their names. Names this resource did not
-    write (no timestamp) are never removed, and neither is anything in `protect`, whatever its stamp
-    says (another worker's clock may run ahead)."""
-    if keep <= 0:
-        return []
-    ours = sorted((n for n in names if _ARCHIVE_NAME.match(n)), key=_sort_key)
-    others = [n for n in ours if n not in protect]
-    room = max(0, keep - sum(1 for n in ours if n in protect))
-    return others[: max(0, len(others) - room)]
+def archive_created(name: str, stem: str) -> datetime | None:
+    """The moment in the name of an archive of the series `stem` (`cluster_stem`): the Created-At its
+    record holds, to the second (both are written from one clock reading). None for other names."""
+    match = _ARCHIVE_NAME.match(name)
+    if match is None or match.group("stem") != stem:
+        return None
+    return datetime.strptime(match.group("ts"), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)

@@ -35,8 +35,9 @@ from k0sctl_resource.gitstore.commit_format import (
     trailer_lines,
     typed_trailers,
 )
+from k0sctl_resource.gitstore.history import find_newest, messages
 from k0sctl_resource.gitstore.remote import Remote
-from k0sctl_resource.gitstore.runner import SHA, GitRunner, classify
+from k0sctl_resource.gitstore.runner import GitRunner, classify
 from k0sctl_resource.gitstore.store import EMPTY_TREE, BackupStore
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
@@ -140,38 +141,21 @@ def append_drill_record(store: BackupStore, record: DrillRecord) -> str:
     raise ResourceError(f"could not record the drill on {remote.describe()} (it kept moving; last: {reason})")
 
 
-def _records(runner: GitRunner, limit: int | None) -> list[DrillRecord]:
-    count = () if limit is None else (f"--max-count={limit}",)
-    out = runner.ok("log", "--first-parent", *count, "--format=%H%x00%B%x01", DRILLS_REF,
-                    what="reading the drill record")
-    found: list[DrillRecord] = []
-    for entry in out.split("\x01"):
-        sha, sep, body = entry.strip().partition("\x00")
-        if sep and SHA.match(sha) and (record := parse_drill_record(body, sha)) is not None:
-            found.append(record)
-    return found
-
-
 def read_drill_records(store: BackupStore, limit: int = 10) -> list[DrillRecord]:
     """The newest `limit` drill records, newest first ([] when no drill was ever recorded)."""
     runner = store.scratch()
     if _fetch(store, runner, f"--depth={max(1, limit)}") is None:
         return []
-    return _records(runner, limit)
+    return [r for sha, body in messages(runner, DRILLS_REF, limit) if (r := parse_drill_record(body, sha))]
 
 
 def newest_passed(store: BackupStore) -> DrillRecord | None:
     """The newest record of a passed drill, or None when no drill ever passed. Reads the newest READ_DEPTH
     records first and the whole branch (commits only, a few hundred bytes each) only when none of them
     passed."""
-    runner = store.scratch()
-    if _fetch(store, runner, f"--depth={READ_DEPTH}") is None:
-        return None
-    records = _records(runner, READ_DEPTH)
-    if not any(r.passed for r in records) and len(records) >= READ_DEPTH:
-        result = runner.fetch(store.remote.url, f"+{drills_remote(store).head_ref}:{DRILLS_REF}",
-                              options=("--filter=tree:0", "--unshallow"), timeout=store.remote.bounds.bulk)
-        if not result.ok and "unshallow on a complete repository" not in result.stderr:
-            raise result.failure(f"cannot fetch {drills_remote(store).describe()}")
-        records = _records(runner, None)
-    return next((r for r in records if r.passed), None)
+    def passed(sha: str, body: str) -> DrillRecord | None:
+        record = parse_drill_record(body, sha)
+        return record if record is not None and record.passed else None
+
+    _tip, found = find_newest(store, drills_remote(store), DRILLS_REF, READ_DEPTH, passed)
+    return found[0] if found else None

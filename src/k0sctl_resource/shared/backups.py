@@ -10,14 +10,25 @@ from __future__ import annotations
 import dataclasses
 import re
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from k0sctl_resource.archive import crypto, inspection
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.models import Version, require_backup
-from k0sctl_resource.gitstore.commit_format import BackupFacts, archive_name, format_message, rfc3339, utc_now
+from k0sctl_resource.gitstore.commit_format import (
+    BackupFacts,
+    archive_name,
+    cluster_stem,
+    format_message,
+    rfc3339,
+    utc_now,
+)
+from k0sctl_resource.gitstore.drill_record import newest_passed
+from k0sctl_resource.gitstore.pruning import Pruning, message_lines, metadata
 from k0sctl_resource.gitstore.push import PushedArchive, push_archive
+from k0sctl_resource.gitstore.retention import Decision
 from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import SINCE_BACKUP_OUTPUT, Invocation
@@ -105,7 +116,8 @@ def backup_first(ctx: StepContext, cluster: ClusterConfig, *, before: str,
 
 
 def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
-                quiet_no_controller: bool = False, needs: str = "backup") -> StepResponse:
+                quiet_no_controller: bool = False, needs: str = "backup",
+                allow_config_only: bool = False) -> StepResponse:
     """Take a backup of `cluster` and push it; used by put `backup` and by `backup_first` of apply
     and reset (`needs` names which in the error without source.backup). Raises NoRunningController when
     k0s runs nowhere, ResourceError for any other failure."""
@@ -117,6 +129,10 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
     facts = inspection.inspect(plain)
     log.info(f"archive read back: {facts.entries} entries ({', '.join(facts.parts) or 'no known k0s parts'}), "
              f"{facts.size} bytes, sha256 {facts.sha256[:16]}…")
+    inspection.check_complete(facts, plain.name, allow_config_only=allow_config_only)
+    if facts.datastore == "none":
+        log.warn("allow_config_only: true: this archive holds no datastore; a restore of it gives the cluster's "
+                 "configuration and certificates, not its objects")
     created = utc_now()
     if encrypt:
         stored = out_dir / "archive.tar.gz.age"
@@ -129,23 +145,22 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
         log.warn("storing the archive unencrypted (encryption.plaintext: true)")
     build = ctx.build
     hosts = tuple(cluster.addresses())  # what a drill checks its scratch hosts against
-    # The backup's record, once: each push attempt's commit adds its archive's name and what `keep` removed.
+    # The backup's record, once: each push attempt's commit adds its archive's name and what retention removed.
     record = BackupFacts(
         created_at=rfc3339(created), cluster=cluster.name, hosts=hosts or None, sha256=facts.sha256,
         size=facts.size, encrypted=encrypt, k0sctl_version=str(ctx.k0sctl().version()), k0s_version=k0s_version,
         build_url=build.build_url, build=build.describe(), entries=facts.entries, parts=tuple(facts.parts) or None,
-        reason=reason or None,
+        datastore=facts.datastore, reason=reason or None,
     )
 
-    def message_for(name: str, path: str, removed: tuple[str, ...]) -> str:
+    def message_for(name: str, path: str, decision: Decision) -> str:
         body = [f"k0sctl backup of cluster {cluster.name}, by {build.describe()}"
-                + (f" ({reason})" if reason else "") + "."]
-        if removed:
-            body.append(f"keep: {len(removed)} older archive(s) removed from the tree (history keeps them).")
+                + (f" ({reason})" if reason else "") + ".", *message_lines(decision)]
         return format_message(f"backup {cluster.name} {name}", body, dataclasses.replace(
-            record, archive=name, archive_path=path, removed_archives=len(removed) or None))
+            record, archive=name, archive_path=path, removed_archives=len(decision.removed) or None))
 
-    pushed = push_archive(store, stored, archive_name(cluster.name, created, encrypt), message_for)
+    pruning = retention_for(ctx, store, cluster, created)
+    pushed = push_archive(store, stored, archive_name(cluster.name, created, encrypt), message_for, pruning)
     stored.unlink(missing_ok=True)
     log.ok(f"backup {pushed.archive} pushed to {store.remote.describe()} as {pushed.sha[:12]}"
            + (f" (after {pushed.attempts} attempts)" if pushed.attempts > 1 else ""))
@@ -154,10 +169,20 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
 
 
 def put_metadata(record: BackupFacts, pushed: PushedArchive, branch: str) -> dict[str, object]:
-    """A backup put's metadata, read from the record its commit carries."""
+    """A backup put's metadata, read from the record its commit carries, and what retention kept and removed."""
     return {
         "cluster": record.cluster, "hosts": ", ".join(record.hosts or ()), "archive": record.archive,
-        "sha256": record.sha256, "size": record.size, "entries": record.entries, "encrypted": record.encrypted,
-        "ref": pushed.sha, "k0sctl_version": record.k0sctl_version, "branch": branch,
-        "removed_archives": len(pushed.removed),
+        "sha256": record.sha256, "size": record.size, "entries": record.entries, "datastore": record.datastore,
+        "encrypted": record.encrypted, "ref": pushed.sha, "k0sctl_version": record.k0sctl_version, "branch": branch,
+        "removed_archives": len(pushed.removed), **metadata(pushed.decision),
     }
+
+
+def retention_for(ctx: StepContext, store: BackupStore, cluster: ClusterConfig, now: datetime) -> Pruning:
+    """What the policy needs besides the tree; the drill record is read only when a policy is set."""
+    policy = require_backup(ctx.source, "retention").policy
+    drilled = None
+    if policy is not None:
+        passed = newest_passed(store)
+        drilled = passed.drilled_archive if passed is not None else None
+    return Pruning(policy=policy, stem=cluster_stem(cluster.name), now=now, drilled=drilled)
