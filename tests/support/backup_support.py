@@ -51,6 +51,17 @@ def git(repo: Path, *args: str, input: bytes | None = None) -> str:
     return proc.stdout.decode(errors="replace").strip()
 
 
+def branch_tip(repo: Path, branch: str = BRANCH) -> str | None:
+    """The branch's tip, or None when the branch does not exist; any other git failure fails the test."""
+    proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+                          capture_output=True, check=False)
+    if proc.returncode == 1 and not proc.stdout and not proc.stderr:  # --quiet: a missing ref says nothing
+        return None
+    if proc.returncode != 0:
+        raise AssertionError(f"git rev-parse refs/heads/{branch} failed: {proc.stderr.decode(errors='replace')}")
+    return proc.stdout.decode().strip()
+
+
 def first_parents(repo: Path, branch: str = BRANCH) -> list[str]:
     out = git(repo, "rev-list", "--first-parent", "--reverse", branch)
     return out.split()
@@ -190,11 +201,7 @@ def build_history(repo: Path, count: int, archive_size: int, *, cluster: str = "
     one kept in the tree) to `branch` of the bare `repo`, with `git fast-import`. Returns the shas of
     the branch's first-parent chain, oldest first."""
     moment = start or datetime(2025, 1, 1, tzinfo=UTC)
-    parent = None
-    try:
-        parent = git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
-    except AssertionError:
-        parent = None
+    parent = branch_tip(repo, branch)
     proc = subprocess.Popen(["git", "-C", str(repo), "fast-import", "--quiet", "--done"],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     assert proc.stdin is not None

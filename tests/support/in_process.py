@@ -20,7 +20,39 @@ import pytest
 from k0sctl_resource.cli.dispatch import concourse_step
 from k0sctl_resource.concourse.runner import run_step
 from k0sctl_resource.runtime import log
+from k0sctl_resource.runtime.redact import REDACT
 from tests.support.resource import Resource, StepRun
+
+
+@contextlib.contextmanager
+def _as_a_new_process(environment: dict[str, str]) -> Iterator[None]:
+    """What a step process starts with: exactly `environment`, tempfile's folder found from its TMPDIR,
+    colours as NO_COLOR says, and nothing registered for redaction; the test's own state afterwards."""
+    saved_env = dict(os.environ)
+    saved = (tempfile.tempdir, log._COLOR, REDACT._secrets, REDACT._pattern)
+    os.environ.clear()
+    os.environ.update(environment)
+    tempfile.tempdir = None
+    log._COLOR = "NO_COLOR" not in environment
+    REDACT._secrets, REDACT._pattern = set(), None
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        tempfile.tempdir, log._COLOR, REDACT._secrets, REDACT._pattern = saved
+
+
+def run_in_process(args: list[str], stdin: str, environment: dict[str, str]) -> StepRun:
+    """`k0sctl-resource check | in DIR | out DIR` run in this process, in `environment`."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    directory = Path(args[1]) if len(args) > 1 else None
+    with _as_a_new_process(environment), contextlib.redirect_stderr(stderr):
+        code = run_step(concourse_step(args[0], directory), stdin=io.StringIO(stdin), stdout=stdout, guard=False)
+    run = StepRun(list(args), code, stdout.getvalue(), stderr.getvalue())
+    if run.stdout.strip():
+        run.answer = json.loads(run.stdout)
+    return run
 
 
 @dataclass

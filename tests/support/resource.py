@@ -69,6 +69,9 @@ class Resource:
     env: dict[str, str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
     argv_prefix: list[str] = field(default_factory=list)  # e.g. `ip netns exec NS` to run inside a namespace
+    # check, in and out run in the test's own process (`tests.support.in_process.run_in_process`): the
+    # default of tests/steps; the protocol, descriptor, signal and abort tests keep real processes.
+    in_process: bool = False
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BUILD_", "ATC_", "K0SCTL_DOUBLE"))}
@@ -83,6 +86,14 @@ class Resource:
              timeout: float = 120) -> StepRun:
         args = list(args)
         stdin = request if isinstance(request, str | bytes) else json.dumps(request)
+        # Raw bytes on stdin (the protocol's own tests) need a real process's stdin.
+        if self.in_process and not self.argv_prefix and args[:1] in (["check"], ["in"], ["out"]) \
+                and isinstance(stdin, str):
+            from tests.support.in_process import run_in_process
+
+            run = run_in_process(args, stdin, self.environment(env))
+            self.scan(run)
+            return run
         argv = [*self.argv_prefix, executable(), *args]
         proc = subprocess.run(argv, input=stdin.encode() if isinstance(stdin, str) else stdin,
                               capture_output=True, env=self.environment(env), timeout=timeout, check=False)

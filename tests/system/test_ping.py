@@ -109,7 +109,8 @@ class PingLab:
             out.append((int(port), peer.removeprefix("::ffff:")))
         return out
 
-    def add_client(self, name: str, address: str, nameserver: str = "127.0.0.1") -> Namespace:
+    def add_client(self, name: str, address: str, nameserver: str = "127.0.0.1",
+                   resolver_timeout: int = 3) -> Namespace:
         """A client namespace on 192.0.2.0/24 behind the router, with private name resolution.
 
         With the default nameserver nothing answers on port 53, so names that are not in the
@@ -123,7 +124,7 @@ class PingLab:
         ns.add_route("default", via=ROUTER_CLIENT_SIDE)
         ns.write_etc("hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n"
                               f"{OPEN} node-open.lab.test\n::1 v6only.lab.test\n")
-        ns.write_etc("resolv.conf", f"nameserver {nameserver}\noptions timeout:3 attempts:1\n")
+        ns.write_etc("resolv.conf", f"nameserver {nameserver}\noptions timeout:{resolver_timeout} attempts:1\n")
         self.clients[name] = ns
         return ns
 
@@ -200,7 +201,13 @@ def ping_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PingLab]:
         # client2 may use unprivileged ICMP (kernel ping sockets) for every group.
         built.clients["client2"].sysctl("net.ipv4.ping_group_range", "0 2147483647")
         # client3's DNS server is an address where nobody answers: lookups hang.
-        built.add_client("client3", CLIENT3, nameserver=ABSENT)
+        built.add_client("client3", CLIENT3, nameserver=ABSENT, resolver_timeout=30)
+        # Nobody answers at ABSENT, and nothing else does either: without this entry the router would
+        # look its address up (ARP) and, when that fails about 3 s later, send Host Unreachable for
+        # every packet queued meanwhile, an earlier test's included; one landing within a later
+        # probe's timeout showed the router as a hop past itself (seen on loaded machines).
+        built.router.run(["ip", "neigh", "replace", ABSENT, "lladdr", "02:00:00:00:00:63", "dev", "brs",
+                          "nud", "permanent"])
         yield built
 
 
@@ -263,8 +270,9 @@ def test_open_closed_and_absent_hosts(ping_lab: PingLab) -> None:
     assert result["unreachable"] == [f"{CLOSED}:22", f"{ABSENT}:22"]
     # One connect per port, from the client namespace: the probe really ran in there.
     assert ping_lab.connections("open")[len(before):] == [(22, CLIENT), (6443, CLIENT)]
-    # Bounded by one timeout path: the absent host's timeouts ran in parallel with the rest.
-    assert result["wall_s"] < BOUND + 0.8, result["wall_s"]
+    # Bounded by the probe's own timeouts, not by the kernel's (a connect to the absent host would retry
+    # for about two minutes); generous, so that a loaded machine does not fail it.
+    assert result["wall_s"] < BOUND + 5, result["wall_s"]
     assert report["stats"]["targets"] == 3 and report["stats"]["tcp_connects"] == 5
 
 
@@ -390,8 +398,8 @@ def test_slow_name_resolution_is_bounded_by_the_timeout(ping_lab: PingLab) -> No
     assert slow["status"] == "unreachable"
     assert slow["error"] == "slow.lab.test: name resolution did not finish within 0.5s"
     assert hosts[f"{OPEN}:22"]["status"] == "reachable"
-    # resolution (0.5s) + one probe round (BOUND), not the resolver's own 3s timeout
-    assert result["wall_s"] < FAST["timeout"] + BOUND + 0.8, result["wall_s"]
+    # resolution (0.5s) + one probe round (BOUND), not the resolver's own 30s timeout
+    assert result["wall_s"] < FAST["timeout"] + BOUND + 10, result["wall_s"]
 
 
 def test_openssh_aliases_follow_ssh_config(ping_lab: PingLab, tmp_path: Path) -> None:
@@ -439,7 +447,7 @@ def test_without_icmp_permission_reports_tcp_alone(ping_lab: PingLab) -> None:
     meta = result["metadata"]
     assert meta["icmp_mode"] == "none" and meta["worst_rtt_ms"] == "" and meta["max_loss_pct"] == ""
     assert meta["unreachable_hosts"] == f"{CLOSED}:22,{ABSENT}:22"
-    assert result["wall_s"] < FAST["timeout"] + 0.8
+    assert result["wall_s"] < FAST["timeout"] + 5  # the probe's own timeout, not the kernel's connect retries
 
 
 def test_unprivileged_icmp_traces_through_the_error_queue(ping_lab: PingLab) -> None:

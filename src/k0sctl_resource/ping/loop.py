@@ -69,6 +69,9 @@ class Loop:
                         self.icmp.echo(target, now)
                     else:
                         self.icmp.trace_round(target, now)
+                # What has arrived is read before anything is given up on: a process that did not run for
+                # a while (a loaded machine) must not count an answer that came in time as lost.
+                self._poll(0)
                 now = time.monotonic()
                 self.icmp.expire(now)
                 self.tcp.expire(now)
