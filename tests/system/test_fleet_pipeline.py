@@ -173,3 +173,15 @@ def test_a_shallow_checkout_is_refused_for_the_guard_cannot_read_it(build: Path)
     proc = run_task(build)
     assert proc.returncode == 1
     assert "is a shallow clone: the guard against removing a cluster by accident" in proc.stderr
+
+
+def test_a_checkout_owned_by_another_user_is_read_all_the_same(build: Path) -> None:
+    """git refuses a repository of another owner unless told it is safe: the guard must still read it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the checkout to another user")
+    commit(build / "fleet-config", clusters_doc(["prod-eu"]))  # prod-us and edge-1 gone, by accident
+    for path in [build / "fleet-config", *(build / "fleet-config").rglob("*")]:
+        os.lchown(path, 54321, 54321)
+    proc = run_task(build)
+    assert proc.returncode == 1
+    assert "edge-1, prod-us disappeared from clusters:" in proc.stderr

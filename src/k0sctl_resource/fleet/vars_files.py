@@ -17,6 +17,7 @@ and fails, before any pipeline is set, when a name listed there once is now in n
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,12 @@ def names_in_history(clusters_file: Path) -> set[str] | None:
     if (top / ".git" / "shallow").exists():
         raise ResourceError(f"{top} is a shallow clone: the guard against removing a cluster by accident reads the "
                             "history of clusters.yml (remove `depth` from the config repository's git resource)")
-    runner = GitRunner(top, {})
+    # A checkout made by another user (the get of another container user) is read all the same: only
+    # `log` and `show` run, and nothing in its configuration may run a program.
+    trust = (("safe.directory", str(top)), ("core.fsmonitor", "false"), ("core.hooksPath", os.devnull))
+    runner = GitRunner(top, {"GIT_CONFIG_COUNT": str(len(trust)),
+                             **{f"GIT_CONFIG_{kind}_{i}": pair[j] for i, pair in enumerate(trust)
+                                for j, kind in enumerate(("KEY", "VALUE"))}})
     shas = runner.ok("log", f"--max-count={HISTORY_COMMITS}", "--format=%H", "--", clusters_file.name,
                      what="reading the history of clusters.yml").split()
     names: set[str] = set()
