@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from k0sctl_resource.fleet.status import SEVERITY, ClusterStatus
+from k0sctl_resource.fleet.status import SEVERITY, ClusterStatus, human_age
 from k0sctl_resource.gitstore.commit_format import rfc3339
 
 
@@ -23,16 +23,6 @@ def to_json(statuses: list[ClusterStatus], checked_at: datetime) -> dict[str, An
     return {"checked_at": rfc3339(checked_at), "status": worst(statuses),
             "counts": {name: sum(1 for s in statuses if s.status == name) for name in SEVERITY},
             "clusters": [dataclasses.asdict(s) for s in statuses]}
-
-
-def human_age(seconds: float | None) -> str:
-    """`45s`, `12m`, `30h`, `9d`: whole units, the largest that keeps two digits of sense."""
-    if seconds is None:
-        return "-"
-    for unit, size, up_to in (("s", 1, 120), ("m", 60, 120 * 60), ("h", 3600, 48 * 3600)):
-        if seconds < up_to:
-            return f"{seconds // size:.0f}{unit}"
-    return f"{seconds // 86400:.0f}d"
 
 
 def render_table(statuses: list[ClusterStatus]) -> str:

@@ -29,7 +29,6 @@ from k0sctl_resource.gitstore.auth import GitAuth
 from k0sctl_resource.gitstore.fleet_read import BranchReport, read_branches
 from k0sctl_resource.gitstore.runner import forget_inherited_git_env
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.runtime.log import human_seconds
 from k0sctl_resource.runtime.redact import REDACT
 from k0sctl_resource.runtime.workspace import Workspace
 
@@ -125,6 +124,16 @@ def _read(source: Source | ResourceError, workspace: Workspace, branches: list[s
     return read_branches(auth.url, auth.env, branches, workspace.dir("fleet"), deadline)
 
 
+def human_age(seconds: float | None) -> str:
+    """`45s`, `12m`, `30h`, `9d`: whole units, the largest that keeps two digits of sense."""
+    if seconds is None:
+        return "-"
+    for unit, size, up_to in (("s", 1, 120), ("m", 60, 120 * 60), ("h", 3600, 48 * 3600)):
+        if seconds < up_to:
+            return f"{seconds // size:.0f}{unit}"
+    return f"{seconds // 86400:.0f}d"
+
+
 def _age(moment: str | None, now: datetime) -> float | None:
     """Seconds from `moment` (RFC 3339; without a zone it is UTC, as verify reads it) to `now`."""
     try:
@@ -145,7 +154,7 @@ def judge(status: ClusterStatus, report: BranchReport, now: datetime) -> Cluster
     elif status.backup_age_s is None:
         status.flag("stale", f"the newest backup {report.newest_backup[:12]} records no readable Created-At")
     elif status.backup_age_s > status.max_age_s:
-        status.flag("stale", f"newest backup older than max_age ({human_seconds(status.max_age_s)})")
+        status.flag("stale", f"newest backup older than max_age ({human_age(status.max_age_s)})")
     if (last := report.last_drill) is not None:
         status.last_drill_result, status.last_drill_at, status.restore_s = last.result, last.drilled_at, last.restore_s
         if not last.passed:
@@ -156,7 +165,7 @@ def judge(status: ClusterStatus, report: BranchReport, now: datetime) -> Cluster
     if passed is None:
         status.flag("undrilled", "no drill ever passed" if last is None or not last.passed else "no readable drill")
     elif status.drill_age_s is None or status.drill_age_s > status.max_drill_age_s:
-        status.flag("undrilled", f"no passed drill within max_drill_age ({human_seconds(status.max_drill_age_s)})")
+        status.flag("undrilled", f"no passed drill within max_drill_age ({human_age(status.max_drill_age_s)})")
     return status
 
 
