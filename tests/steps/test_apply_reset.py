@@ -239,7 +239,7 @@ def test_sigterm_from_concourse_is_forwarded(resource: Resource, workdir: Path, 
     deadline = time.monotonic() + 20
     while not double.commands() and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(0.5)
+    assert double.commands(), "k0sctl did not start"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM

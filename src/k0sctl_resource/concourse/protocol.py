@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
@@ -20,6 +21,11 @@ from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
 
 MAX_REQUEST = 4 * 1024 * 1024
+# A request nests a handful of levels. The json module's own limit (a RecursionError) differs between
+# Python versions (about 1,000 levels on 3.11, several thousand on 3.13), so the bound is ours.
+MAX_NESTING = 64
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 class AnswerChannel:
@@ -61,9 +67,20 @@ def read_request(stream: TextIO | None = None) -> Any:
     return parse_json(text)
 
 
+def _too_deep(text: str) -> bool:
+    depth = 0
+    for bracket in _NOT_BRACKET.sub("", _STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_NESTING:
+            return True
+    return False
+
+
 def parse_json(text: str) -> Any:
     if not text.strip():
         raise ResourceError("request: stdin is empty; expected a JSON object")
+    if _too_deep(text):
+        raise ResourceError(f"request: JSON nested too deeply (more than {MAX_NESTING} levels)")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
