@@ -43,4 +43,4 @@ def test_a_failure_in_process_is_one_error_line_and_the_exit_code(in_process: In
     run = in_process.put({"source": {}, "params": {"command": "rest"}}, workdir)
     assert run.returncode == 1 and run.stdout == ""
     assert run.error_lines == ["error: params.command: must be one of apply, reset, backup, init, ping, drill, "
-                               "got 'rest' (did you mean reset?)"]
+                               "verify, prune, got 'rest' (did you mean reset?)"]

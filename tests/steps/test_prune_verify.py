@@ -85,6 +85,8 @@ def test_prune_removes_what_the_policy_drops_and_its_version_holds_the_newest_ar
     assert got.metadata["archive"] == others[-1] and (tmp_path / "get" / "backup.tar.gz.age").is_file()
     again = resource.put(put_request(src, "prune"), workdir).expect_ok()
     assert again.answer["version"] == {"ref": sha} and again.metadata["removed_archives"] == "0", "idempotent"
+    fresh = resource.put(put_request(src, "verify", max_age="26h"), workdir).expect_ok()
+    assert fresh.metadata["newest_backup_at"] == newest_record["Created-At"], "a prune is no new backup"
 
 
 def test_prune_needs_a_policy_and_a_branch(resource: Resource, workdir: Path, repo: Path, double: Double) -> None:

@@ -62,14 +62,9 @@ class InProcess:
     resource: Resource  # its environment is this process's for the test; its scanner checks every run
 
     def step(self, name: str, request: Any, directory: Path | None = None) -> StepRun:
-        stdin = io.StringIO(request if isinstance(request, str) else json.dumps(request))
-        stdout, stderr = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stderr(stderr):
-            code = run_step(concourse_step(name, directory), stdin=stdin, stdout=stdout, guard=False)
         args = [name] if directory is None else [name, str(directory)]
-        run = StepRun(args, code, stdout.getvalue(), stderr.getvalue())
-        if run.stdout.strip():
-            run.answer = json.loads(run.stdout)
+        text = request if isinstance(request, str) else json.dumps(request)
+        run = run_in_process(args, text, self.resource.environment())
         self.resource.scan(run)
         return run
 

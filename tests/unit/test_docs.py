@@ -46,5 +46,6 @@ def test_a_broken_link_is_found(tmp_path: Path) -> None:
 
 
 def test_readme_is_resource_sized() -> None:
-    # 650 lines, and 30 for the short fleet section (the rest of the fleet is in docs/fleet.md)
-    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 680
+    lines = len((ROOT / "README.md").read_text(encoding="utf-8").splitlines())
+    assert lines <= 700, (f"README.md has {lines} lines: it holds what a user of the resource needs; "
+                          "runbook, security, troubleshooting and performance notes go to docs/")

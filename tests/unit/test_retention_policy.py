@@ -227,3 +227,18 @@ def test_the_never_removed_set_survives_and_a_second_pass_changes_nothing(
     rest = [a for a in items if a.name in first.kept]
     second = decide(rest, policy, now=now, just_written=just_written, drilled=drilled)
     assert second.removed == () and set(second.kept) == set(first.kept)
+
+
+def test_what_a_commit_and_a_put_say_stays_short_however_many_are_removed() -> None:
+    from k0sctl_resource.gitstore.pruning import LISTED, message_lines, metadata
+
+    stamps = [(datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ")
+              for h in range(500)]
+    decision = run(stamps, keep_last=2)
+    lines = message_lines(decision)
+    assert lines[0].startswith("retention: kept 2 archive(s) (last 2, newest 1), removed 498 from the tree")
+    assert sum(1 for line in lines if line.startswith("removed ")) == LISTED
+    assert lines[-1] == f"… and {498 - LISTED} more removed"
+    meta = metadata(decision)
+    assert meta["removed_archives"] == 498 and str(meta["removed"]).endswith(f"… and {498 - LISTED} more")
+    assert message_lines(Decision()) == [] and metadata(Decision()) == {}

@@ -41,8 +41,9 @@ def find_newest(store: BackupStore, remote: Remote, local_ref: str, depth: int,
     tip = store.fetch_branch(runner, remote, local_ref, ("--filter=tree:0", f"--depth={depth}"))
     if tip is None:
         return None, []
-    found = [r for sha, body in messages(runner, local_ref, depth) if (r := read(sha, body)) is not None]
-    if not found and len(messages(runner, local_ref, depth)) >= depth:
+    newest = messages(runner, local_ref, depth)
+    found = [r for sha, body in newest if (r := read(sha, body)) is not None]
+    if not found and len(newest) >= depth:
         result = runner.fetch(remote.url, f"+{remote.head_ref}:{local_ref}",
                               options=("--filter=tree:0", "--unshallow"), timeout=remote.bounds.bulk)
         if not result.ok and "unshallow on a complete repository" not in result.stderr:

@@ -47,7 +47,7 @@ class SshAgent:
         lifecycle.helper(self._proc.pid)
         try:
             deadline = time.monotonic() + 10
-            while not self._listening():
+            while not self._listening():  # the socket file appears at bind(), before the agent listens
                 if self._proc.poll() is not None or time.monotonic() > deadline:
                     raise ResourceError("could not start ssh-agent")
                 time.sleep(0.02)
@@ -56,19 +56,19 @@ class SshAgent:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._stop()
-
     def _listening(self) -> bool:
-        """Whether the agent accepts connections: it creates its socket (bind) before it listens, and a
-        client in between is refused (seen as ssh-add's "Connection refused" on loaded machines)."""
+        if not self.sock.exists():
+            return False
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             try:
                 probe.connect(str(self.sock))
             except OSError:
                 return False
         return True
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop()
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
