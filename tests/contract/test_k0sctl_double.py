@@ -397,6 +397,32 @@ def test_second_signal_forces_exit(direct_double: Double) -> None:
     assert 'level=warning msg="Aborting... Press Ctrl-C again to exit now."\nlevel=error msg="Forced exit"\n' in out
 
 
+def test_abort_finishes_phase_answers_and_goes_on(direct_double: Double) -> None:
+    """As real k0sctl does while a command on a host hangs: "Aborting..." at once, the phase goes on to
+    its end, then the cancel; a second signal exits at once."""
+    direct_double.set(sleep=3, abort_finishes_phase=True)
+    proc = direct_double.start("apply")
+    wait_for_phase(proc, "Connect to hosts")
+    assert proc.stdout is not None
+    signalled = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout.readline() == 'level=warning msg="Aborting... Press Ctrl-C again to exit now."\n'
+    out, _ = proc.communicate(timeout=30)  # the phase ran on: no "Forced exit", a cancel before the next one
+    assert time.monotonic() - signalled >= 1  # the rest of the 3 s phase, not cut short
+    assert proc.returncode == 1, out
+    assert 'context canceled before entering phase \\"' in out and "Forced exit" not in out
+
+    direct_double.set(sleep=60)
+    proc = direct_double.start("apply")
+    wait_for_phase(proc, "Connect to hosts")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout is not None and "Aborting..." in proc.stdout.readline()
+    assert proc.poll() is None  # still in its phase
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and 'level=error msg="Forced exit"' in out
+
+
 def test_releases_before_v0_23_die_of_sigterm(direct_double: Double) -> None:
     direct_double.set(sleep=60)
     proc = direct_double.start("apply", version="v0.22.0")

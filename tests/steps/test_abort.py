@@ -137,8 +137,9 @@ def test_abort_during_a_push_to_a_slow_server(resource: Resource, workdir: Path,
     assert_nothing_left(resource)  # git push, git-receive-pack and the hook's sleep included
 
 
-def test_abort_during_an_ssh_push_removes_the_key(resource: Resource, workdir: Path, double: Double,
-                                                  sshd_server: SshServer, slow_repo: tuple[Path, Path]) -> None:
+def ssh_push_under_way(resource: Resource, workdir: Path, double: Double, sshd_server: SshServer,
+                       slow_repo: tuple[Path, Path]) -> RunningStep:
+    """A put backup whose push over SSH reached a server that hangs; ssh still runs."""
     repo, marker = slow_repo
     double.set(running=True)
     resource.secrets.append(sshd_server.client_key)
@@ -147,6 +148,12 @@ def test_abort_during_an_ssh_push_removes_the_key(resource: Resource, workdir: P
     step = RunningStep(resource, ["out", str(workdir)], put_request(source, "backup"))
     wait_for(marker.exists, "the push to reach the server")
     assert any(" ssh " in f" {p} " or "/ssh " in p for p in step_processes(resource.tmpdir))
+    return step
+
+
+def test_abort_during_an_ssh_push_removes_the_key(resource: Resource, workdir: Path, double: Double,
+                                                  sshd_server: SshServer, slow_repo: tuple[Path, Path]) -> None:
+    step = ssh_push_under_way(resource, workdir, double, sshd_server, slow_repo)
     code, out, err = step.signal_and_finish()
     assert_aborted(code, out, err, signal.SIGTERM)
     assert_nothing_left(resource)

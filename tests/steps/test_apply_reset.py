@@ -43,8 +43,9 @@ def k0s_archive(path: Path, *, record: bool = True) -> Path:
 
 def test_apply_fresh_cluster(resource: Resource, workdir: Path, double: Double) -> None:
     run = resource.put(put({"command": "apply"}), workdir).expect_ok()
-    cfg = str(workdir / "config" / "k0sctl.yaml")
-    assert double.commands() == [["apply", "--config", cfg]]
+    ((command, flag, cfg),) = double.commands()
+    assert (command, flag) == ("apply", "--config")
+    assert Path(cfg).is_relative_to(resource.tmpdir) and Path(cfg).name == "k0sctl.yaml", "a private copy"
     assert run.metadata["restored"] == "false"
     assert run.answer["version"] == {"ref": "none"}
     assert double.state()["running"] is True

@@ -90,7 +90,7 @@ def test_backup_encrypted_to_age_recipient(resource: Resource, workdir: Path, re
     assert subprocess.run(["git", "-C", str(repo), "cat-file", "-e", plain_blob], check=False).returncode != 0
     # the implicit get of the printed version
     out = tmp_path / "get"
-    resource.get({"source": source, "version": {"ref": ref}}, out).expect_ok()
+    resource.get({"source": source, "version": {"ref": ref}, "params": {"decrypt": True}}, out).expect_ok()
     assert (out / "backup.tar.gz").read_bytes() == plain
 
 
@@ -239,7 +239,8 @@ def test_secrets_never_leave(resource: Resource, workdir: Path, repo: Path, runn
     source["ssh_private_key"] = k0s_key.private
     run = resource.put(put_request(source, "backup"), workdir, env=BUILD_ENV).expect_ok()
     out = tmp_path / "get"
-    got = resource.get({"source": source, "version": run.answer["version"]}, out).expect_ok()
+    got = resource.get({"source": source, "version": run.answer["version"], "params": {"decrypt": True}},
+                       out).expect_ok()
     history = git_history_text(repo)
     for secret in secrets:
         for line in (s.strip() for s in secret.splitlines() if len(s.strip()) >= 16 and "-----" not in s):

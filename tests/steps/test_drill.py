@@ -47,8 +47,8 @@ def take_backup(resource: Resource, workdir: Path, double: Double, source: dict[
     """put backup of prod-eu, then a get into workdir/cluster; the double's record starts empty after."""
     double.set(running=True)
     ref = resource.put(put_request(source, "backup"), workdir).expect_ok().answer["version"]["ref"]
-    resource.get({"source": source, "version": {"ref": ref}, "params": get_params or {}},
-                 workdir / "cluster").expect_ok()
+    params = get_params if get_params is not None else {"decrypt": True}  # the refusals below edit the plain file
+    resource.get({"source": source, "version": {"ref": ref}, "params": params}, workdir / "cluster").expect_ok()
     double.record_file.unlink()
     double.set(running=False, restores=[])
     record = json.loads((workdir / "cluster" / "metadata.json").read_text(encoding="utf-8"))
@@ -76,8 +76,11 @@ def names(double: Double) -> list[str]:
 # -- the record --------------------------------------------------------------------------------------
 
 def test_a_backup_records_its_hosts(backup: Backup) -> None:
-    assert commit_trailers(backup.repo, backup.ref)["Hosts"] == "192.0.2.10, 192.0.2.11"
-    assert backup.record["hosts"] == ["192.0.2.10", "192.0.2.11"]
+    trailers = commit_trailers(backup.repo, backup.ref)
+    assert trailers["Hosts"] == trailers["Endpoints"] == "192.0.2.10, 192.0.2.11"
+    assert backup.record["hosts"] == backup.record["endpoints"] == ["192.0.2.10", "192.0.2.11"]
+    assert "Addresses" not in trailers and "addresses" not in backup.record, "no names to resolve"
+    assert "host_keys" not in backup.record, "the double opens no SSH connection"
     assert backup.record["cluster"] == CLUSTER_NAME
     assert commit_trailers(backup.repo, backup.ref)["K0s-Version"] == "v1.31.2+k0s.0"
     assert backup.record["k0s_version"] == "v1.31.2+k0s.0", "what k0sctl found running"
@@ -87,10 +90,11 @@ def test_a_backup_records_its_hosts(backup: Backup) -> None:
 
 def test_drill_restores_checks_and_resets(resource: Resource, workdir: Path, double: Double, backup: Backup) -> None:
     run = drill(resource, workdir, backup.source).expect_ok()
-    cfg = str(workdir / SCRATCH_CONFIG)
     commands = double.commands()
     assert names(double) == ["reset", "apply", "kubeconfig", "reset"]
-    assert all(argv[argv.index("--config") + 1] == cfg for argv in commands), "only the scratch config is used"
+    (cfg,) = {argv[argv.index("--config") + 1] for argv in commands}
+    assert Path(cfg).name == "k0sctl.yaml" and Path(cfg).is_relative_to(resource.tmpdir), "one private copy"
+    assert double.state()["cluster_name"] == SCRATCH, "of the scratch config"
     apply = commands[1]
     handed = Path(apply[apply.index("--restore-from") + 1])
     assert handed.name == "backup.tar.gz" and handed.is_relative_to(resource.tmpdir), "a private, verified copy"
@@ -166,7 +170,7 @@ def test_an_encrypted_get_is_decrypted_and_checked_against_the_record(
     source = backup_source(f"file://{repo}", recipients=[key.recipient], identities=key.identity)
     resource.secrets.append(key.identity)
     scratch_config(workdir)
-    backup = take_backup(resource, workdir, double, source, repo, get_params={"decrypt": False})
+    backup = take_backup(resource, workdir, double, source, repo, get_params={})  # the default
     assert (workdir / "cluster" / "backup.tar.gz.age").is_file()
     drill(resource, workdir, source).expect_ok()
     (restored,) = double.state()["restores"]
@@ -179,7 +183,8 @@ REFUSALS = {
     "same address": (SCRATCH, [{"role": "single", "ssh": {"address": "192.0.2.11", "user": "root"}}],
                      "drill refused: spec.hosts[0].ssh.address 192.0.2.11 is a host of cluster 'prod-eu'"),
     "same address, other spelling": (SCRATCH, [{"role": "single", "openSSH": {"address": "::FFFF:192.0.2.10"}}],
-                                     "drill refused: spec.hosts[0].openSSH.address ::FFFF:192.0.2.10 is a host"),
+                                     "drill refused: spec.hosts[0].openSSH.address ::FFFF:192.0.2.10 "
+                                     "(reached as 192.0.2.10) is a host"),
     "through a bastion": (SCRATCH, [{"role": "single", "ssh": {"address": "198.51.100.20", "bastion": {
         "address": "192.0.2.10", "user": "root"}}}],
         "drill refused: spec.hosts[0].ssh.bastion.address 192.0.2.10 is a host of cluster 'prod-eu'"),
@@ -258,4 +263,33 @@ def test_params_are_checked_strictly(resource: Resource, workdir: Path, double: 
     request = {"command": "drill", "config": SCRATCH_CONFIG, "restore_from": "cluster", "confirm": SCRATCH, **params}
     run = resource.put({"source": {}, "params": {k: v for k, v in request.items() if v is not None}}, workdir)
     assert run.returncode == 1 and run.error_lines == [f"error: {expected}"]
+    assert double.calls() == []
+
+
+def test_a_backup_of_an_alias_records_where_it_leads(resource: Resource, workdir: Path, double: Double,
+                                                     tmp_path: Path) -> None:
+    """Production reached as `prod-1` with options.HostName: the record says where k0sctl connected, so a
+    scratch config naming the IP (in another spelling) is refused."""
+    repo = bare_repo(tmp_path / "backups.git")
+    source = backup_source(f"file://{repo}", plaintext=True)
+    (workdir / "config" / "k0sctl.yaml").write_text(k0sctl_yaml(hosts=[
+        {"role": "single", "ssh": {"address": "prod-1", "options": {"HostName": "192.0.2.10"}}}]), encoding="utf-8")
+    scratch_config(workdir, hosts=[{"role": "single", "ssh": {"address": "3221225994"}}])
+    backup = take_backup(resource, workdir, double, source, repo)
+    assert backup.record["hosts"] == ["prod-1"] and backup.record["endpoints"] == ["prod-1", "192.0.2.10"]
+    run = drill(resource, workdir, source)
+    assert run.error_lines == [f"error: drill refused: spec.hosts[0].ssh.address 3221225994 (reached as 192.0.2.10) "
+                               f"is a host of cluster 'prod-eu' (backup {backup.ref[:12]}); a drill resets its hosts "
+                               "and never runs on the cluster it restores"]
+    assert double.calls() == []
+
+
+def test_a_dollar_anywhere_in_the_scratch_config_is_refused(resource: Resource, workdir: Path, double: Double,
+                                                            backup: Backup) -> None:
+    """k0sctl substitutes variables in the text before it parses it: even a comment could become hosts."""
+    path = workdir / SCRATCH_CONFIG
+    path.write_text(path.read_text(encoding="utf-8") + "\n# ${EXTRA_HOSTS}\n", encoding="utf-8")
+    run = drill(resource, workdir, backup.source)
+    assert len(run.error_lines) == 1 and run.error_lines[0].startswith(
+        "error: drill refused: the scratch config holds a '$' (line "), run.stderr
     assert double.calls() == []

@@ -110,11 +110,12 @@ def test_get_never_writes_through_symlinks_in_dir(resource: Resource, tmp_path: 
     elsewhere.mkdir()
     for name in ("backup.tar.gz", ".backup.tar.gz.partial", "metadata.json"):
         (out / name).symlink_to(elsewhere / name)
-    run = resource.get({"source": source, "version": {"ref": ref}}, out)
+    request = {"source": source, "version": {"ref": ref}, "params": {"decrypt": True}}
+    run = resource.get(request, out)
     assert run.returncode == 1 and run.error_lines == [
         f"error: {out / 'metadata.json'} is a symbolic link; refusing to write through it"]
     assert list(elsewhere.iterdir()) == []
     (out / "metadata.json").unlink()  # links where the archive goes are replaced, never written through
-    resource.get({"source": source, "version": {"ref": ref}}, out).expect_ok()
+    resource.get(request, out).expect_ok()
     assert not (out / "backup.tar.gz").is_symlink() and mode(out / "backup.tar.gz") == 0o600
     assert list(elsewhere.iterdir()) == []

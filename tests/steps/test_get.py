@@ -78,7 +78,7 @@ def test_get_decrypts_and_verifies(resource: Resource, workdir: Path, repo: Path
     source = backup_source(f"file://{repo}", recipients=[key.recipient], identities=key.identity)
     ref = backup(resource, workdir, source)
     out = tmp_path / "out"
-    run = get(resource, source, ref, out).expect_ok()
+    run = get(resource, source, ref, out, decrypt=True).expect_ok()
     assert (out / "backup.tar.gz").read_bytes() == payload
     assert (out / "backup.tar.gz").stat().st_mode & 0o777 == 0o600
     assert not (out / "backup.tar.gz.age").exists()
@@ -102,12 +102,13 @@ def test_get_without_identity_or_decrypt_false_writes_the_age_file(
     for name, source, params in (
         ("no-identity", writer, {}),
         ("decrypt-false", backup_source(f"file://{repo}", identities=key.identity), {"decrypt": False}),
+        ("default", backup_source(f"file://{repo}", identities=key.identity), {}),  # decrypt is opt-in
     ):
         out = tmp_path / name
         get(resource, source, ref, out, **params).expect_ok()
         assert sorted(p.name for p in out.iterdir()) == ["backup.tar.gz.age", "metadata.json"]
     age = require_tool("age", "Debian package age")  # the files are age files: the age CLI decrypts them
-    for name in ("no-identity", "decrypt-false"):
+    for name in ("no-identity", "decrypt-false", "default"):
         plain = subprocess.run([age, "-d", "-i", str(key.path), str(tmp_path / name / "backup.tar.gz.age")],
                                capture_output=True, check=True).stdout
         assert plain == payload
@@ -138,16 +139,17 @@ def test_ssh_recipient_and_passphrase(resource: Resource, workdir: Path, repo: P
     source = backup_source(f"file://{repo}", recipients=[sk.public], identities=sk.private)
     ref = backup(resource, workdir, source)
     out = tmp_path / "ssh"
-    get(resource, source, ref, out).expect_ok()
+    get(resource, source, ref, out, decrypt=True).expect_ok()
     assert (out / "backup.tar.gz").read_bytes() == payload
     secret = "a long passphrase for the test"
     resource.secrets.append(secret)
     pw_source = backup_source(f"file://{repo}", passphrase=secret)
     ref2 = backup(resource, workdir, pw_source)
     out2 = tmp_path / "pw"
-    get(resource, pw_source, ref2, out2).expect_ok()
+    get(resource, pw_source, ref2, out2, decrypt=True).expect_ok()
     assert (out2 / "backup.tar.gz").read_bytes() == payload
-    wrong = get(resource, backup_source(f"file://{repo}", passphrase="not it at all"), ref2, tmp_path / "w")
+    wrong = get(resource, backup_source(f"file://{repo}", passphrase="not it at all"), ref2, tmp_path / "w",
+                decrypt=True)
     assert wrong.returncode != 0 and "passphrase does not decrypt" in wrong.error_lines[0]
     assert not (tmp_path / "w" / "backup.tar.gz").exists()
     # The stored archive is a plain age file for the ssh key: the age CLI decrypts it.
@@ -182,7 +184,7 @@ def test_tampered_encrypted_archive_is_refused(resource: Resource, workdir: Path
     ref = backup(resource, workdir, source)
     bad = _rewrite_archive(repo, ref, tmp_path, _flip)
     out = tmp_path / "out"
-    run = get(resource, source, bad, out)
+    run = get(resource, source, bad, out, decrypt=True)
     assert run.returncode != 0
     assert "damaged or was tampered with" in run.error_lines[0]
     assert not list(out.glob("backup.tar.gz*"))
@@ -265,5 +267,5 @@ def test_get_decrypts_an_archive_the_age_cli_encrypted(resource: Resource, repo:
     git(work, "push", "-q", str(repo), BRANCH)
     ref = git(work, "rev-parse", "HEAD")
     out = tmp_path / "out"
-    get(resource, backup_source(f"file://{repo}", identities=sk.private), ref, out).expect_ok()
+    get(resource, backup_source(f"file://{repo}", identities=sk.private), ref, out, decrypt=True).expect_ok()
     assert (out / "backup.tar.gz").read_bytes() == plain

@@ -67,7 +67,8 @@ def test_every_command_keeps_secrets(resource: Resource, workdir: Path, double: 
     check = resource.check({"source": source}).expect_ok()
     runs.append(check)
     dest = tmp_path / "get"
-    runs.append(resource.get({"source": source, "version": check.answer[-1]}, dest).expect_ok())
+    runs.append(resource.get({"source": source, "version": check.answer[-1], "params": {"decrypt": True}},
+                             dest).expect_ok())
     (workdir / "cluster").mkdir()
     for name in ("backup.tar.gz", "metadata.json"):
         (workdir / "cluster" / name).write_bytes((dest / name).read_bytes())

@@ -67,13 +67,17 @@ class Cluster:
     def refs(self) -> str:
         return git(self.repo, "for-each-ref")
 
+    def plain_of(self, sealed: bytes) -> bytes:
+        """An age file decrypted with the age CLI (not with the resource's code)."""
+        return subprocess.run(["age", "-d", "-i", str(self.key.path)], input=sealed, capture_output=True,
+                              check=True).stdout
+
     def stored_plain(self, ref: str) -> bytes:
         """The archive a backup commit holds, decrypted with the age CLI (not with the resource's code)."""
         path = next(p for p in git(self.repo, "ls-tree", "-r", "--name-only", ref).split() if p.endswith(".age"))
         sealed = subprocess.run(["git", "-C", str(self.repo), "show", f"{ref}:{path}"], capture_output=True,
                                 check=True).stdout
-        return subprocess.run(["age", "-d", "-i", str(self.key.path)], input=sealed, capture_output=True,
-                              check=True).stdout
+        return self.plain_of(sealed)
 
     def node_backups(self) -> list[str]:
         return self.leader.lines("backups.sha256")

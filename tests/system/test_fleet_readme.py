@@ -33,9 +33,15 @@ DOC = ROOT / "docs" / "fleet.md"
 
 
 def block(marker: str, page: Path = README) -> tuple[str, str]:
-    """The fenced block after the `<!-- fleet: <marker>` comment of `page`, and the text after it."""
+    """The fenced block of `page` after `<!-- fleet: <marker>` (docs/fleet.md), or in README.md the first `yaml`
+    (marker `clusters.yml`) or `sh` block of its fleet section; and the text after it."""
     text = page.read_text(encoding="utf-8")
-    match = re.search(rf"<!-- fleet: {re.escape(marker)}[^\n]*-->\n```\w*\n(.*?)```\n(.*)", text, re.DOTALL)
+    if page == README:
+        lang = "yaml" if marker == "clusters.yml" else "sh"
+        start = r"## A fleet of clusters\n.*?"
+    else:
+        lang, start = r"\w*", rf"<!-- fleet: {re.escape(marker)}[^\n]*-->\n"
+    match = re.search(rf"{start}```{lang}\n(.*?)```\n(.*)", text, re.DOTALL)
     assert match, f"{page.name} has no fleet block {marker!r}"
     return match.group(1), match.group(2)
 

@@ -333,7 +333,8 @@ def test_in_decrypts_the_backup(box: Box, after_backup: Flow) -> None:
     flow = after_backup
     assert flow.backup is not None and flow.backup.returncode == 0, "needs the backup put"
     version = flow.backup.answer["version"]
-    run = box.step("in", {"source": flow.source, "version": version}, f"{IN_BOX}/get-backup").expect_ok()
+    run = box.step("in", {"source": flow.source, "version": version, "params": {"decrypt": True}},
+                   f"{IN_BOX}/get-backup").expect_ok()
     assert_no_secret(flow, run)
     assert run.answer["version"] == version
     got = box.work / "get-backup"

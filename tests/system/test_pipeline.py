@@ -287,7 +287,8 @@ def test_structure_and_references() -> None:
     doc = pipeline()
     types = {t["name"]: t for t in doc["resource_types"]}
     assert types[OUR_TYPE]["type"] == "registry-image"
-    assert types[OUR_TYPE]["source"] == {"repository": "((k0sctl_resource_image))", "tag": "((k0sctl_resource_tag))"}
+    assert types[OUR_TYPE]["source"] == {"repository": "((k0sctl_resource_image))", "tag": "((k0sctl_resource_tag))",
+                                         "ca_certs": "((k0sctl_resource_registry_ca_certs))"}
     jobs = check_structure(doc)
     assert set(jobs) == {"ping", "init", "install", "backup", "uninstall", "restore-drill", "freshness",
                          "retention-preview"}
@@ -326,6 +327,7 @@ def test_puts_name_their_inputs_for_inputs_detect() -> None:
 
 def test_the_jobs_do_what_the_readme_says() -> None:
     jobs = {j["name"]: j for j in pipeline()["jobs"]}
+    resources = {r["name"]: r for r in pipeline()["resources"]}
 
     def steps(name: str) -> list[dict[str, Any]]:
         return [s for _, s in walk(jobs[name]["plan"], name)]
@@ -343,6 +345,9 @@ def test_the_jobs_do_what_the_readme_says() -> None:
     assert triggers("init") == triggers("uninstall") == set()
 
     assert put("ping")["params"]["command"] == "ping" and put("ping")["no_get"] is True
+    assert put("install")["no_get"] is True, "nothing uses install's version: no implicit get"
+    assert resources["nightly"]["source"]["initial_version"] is True
+    assert resources["weekly"]["source"]["initial_version"] is True, "a first drill runs on demand"
     assert put("ping")["resource"] == "cluster-hosts"
     assert put("init")["params"]["command"] == "init"
     apply = put("install")["params"]
@@ -383,7 +388,7 @@ def test_the_scratch_cluster_is_not_the_cluster() -> None:
     scratch, cluster = resources["scratch"]["source"], resources["cluster"]["source"]
     assert scratch["ssh_private_key"] == "((scratch_ssh_private_key))" != cluster["ssh_private_key"]
     assert scratch["backup"]["uri"] == cluster["backup"]["uri"], "the same backup branch"
-    assert "encryption" not in scratch, "the archive arrives decrypted by the get of cluster"
+    assert scratch["encryption"] == {"identities": "((backup_identities))"}, "the drill decrypts privately"
     assert resources["scratch-config"]["source"]["paths"] == ["((scratch_config_path))"]
     assert resources["config"]["source"]["paths"] == ["((config_path))"]
     assert resources["weekly"]["source"]["days"] == "((drill_days))"
@@ -419,13 +424,16 @@ def test_every_get_and_put_passes_the_resources_request_validation() -> None:
     doc = substitute(pipeline(), example_vars())
     sources = {name: res["source"] for name, res in our_resources(doc).items()}
     assert validate_requests(doc) == set(COMMANDS)  # the sample pipeline shows every put command
+    steps = our_steps(doc)
 
     # The check container gets the source alone.
     cluster = parse_source(sources["cluster"])
     assert cluster.backup is not None and cluster.encryption.can_encrypt and cluster.encryption.can_decrypt
     assert parse_source(sources["cluster-hosts"]).backup is None
-    scratch = parse_source(sources["scratch"])  # reads the branch for its version; cannot decrypt nor encrypt
-    assert scratch.backup is not None and not scratch.encryption.can_encrypt and not scratch.encryption.can_decrypt
+    scratch = parse_source(sources["scratch"])  # reads the branch for its version; decrypts, never encrypts
+    assert scratch.backup is not None and not scratch.encryption.can_encrypt and scratch.encryption.can_decrypt
+    assert not [s for _, kind, s in steps if kind == "get" and s.get("params", {}).get("decrypt")], \
+        "no get of the sample pipeline decrypts"
 
 
 def test_ping_never_writes_the_clusters_version_history() -> None:

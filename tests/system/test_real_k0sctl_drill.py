@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from k0sctl_resource.k0sctl.host_keys import fingerprint
 from tests.support.k0s_cluster import VERSIONS, Cluster, make_cluster, sha256
 from tests.support.k0s_node import K0S_VERSION, K0sLab, K0sNode, k0s_double
 from tests.support.k0sctl_fixtures import real_k0sctl
@@ -84,6 +85,7 @@ def test_drill_restores_a_onto_b_and_resets_b(cluster: Cluster) -> None:
     get_dir, written, a_at_backup = backup_of_a(cluster)
     record = json.loads((get_dir / "metadata.json").read_text(encoding="utf-8"))
     assert record["hosts"] == [a.address] and record["k0s_version"] == K0S_VERSION
+    assert record["host_keys"] == [fingerprint(a.host_public.split()[1])], "A's key, as k0sctl's connection saw it"
     scratch_config(cluster, b.host(k0s_double(cluster.lab.root)))
     a_calls = len(a.lines("calls"))
 
@@ -95,6 +97,8 @@ def test_drill_restores_a_onto_b_and_resets_b(cluster: Cluster) -> None:
     assert meta["restored"] == "true" and meta["api_ready"] == "true" and meta["kept"] == "true"
     assert meta["cluster"] == SCRATCH and meta["source_cluster"] == "k0s-lab" and meta["drilled_ref"] == record["ref"]
     assert meta["k0s_version"] == meta["backup_k0s_version"] == K0S_VERSION
+    assert meta["identity_checked"] == "true" and meta["identity_endpoints_answered"] == "1", "B's key was read"
+    print(f"\nidentity check k0sctl {cluster.version}: {meta['identity_check_s']} s")
     assert meta["api_server"] == f"https://{b.address}:6443"
     assert 0 < float(meta["restore_s"]) <= float(meta["total_s"])
 
@@ -155,11 +159,12 @@ def test_restore_s_by_archive_size(cluster: Cluster, size: int, record_property:
         get_dir, written, _ = backup_of_a(cluster)
     finally:
         cluster.resource.path_prefix = drilling_with
-    archive = (get_dir / "backup.tar.gz").stat().st_size
+    archive = (get_dir / "backup.tar.gz.age").stat().st_size  # as stored: the drill decrypts privately
     assert archive >= size
     scratch_config(cluster, b.host(k0s_double(cluster.lab.root)))
     run = drill(cluster, timeout=1800).expect_ok()
-    assert b.lines("restored.sha256") == [written] and sha256((get_dir / "backup.tar.gz").read_bytes()) == written
+    assert b.lines("restored.sha256") == [written]
+    assert sha256(cluster.plain_of((get_dir / "backup.tar.gz.age").read_bytes())) == written
     record_property("restore_s", run.metadata["restore_s"])
     print(f"\ndrill k0sctl {cluster.version}: archive {archive} bytes: restore_s {run.metadata['restore_s']}, "
           f"total_s {run.metadata['total_s']}, duration_s {run.metadata['duration_s']}")

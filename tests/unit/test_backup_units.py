@@ -155,7 +155,9 @@ def test_https_credentials_only_through_the_host_bound_helper() -> None:
             assert _ask_helper(helper, env, protocol, host) == "", (protocol, host)
 
 
-def test_ssh_key_file_is_private_and_never_home(tmp_path: Path) -> None:
+def test_ssh_key_is_in_no_file_and_never_home(tmp_path: Path) -> None:
+    from k0sctl_resource.gitstore.runner import KEY_FD_VAR, GitEnv, key_file
+
     key = ssh_key(tmp_path)
     source = parse_source({"backup": {"uri": "git@git.example.test:ops/b.git", "private_key": key.private},
                            "ssh_known_hosts": "git.example.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE"})
@@ -164,10 +166,19 @@ def test_ssh_key_file_is_private_and_never_home(tmp_path: Path) -> None:
         command = env["GIT_SSH_COMMAND"]
         assert "IdentitiesOnly=yes" in command and "StrictHostKeyChecking=yes" in command
         assert "-F /dev/null" in command and "IdentityAgent=none" in command
-        key_file = ws.path / "git-auth" / "id_backup"
-        assert key_file.stat().st_mode & 0o777 == 0o600
+        assert command.endswith(f'-i "/proc/$PPID/fd/${{{KEY_FD_VAR}}}"')  # each git call's memory file
         assert str(ws.path) in command and "/.ssh" not in command
-        assert key.private.strip().splitlines()[1] not in command
+        marker = key.private.strip().splitlines()[1]
+        assert marker not in command and marker not in str(dict(env))
+        written = [p.read_text(errors="replace") for p in ws.path.rglob("*") if p.is_file()]
+        assert not [text for text in written if marker in text], "the key is in a file of the workspace"
+        assert isinstance(env, GitEnv) and env.ssh_key is not None
+        with key_file(env.ssh_key) as fd:
+            assert os.fstat(fd).st_mode & 0o777 == 0o600
+            assert Path(f"/proc/self/fd/{fd}").read_text() == key.private.replace("\r\n", "\n").strip() + "\n"
+            assert os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:")  # in no directory
+        with pytest.raises(OSError):
+            os.fstat(fd)  # closed when the call ends
 
 
 def test_passphrase_protected_backup_key_is_named(tmp_path: Path) -> None:

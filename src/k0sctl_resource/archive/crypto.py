@@ -4,8 +4,9 @@
   `ssh-rsa …`), or uses `encryption.passphrase` (age's scrypt recipient). Files stream from disk to
   disk for recipients and identities (memory flat in the archive's size); pyrage (1.4) has no
   streaming form for a passphrase, only bytes in and bytes out, so that one holds the archive in
-  memory twice, and scrypt needs 2^logN KiB while it runs; rage picks log N by timing the machine
-  (15 to 20 seen on a loaded 2-core machine: 32 MiB to 1 GiB; docs/performance.md).
+  memory twice, and scrypt needs 2^logN KiB while it runs (in a forked child, see `runtime.forked`);
+  rage picks log N by timing the machine (15 to 20 seen on a loaded 2-core machine: 32 MiB to 1 GiB;
+  docs/performance.md).
 - Decryption uses `encryption.identities` (age identities and/or OpenSSH private keys, several in one
   string) or the passphrase, whichever the archive's header asks for.
 - Errors name the problem, never the key material.
@@ -27,6 +28,7 @@ from pyrage import x25519
 
 from k0sctl_resource.config.models import Encryption
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.runtime.forked import run_forked
 from k0sctl_resource.runtime.workspace import open_private
 
 AGE_MAGIC = b"age-encryption.org/v1\n"
@@ -103,14 +105,8 @@ def encrypt_file(src: Path, dst: Path, enc: Encryption) -> None:
             raise ResourceError(f"encrypting the archive failed: {exc.__class__.__name__}") from None
         return
     if enc.passphrase is not None:
-        data = src.read_bytes()
-        try:
-            sealed = age_passphrase.encrypt(data, enc.passphrase)
-        except (pyrage.EncryptError, ValueError) as exc:
-            raise ResourceError(f"encrypting the archive failed: {exc.__class__.__name__}") from None
-        del data
-        with os.fdopen(_private_open(dst), "wb") as handle:
-            handle.write(sealed)
+        passphrase = enc.passphrase
+        run_forked(lambda: _encrypt_passphrase(src, dst, passphrase), "encrypting the archive")
         return
     raise ResourceError("no encryption.recipients and no encryption.passphrase: cannot encrypt")
 
@@ -175,13 +171,8 @@ def decrypt_file(src: Path, dst: Path, enc: Encryption) -> tuple[str, int]:
         if header.passphrase or (header.armored and enc.passphrase is not None and not enc.identities):
             if enc.passphrase is None:
                 raise ResourceError("this archive was encrypted with a passphrase; set source.encryption.passphrase")
-            try:
-                plain = age_passphrase.decrypt(src.read_bytes(), enc.passphrase)
-            except pyrage.DecryptError as exc:
-                raise ResourceError(_decrypt_reason(str(exc), passphrase=True)) from None
-            with os.fdopen(_private_open(dst), "wb") as handle:
-                handle.write(plain)
-            return hashlib.sha256(plain).hexdigest(), len(plain)
+            passphrase = enc.passphrase
+            return run_forked(lambda: _decrypt_passphrase(src, dst, passphrase), "decrypting the archive")
         if not enc.identities:
             raise ResourceError("this archive is encrypted to recipients; set source.encryption.identities "
                                 "to decrypt it")
@@ -200,6 +191,30 @@ def decrypt_file(src: Path, dst: Path, enc: Encryption) -> tuple[str, int]:
     except BaseException:
         dst.unlink(missing_ok=True)
         raise
+
+
+# pyrage's passphrase form holds the interpreter for seconds (scrypt): it runs in a forked child, so
+# that an abort is acted on at once (`runtime.forked`).
+
+def _encrypt_passphrase(src: Path, dst: Path, passphrase: str) -> None:
+    data = src.read_bytes()
+    try:
+        sealed = age_passphrase.encrypt(data, passphrase)
+    except (pyrage.EncryptError, ValueError) as exc:
+        raise ResourceError(f"encrypting the archive failed: {exc.__class__.__name__}") from None
+    del data
+    with os.fdopen(_private_open(dst), "wb") as handle:
+        handle.write(sealed)
+
+
+def _decrypt_passphrase(src: Path, dst: Path, passphrase: str) -> tuple[str, int]:
+    try:
+        plain = age_passphrase.decrypt(src.read_bytes(), passphrase)
+    except pyrage.DecryptError as exc:
+        raise ResourceError(_decrypt_reason(str(exc), passphrase=True)) from None
+    with os.fdopen(_private_open(dst), "wb") as handle:
+        handle.write(plain)
+    return hashlib.sha256(plain).hexdigest(), len(plain)
 
 
 def _decrypt_reason(message: str, *, passphrase: bool) -> str:

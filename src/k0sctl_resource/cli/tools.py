@@ -69,7 +69,8 @@ def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None)
         source = _load_source(source_file)
         cluster = load_cluster(config)
         with StepContext(source) as ctx:
-            text = admin_kubeconfig(ctx.k0sctl(), cluster.path.resolve()).text
+            private = cluster.private_copy(ctx.workspace.dir("config"))  # --config is a glob pattern to k0sctl
+            text = admin_kubeconfig(ctx.k0sctl(), private.path).text
         if output is None:
             sys.stdout.write(text)
         else:

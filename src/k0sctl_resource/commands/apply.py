@@ -27,7 +27,7 @@ from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.backups import backup_first
 from k0sctl_resource.shared.context import StepContext
 from k0sctl_resource.shared.latest import after_action, branch_version
-from k0sctl_resource.shared.restore_source import RestoreSource, resolve_restore_source
+from k0sctl_resource.shared.restore_source import RestoreSource, check_cluster_name, resolve_restore_source
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,13 @@ class ApplyParams:
     dry_run: bool = False
     no_wait: bool = False
     no_drain: bool = False
+    migrate_from: str | None = None  # the other cluster whose archive this apply may restore
 
     def validate(self, path: str) -> None:
         if self.restore == "required" and self.restore_from is None:
             raise ResourceError(f"{path}.restore: 'required' needs restore_from")
+        if self.migrate_from is not None and self.restore_from is None:
+            raise ResourceError(f"{path}.migrate_from: needs restore_from (the archive of the cluster named)")
         if self.dry_run and self.backup_first:
             raise ResourceError(f"{path}: dry_run and backup_first exclude each other")
 
@@ -68,6 +71,8 @@ def _restore_source(ctx: StepContext, params: ApplyParams, directory: Path) -> R
 def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
     facts: dict[str, object] = {}
     restore = _restore_source(ctx, params, directory)
+    if restore is not None and restore.archive is not None:  # before k0sctl runs: the archive's own cluster
+        facts.update(check_cluster_name(restore, cluster.name, params.migrate_from))
     # The put's version is read (or the branch created) before k0sctl runs: a backup branch that cannot be
     # read stops the apply here, before anything changes (README, "Versions").
     before = branch_version(ctx)

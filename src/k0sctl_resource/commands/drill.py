@@ -26,11 +26,12 @@ from typing import Any, Literal
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.schema import required
+from k0sctl_resource.k0sctl import ssh_config
 from k0sctl_resource.k0sctl.lines import plain, restore_ran, running_controllers
 from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
-from k0sctl_resource.shared import drill_guard
+from k0sctl_resource.shared import drill_guard, host_facts
 from k0sctl_resource.shared.context import StepContext
 from k0sctl_resource.shared.drill_log import record_drill
 from k0sctl_resource.shared.latest import after_action, branch_version
@@ -65,8 +66,10 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
 
     drill_guard.check_confirm(params.confirm, scratch)
     get_dir, record = drill_guard.backup_record(params.restore_from, directory)
-    drill_guard.check_not_production(scratch, record)
+    scratch_endpoints = drill_guard.check_not_production(scratch, record, ssh_g=ssh_config.ssh_g,
+                                                         files_matter=ssh_config.files_matter())
     archive = verified_get_archive(ctx, get_dir, record, params.restore_from)
+    identity = host_facts.check_identity(scratch_endpoints, record)  # before any reset
     found = inspect(archive)
     ref = str(record.get("ref", ""))
     log.info(f"drill: backup {ref[:12]} of cluster {record.get('cluster')} ({record.get('archive')}, "
@@ -74,7 +77,7 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
              f"({', '.join(h.label for h in scratch.hosts)})")
     before = branch_version(ctx)  # a branch that cannot be read stops the drill before k0sctl runs
     facts: dict[str, Any] = {"drilled_ref": ref or None, "drilled_archive": record.get("archive"),
-                             "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts)}
+                             "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts), **identity}
     backed_up = record.get("k0s_version") if isinstance(record.get("k0s_version"), str) else None
     try:  # a drill that ran is recorded, passed or failed (an abort is no ResourceError: it records nothing)
         facts.update(_drill(ctx, scratch, archive, params.keep, backed_up))

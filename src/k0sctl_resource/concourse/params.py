@@ -13,4 +13,4 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class GetParams:
     skip_download: bool = False
-    decrypt: bool = True
+    decrypt: bool = False  # what a get writes lands in a volume and a worker cache: plain only when asked

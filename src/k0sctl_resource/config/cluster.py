@@ -12,35 +12,30 @@ document; where both succeed they use the same one.
 
 from __future__ import annotations
 
-import ipaddress
+import dataclasses
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from k0sctl_resource.config.paths import read_regular
 from k0sctl_resource.config.safe_load import load_yaml_documents
+from k0sctl_resource.config.spelling import LOCALHOST, canonical_host
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.runtime.workspace import open_private
 
 DEFAULT_CLUSTER_NAME = "k0s-cluster"
 CLUSTER_API = "k0sctl.k0sproject.io/v1beta1"
 MAX_CONFIG = 4 * 1024 * 1024
-LOCALHOST = "localhost"
+GLOB_CHARACTERS = "[]*?{}\\"  # what k0sctl's --config treats as a pattern
 
 
 def normal_address(text: str) -> str:
-    """An address in one spelling, for comparing hosts: lower case, no trailing dot or IPv6 brackets,
-    IP addresses in their canonical form (IPv4-mapped IPv6 as IPv4), every loopback address and a
-    k0sctl `localhost` connection as `localhost`. Names are not resolved."""
-    text = text.strip().lower().rstrip(".")
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        return LOCALHOST if text in (LOCALHOST, "localhost.localdomain") else text
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return LOCALHOST if ip.is_loopback else ip.compressed
+    """An address in one spelling, for comparing hosts (`spelling.canonical_host`): every IP spelling the
+    resolver accepts as one, every loopback address and a k0sctl `localhost` connection as `localhost`.
+    Names are not resolved here."""
+    return canonical_host(text)
 
 
 @dataclass(frozen=True)
@@ -61,6 +56,7 @@ class Host:
     connection: str  # "ssh", "openSSH", "winRM" or "localhost"
     endpoint: Endpoint | None  # None for localhost hosts
     bastion: Endpoint | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)  # the YAML entry
 
     @property
     def is_controller(self) -> bool:
@@ -85,14 +81,29 @@ class Host:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    path: Path
+    path: Path  # the file k0sctl is given: after `private_copy`, the copy of exactly the bytes read
     name: str
     hosts: list[Host] = field(default_factory=list)
     k0s_version: str | None = None
+    data: bytes = field(default=b"", repr=False)  # the bytes that were read and checked
+    shown: Path | None = None  # the path the config was read from, for messages
 
     def addresses(self) -> list[str]:
         """The hosts' own addresses (not their bastions), normalised, in config order, once each."""
         return list(dict.fromkeys(host.address for host in self.hosts))
+
+    def private_copy(self, folder: Path, data: bytes | None = None, name: str = "k0sctl.yaml") -> ClusterConfig:
+        """This config with `path` set to a private file `folder/name` that holds `data` (default: the bytes
+        that were read): k0sctl reads `--config` as a glob pattern, so it is only ever given a path without
+        glob characters, holding exactly the bytes that were checked."""
+        target = folder / name
+        if any(c in GLOB_CHARACTERS for c in str(target)):
+            raise ResourceError(f"the private directory {folder} holds one of {GLOB_CHARACTERS!r}, which k0sctl reads "
+                                "as a glob in --config; set TMPDIR to a plain path")
+        fd = open_private(target, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(self.data if data is None else data)
+        return dataclasses.replace(self, path=target, shown=self.shown or self.path)
 
 
 def _mapping(value: Any, where: str, path: Path) -> dict[str, Any]:
@@ -134,14 +145,14 @@ def _host(index: int, raw: Any, path: Path) -> Host:
         )
     kind = kinds[0]
     if kind == "localhost":
-        return Host(index=index, role=role, connection=kind, endpoint=None)
+        return Host(index=index, role=role, connection=kind, endpoint=None, raw=item)
     conn = _mapping(item[kind], f"{where}.{kind}", path)
     endpoint = _endpoint(conn, kind, f"{where}.{kind}", path)
     bastion = None
     if kind in ("ssh", "winRM") and conn.get("bastion") is not None:  # rig: an SSH bastion for both
         bastion = _endpoint(_mapping(conn["bastion"], f"{where}.{kind}.bastion", path), "ssh",
                             f"{where}.{kind}.bastion", path)
-    return Host(index=index, role=role, connection=kind, endpoint=endpoint, bastion=bastion)
+    return Host(index=index, role=role, connection=kind, endpoint=endpoint, bastion=bastion, raw=item)
 
 
 def _cluster_document(documents: list[Any], path: Path) -> dict[str, Any]:
@@ -209,4 +220,4 @@ def load_cluster(path: Path) -> ClusterConfig:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ResourceError(f"k0sctl config {path}: not UTF-8 text (byte {exc.start})") from None
-    return parse_cluster(text, path)
+    return dataclasses.replace(parse_cluster(text, path), data=data)

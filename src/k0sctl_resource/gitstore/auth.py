@@ -1,8 +1,10 @@
 """Credentials and the environment for every git command against the backup repository.
 
-- SSH (`ssh://…` and scp-style `git@host:path`): `source.backup.private_key` is written to a 0600 file in
-  the step's private workspace and `GIT_SSH_COMMAND` runs `ssh -i <that file> -o IdentitiesOnly=yes` with
-  a private known_hosts file: the lines of `source.ssh_known_hosts` (checked strictly) or an empty file
+- SSH (`ssh://…` and scp-style `git@host:path`): `source.backup.private_key` is in no named file at all:
+  each git call gets it in a memory file (memfd, 0600) of its own, open only in that git and its ssh,
+  closed when the call ends (`GitRunner`), and `GIT_SSH_COMMAND` runs
+  `ssh -i /proc/<git>/fd/<that descriptor> -o IdentitiesOnly=yes` with a private known_hosts file: the
+  lines of `source.ssh_known_hosts` (checked strictly) or an empty file
   that trust-on-first-use fills for this step only. `~/.ssh` (config, keys, known_hosts, agent) is
   never read or written.
 - HTTPS: `source.backup.username`/`password` (or credentials written into the URI, which are taken out
@@ -25,12 +27,13 @@ import os
 import shlex
 import shutil
 import subprocess
-from pathlib import Path
 
 from k0sctl_resource.config.models import BackupRepo, Source, require_backup
 from k0sctl_resource.gitstore.remote import NetBounds
+from k0sctl_resource.gitstore.runner import KEY_FD_VAR, GitEnv, key_file
 from k0sctl_resource.gitstore.url import RemoteUrl as RemoteUrl  # noqa: PLC0414 - re-exported
 from k0sctl_resource.gitstore.url import Transport as Transport  # noqa: PLC0414 - re-exported
+from k0sctl_resource.runtime import lifecycle
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
 from k0sctl_resource.runtime.workspace import Workspace, write_private
@@ -76,14 +79,14 @@ class GitAuth:
             if value is not None and any(c in value for c in "\r\n\x00"):
                 raise ResourceError(f"source.backup.{what}: contains a line break or NUL")
         self.bounds = NetBounds(stall=float(self.backup.timeout))
-        self._env: dict[str, str] | None = None
+        self._env: GitEnv | None = None
 
     @property
     def url(self) -> str:
         return self.remote.url
 
     @property
-    def env(self) -> dict[str, str]:
+    def env(self) -> GitEnv:
         if self._env is None:
             self._env = self._build()
         return self._env
@@ -102,9 +105,9 @@ class GitAuth:
             ("core.fsmonitor", "false"),
         ]
 
-    def _build(self) -> dict[str, str]:
+    def _build(self) -> GitEnv:
         stall = max(1, math.ceil(self.bounds.stall))
-        env: dict[str, str] = {
+        env = GitEnv({
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": os.devnull,
@@ -115,7 +118,7 @@ class GitAuth:
             "SSH_ASKPASS_REQUIRE": "never",
             "GIT_HTTP_LOW_SPEED_LIMIT": "1",
             "GIT_HTTP_LOW_SPEED_TIME": str(stall),
-        }
+        }, ssh_key=self.key if self.remote.transport == "ssh" else None)
         config = self._config()
         folder = self.workspace.dir("git-auth")
         if self.remote.transport in ("http", "https"):
@@ -142,24 +145,31 @@ class GitAuth:
                 "-o", "GlobalKnownHostsFile=/dev/null",
                 "-o", f"ConnectTimeout={stall}", "-o", f"ServerAliveInterval={max(1, math.ceil(stall / 4))}",
                 "-o", "ServerAliveCountMax=4"]
+        command = " ".join(shlex.quote(a) for a in argv)
         if self.backup.private_key:
-            key = self._write_key(folder)
-            argv += ["-i", key]
-        else:
-            # Only the key we are given is ever offered: never ~/.ssh/id_* nor an agent.
-            argv += ["-i", os.path.join(folder, "no-key-configured")]
-        return " ".join(shlex.quote(a) for a in argv)
+            self._check_key()
+            # ssh closes every inherited descriptor first, so it reads the key through git's (its shell's
+            # parent, `$PPID`), which holds this call's memory file open for as long as the call runs.
+            return f'{command} -i "/proc/$PPID/fd/${{{KEY_FD_VAR}}}"'
+        # Only the key we are given is ever offered: never ~/.ssh/id_* nor an agent.
+        return f"{command} -i {shlex.quote(os.path.join(folder, 'no-key-configured'))}"
 
-    def _write_key(self, folder: os.PathLike[str]) -> str:
-        assert self.backup.private_key is not None
-        material = self.backup.private_key.replace("\r\n", "\n").strip() + "\n"
-        # Never on disk while k0sctl runs (Workspace.secrets_hidden): k0sctl.yaml's files: could ship it.
-        path = str(self.workspace.write_secret(Path(folder, "id_backup"), material))
+    @property
+    def key(self) -> bytes | None:
+        if not self.backup.private_key:
+            return None
+        return (self.backup.private_key.replace("\r\n", "\n").strip() + "\n").encode()
+
+    def _check_key(self) -> None:
+        """Fail with a clear sentence now rather than with ssh's "Permission denied" later."""
         keygen = shutil.which("ssh-keygen")
-        if keygen is not None:
-            # Fail with a clear sentence now rather than with ssh's "Permission denied" later.
-            proc = subprocess.run([keygen, "-y", "-P", "", "-f", path], capture_output=True, text=True,
-                                  timeout=30, check=False, stdin=subprocess.DEVNULL)
+        key = self.key
+        if keygen is None or key is None:
+            return
+        with key_file(key) as fd:
+            proc = subprocess.run([keygen, "-y", "-P", "", "-f", f"/proc/self/fd/{fd}"], capture_output=True,
+                                  text=True, timeout=30, check=False, stdin=subprocess.DEVNULL, pass_fds=(fd,),
+                                  preexec_fn=lifecycle.child_setup)
             if proc.returncode != 0:
                 detail = (proc.stderr or "").strip().lower()
                 if "passphrase" in detail or "incorrect" in detail:
@@ -167,4 +177,3 @@ class GitAuth:
                 else:
                     reason = "not an OpenSSH or PEM private key"
                 raise ResourceError(f"source.backup.private_key: not usable ({reason})")
-        return path

@@ -39,6 +39,9 @@ class BackupFacts:
     created_at: str | None = _fact("Created-At")
     cluster: str | None = _fact("Cluster")
     hosts: tuple[str, ...] | None = _fact("Hosts")  # the cluster's host addresses: a drill refuses them
+    endpoints: tuple[str, ...] | None = _fact("Endpoints")  # where k0sctl connected (HostName, jump hosts, …)
+    addresses: tuple[str, ...] | None = _fact("Addresses")  # what the names among them resolved to then
+    host_keys: tuple[str, ...] | None = _fact("Host-Keys")  # SHA256 fingerprints of the hosts' SSH host keys
     sha256: str | None = _fact("Sha256")
     size: int | None = _fact("Size")
     encrypted: bool | None = _fact("Encrypted")

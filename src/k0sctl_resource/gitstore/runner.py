@@ -19,11 +19,12 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from k0sctl_resource.runtime import lifecycle, watchdog
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.redact import REDACT
 
@@ -136,23 +137,60 @@ def classify(stderr: str) -> tuple[str, str]:
     return "other", last[:200]
 
 
+KEY_FD_VAR = "K0SCTL_RESOURCE_GIT_KEY_FD"  # the descriptor of the SSH key in one git call (see auth)
+
+
+class GitEnv(dict[str, str]):
+    """git's environment against the backup repository, and the SSH key that each call gets in a memory
+    file of its own (`key_file`), never in a named file."""
+
+    def __init__(self, env: Mapping[str, str], *, ssh_key: bytes | None = None) -> None:
+        super().__init__(env)
+        self.ssh_key = ssh_key
+
+
+@contextlib.contextmanager
+def key_file(key: bytes) -> Iterator[int]:
+    """`key` in an anonymous memory file (0600), open for the block: `/proc/self/fd/N` in a child that
+    inherits it (`pass_fds`). It is in no directory, and gone when the block ends or the step dies."""
+    fd = os.memfd_create("k0sctl-resource-key", os.MFD_CLOEXEC)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, key)
+        yield fd
+    finally:
+        os.close(fd)
+
+
 class GitRunner:
     """git in one directory, with the auth environment."""
 
     def __init__(self, cwd: Path, env: Mapping[str, str]) -> None:
         self.cwd = cwd
         self.env = dict(env)
+        self.ssh_key = env.ssh_key if isinstance(env, GitEnv) else None
 
     def run(self, *args: str, env: Mapping[str, str] | None = None, stdin: BinaryIO | None = None,
             output: BinaryIO | None = None, timeout: float = LOCAL_TIMEOUT) -> GitResult:
         """Run `git *args`; a run that passes `timeout` seconds is killed with its process group."""
+        with contextlib.ExitStack() as stack:
+            fds: tuple[int, ...] = ()
+            if self.ssh_key is not None:
+                fds = (stack.enter_context(key_file(self.ssh_key)),)
+                env = {**(env or {}), KEY_FD_VAR: str(fds[0])}
+            return self._run(args, env, stdin, output, timeout, fds)
+
+    def _run(self, args: Sequence[str], env: Mapping[str, str] | None, stdin: BinaryIO | None,
+             output: BinaryIO | None, timeout: float, fds: tuple[int, ...]) -> GitResult:
         try:
             proc = subprocess.Popen(["git", *args], cwd=self.cwd, env=git_environment(self.cwd, self.env, env),
                                     stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                     stdout=output if output is not None else subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=True)
+                                    stderr=subprocess.PIPE, start_new_session=True, pass_fds=fds,
+                                    preexec_fn=lifecycle.child_setup)  # noqa: PLW1509 - see lifecycle.child_setup
         except FileNotFoundError:
             raise ResourceError("git is not installed (not found on PATH)") from None
+        watchdog.watch_group(proc.pid)
         timed_out = False
         try:
             try:
@@ -163,6 +201,7 @@ class GitRunner:
                 out, err = proc.communicate()
         finally:
             _kill_group(proc)  # nothing of this git outlives it (a helper that stayed behind)
+            watchdog.forget(proc.pid)
         out_text = out.decode("utf-8", "replace") if out else ""
         err_text = err.decode("utf-8", "replace") if err else ""
         if timed_out:

@@ -3,7 +3,11 @@
 - Its output is read without blocking (a selector with a short tick), so that a deadline or an abort is
   acted on even while a child that escaped k0sctl still holds the other end of the pipe.
 - `source.k0sctl.timeout` bounds the whole run: at the deadline k0sctl's process group and every process
-  below it get SIGTERM, and SIGKILL `KILL_GRACE` seconds later. The same happens on an abort (`stop`).
+  below it get SIGTERM, and SIGKILL `KILL_GRACE` seconds later.
+- An abort (`stop`) must fit in Concourse's grace period (SIGKILL 10 s after its SIGTERM), and k0sctl
+  answers a first SIGTERM with "Aborting..." and goes on with its phase: so the step's secrets go first
+  (`lifecycle.secrets_first`: the ssh-agent stopped, the private directory wiped), then k0sctl's group
+  gets SIGTERM and, `ABORT_GRACE` seconds later, SIGKILL, whatever it answered.
 - When k0sctl exits, whatever is left of its process group is killed, and so is any process that
   escaped it (see `lifecycle.kill_strays`); output is read for at most `DRAIN_AFTER_EXIT` seconds more.
   k0sctl is reaped only after its group was signalled, so that its pid (the group's id) cannot have
@@ -22,8 +26,10 @@ from collections.abc import Callable
 
 from k0sctl_resource.runtime import lifecycle, log
 
-KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
+KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL at the timeout
+ABORT_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on an abort
 DRAIN_AFTER_EXIT = 2.0  # seconds output is still read after k0sctl exited
+DRAIN_AFTER_ABORT = 0.5  # the same, on an abort
 TICK = 0.2
 MAX_LINE = 64 * 1024  # bytes of one output line held before it is passed on as it is
 
@@ -63,7 +69,9 @@ class Supervised:
     def stop(self, signum: int) -> int:
         """An abort while k0sctl runs: SIGTERM (SIGKILL after the grace), wait for it, return its code."""
         self.aborted = signum
-        log.warn(f"received {signal.Signals(signum).name}: stopping k0sctl")
+        lifecycle.secrets_first()
+        log.warn(f"received {signal.Signals(signum).name}: secrets removed; stopping k0sctl "
+                 f"(SIGTERM, SIGKILL after {ABORT_GRACE:.0f}s)")
         self._terminate()
         return self.run()
 
@@ -87,7 +95,8 @@ class Supervised:
             self.timed_out = True
             log.warn(f"source.k0sctl.timeout passed: stopping k0sctl (SIGTERM, SIGKILL after {KILL_GRACE:.0f}s)")
             self._terminate()
-        if self._term_sent is not None and not self._killed and now - self._term_sent >= KILL_GRACE:
+        grace = ABORT_GRACE if self.aborted is not None else KILL_GRACE
+        if self._term_sent is not None and not self._killed and now - self._term_sent >= grace:
             self._killed = True
             self._group_and_tree(signal.SIGKILL)
 
@@ -124,7 +133,8 @@ class Supervised:
         while True:
             now = time.monotonic()
             self._tick(now)
-            if self._exited_at is not None and (self._fd is None or now - self._exited_at >= DRAIN_AFTER_EXIT):
+            drain = DRAIN_AFTER_ABORT if self.aborted is not None else DRAIN_AFTER_EXIT
+            if self._exited_at is not None and (self._fd is None or now - self._exited_at >= drain):
                 break
             self._read()
         self._close_pipe()

@@ -6,8 +6,8 @@
   output line live to stderr through the redactor and keeping the lines for callers that parse them;
 - bounds a run by `source.k0sctl.timeout` (SIGTERM, then SIGKILL, children included) and stops it
   the same way when Concourse aborts the step (see `k0sctl.process`);
-- removes the step's secret files while k0sctl runs (`Workspace.secrets_hidden`) and gives k0sctl an
-  environment without git's credentials;
+- gives k0sctl an environment without git's credentials (the backup repository's key is in no file at
+  all, see `gitstore.auth`);
 - prints the tail of k0sctl's own log file when a run fails, except for a failure the caller expects
   and reports itself in one calm line (`quiet_if`: backup_first on a cluster with no running controller).
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 from k0sctl_resource.config.models import K0sctlOptions
 from k0sctl_resource.k0sctl.output import HeldErrors
 from k0sctl_resource.k0sctl.versions import Invocation, K0sctlVersion, command_line
-from k0sctl_resource.runtime import log
+from k0sctl_resource.runtime import lifecycle, log, watchdog
 from k0sctl_resource.runtime.errors import ResourceError
 
 LOG_TAIL_LINES = 25
@@ -117,18 +117,22 @@ def find_binary() -> str:
 class K0sctl:
     """Runs k0sctl inside one step's private workspace."""
 
-    def __init__(self, options: K0sctlOptions, private_dir: Path, env: Mapping[str, str] | None = None,
-                 hide: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext) -> None:
+    def __init__(self, options: K0sctlOptions, private_dir: Path, env: Mapping[str, str] | None = None) -> None:
         self.options = options
         self.binary = find_binary()
         self.cache_dir = private_dir / "cache"
         self.cache_dir.mkdir(mode=0o700, exist_ok=True)
         self.workdir = private_dir
         self._extra_env = dict(env or {})
-        self._hide = hide
         self._version: K0sctlVersion | None = None
 
     # -- environment -------------------------------------------------------------------------------
+    @property
+    def known_hosts(self) -> Path | None:
+        """The private known_hosts file k0sctl checks host keys against (and trusts new ones into)."""
+        path = self._extra_env.get("SSH_KNOWN_HOSTS")
+        return Path(path) if path else None
+
     def environment(self) -> dict[str, str]:
         # git's variables (credentials, GIT_SSH_COMMAND naming the backup key) never reach k0sctl.
         env = {k: v for k, v in os.environ.items() if not k.startswith(_GIT_VARS)}
@@ -152,9 +156,9 @@ class K0sctl:
     def version(self) -> K0sctlVersion:
         if self._version is None:
             try:
-                with self._hide():
-                    proc = subprocess.run([self.binary, "version"], capture_output=True, text=True, timeout=60,
-                                          env=self.environment(), cwd=self.workdir, check=False)
+                proc = subprocess.run([self.binary, "version"], capture_output=True, text=True, timeout=60,
+                                      env=self.environment(), cwd=self.workdir, check=False,
+                                      preexec_fn=lifecycle.child_setup)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise ResourceError(f"cannot run {self.binary} version: {exc.__class__.__name__}") from None
             if proc.returncode != 0:
@@ -197,26 +201,28 @@ class K0sctl:
             if len(lines) > MAX_KEPT_LINES:
                 del lines[: len(lines) - MAX_KEPT_LINES]
 
-        with self._hide():  # no secret file of the step exists while k0sctl (or a child of it) runs
-            try:
-                proc = subprocess.Popen(
-                    argv, cwd=cwd, env=self.environment(),
-                    stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                )
-            except OSError as exc:
-                raise ResourceError(f"cannot start k0sctl: {exc.strerror}") from None
-            run = Supervised(proc, timeout=self.options.timeout, on_line=keep)
-            try:
-                if stdin is not None and proc.stdin is not None:
-                    with contextlib.suppress(BrokenPipeError):
-                        proc.stdin.write(stdin)
-                        proc.stdin.close()
-                returncode = run.run()
-            except Aborted as exc:
-                returncode = run.stop(exc.signum)
-            finally:
-                run.close()
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=self.environment(),
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=lifecycle.child_setup,  # noqa: PLW1509 - see lifecycle.child_setup
+            )
+        except OSError as exc:
+            raise ResourceError(f"cannot start k0sctl: {exc.strerror}") from None
+        watchdog.watch_group(proc.pid)
+        run = Supervised(proc, timeout=self.options.timeout, on_line=keep)
+        try:
+            if stdin is not None and proc.stdin is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    proc.stdin.write(stdin)
+                    proc.stdin.close()
+            returncode = run.run()
+        except Aborted as exc:
+            returncode = run.stop(exc.signum)
+        finally:
+            run.close()
+            watchdog.forget(proc.pid)
         result = RunResult(argv=argv[1:], returncode=returncode, lines=lines,
                            duration_s=time.monotonic() - started, timed_out=run.timed_out,
                            aborted=run.aborted is not None)
@@ -227,7 +233,7 @@ class K0sctl:
             if not result.ok:
                 self.print_log_tail()
         if run.aborted is not None:
-            raise Aborted(run.aborted, f"aborted: k0sctl was stopped by {signal.Signals(run.aborted).name}")
+            raise Aborted(run.aborted, f"aborted by {signal.Signals(run.aborted).name}: k0sctl was stopped")
         if run.timed_out:
             reason = result.last_error()
             raise ResourceError(f"k0sctl {argv[1]} did not finish within source.k0sctl.timeout "

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -42,7 +41,7 @@ class SshAgent:
             raise ResourceError("ssh-agent (openssh-client) is not on PATH")
         self._proc = subprocess.Popen([agent_bin, "-D", "-a", str(self.sock)], stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True)
+                                      start_new_session=True, preexec_fn=lifecycle.child_setup)  # noqa: PLW1509 - see lifecycle.child_setup
         self._token = lifecycle.at_exit(self._stop)
         lifecycle.helper(self._proc.pid)
         try:
@@ -73,13 +72,9 @@ class SshAgent:
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
+            proc.kill()  # at once: the agent holds the key, and has nothing to save
+            proc.wait()
             lifecycle.helper(proc.pid, alive=False)
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
         self.sock.unlink(missing_ok=True)
         lifecycle.done(self._token)
 
@@ -93,7 +88,7 @@ class SshAgent:
         proc = subprocess.run([add_bin, "-q", "-"], input=material.encode(), capture_output=True,
                               env={**os.environ, "SSH_AUTH_SOCK": str(self.sock), "SSH_ASKPASS_REQUIRE": "never",
                                    "DISPLAY": ""},
-                              timeout=30, check=False, start_new_session=True)
+                              timeout=30, check=False, start_new_session=True, preexec_fn=lifecycle.child_setup)
         if proc.returncode != 0:
             reason = proc.stderr.decode(errors="replace").strip().splitlines()
             detail = reason[-1] if reason else f"exit {proc.returncode}"

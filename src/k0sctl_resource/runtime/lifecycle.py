@@ -12,6 +12,12 @@ Concourse aborts a build by sending SIGTERM (or SIGINT) to the step's process, a
 - When the step ends, however it ends, a final sweep runs with the signals blocked: every cleanup still
   registered with `at_exit` (a private directory whose removal was interrupted, an agent started a
   moment before the signal) runs, and every process still below the step is killed and reaped.
+- An abort puts the secrets first (`secrets_first`, and the watchdog at once, see `runtime.watchdog`):
+  what is registered with `at_exit` is cleaned up before anything is waited for.
+- What survives a SIGKILL of the step: nothing. Every helper is started with `child_setup` (the kernel
+  kills it with SIGKILL when the step dies), and the watchdog kills whatever it started and removes its
+  private directories. No core dump is written: the step is not dumpable (`PR_SET_DUMPABLE` 0) and the
+  core size limit, which every helper inherits, is 1 byte (no core file; a core_pattern pipe refuses 1).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import contextlib
 import ctypes
 import itertools
 import os
+import resource
 import shutil
 import signal
 import time
@@ -27,7 +34,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
+from k0sctl_resource.runtime import watchdog
+
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -48,6 +59,7 @@ class _State:
     active = False
     closing = False
     received: int | None = None
+    pid = 0  # the guarded step's pid: a child whose parent is no longer this one exits at once
 
 
 _cleanups: dict[int, Callable[[], None]] = {}
@@ -67,16 +79,71 @@ def done(token: int) -> None:
 
 
 def helper(pid: int, alive: bool = True) -> None:
-    """Declare (or, with `alive=False`, forget) a helper process of the step that `kill_strays` spares."""
+    """Declare (or, with `alive=False`, forget) a helper process of the step that `kill_strays` spares and
+    that an abort kills first."""
     if alive:
         _helpers.add(pid)
+        watchdog.watch_helper(pid)
     else:
         _helpers.discard(pid)
+        watchdog.forget(pid)
+
+
+def secrets_first() -> None:
+    """On an abort, before anything is waited for: run every registered cleanup (the ssh-agent stopped,
+    the private directory removed)."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        for token in sorted(_cleanups, reverse=True):
+            cleanup = _cleanups.pop(token)
+            with contextlib.suppress(Exception):
+                cleanup()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def child_setup() -> None:
+    """`preexec_fn` of every helper: SIGKILL when the step dies (SIGKILL included). The kernel sends it
+    when the spawning thread ends: helpers are started by threads that wait for them. It runs between
+    fork and exec, so it only calls prctl (looked up beforehand) and takes no lock."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if _State.pid and os.getppid() != _State.pid:  # the step died before the line above
+        os._exit(1)
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+try:
+    _PRCTL: Callable[..., int] | None = _libc().prctl
+except (OSError, AttributeError):  # not Linux
+    _PRCTL = None
+
+
+def _harden() -> None:
+    """No core dump of the step or of any helper (see the module doc)."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (1, 1))
+    except (OSError, ValueError):  # a hard limit of 0 already
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def remove_later(path: Path) -> int:
-    """`at_exit` for a private directory: removed by the sweep unless `done` was called."""
+    """`at_exit` for a private directory (call it before the directory is created): removed by the sweep
+    (or by the watchdog, should the step die) unless `forget_path` was called."""
+    watchdog.watch_path(path)
     return at_exit(lambda: shutil.rmtree(path, ignore_errors=True))
+
+
+def forget_path(path: Path, token: int) -> None:
+    """The directory of `remove_later` is removed: nothing left to do for it."""
+    done(token)
+    watchdog.forget_path(path)
 
 
 def received() -> int | None:
@@ -93,9 +160,8 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
 
 
 def _become_subreaper() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 @contextlib.contextmanager
@@ -104,28 +170,30 @@ def guarded() -> Iterator[None]:
     if _State.active:  # nested use (a tool inside a step): the outer guard sweeps
         yield
         return
-    _State.active, _State.closing, _State.received = True, False, None
+    _State.active, _State.closing, _State.received, _State.pid = True, False, None, os.getpid()
+    _harden()
     previous = {sig: signal.signal(sig, _on_signal) for sig in _SIGNALS}
     _become_subreaper()
+    watchdog.start()
     try:
         yield
     finally:
         _State.closing = True
-        sweep()
+        watchdog.stop(clean=sweep())
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _State.active = False
 
 
-def sweep() -> None:
-    """Run every registered cleanup and kill every process below this one, with the signals blocked."""
+def sweep() -> bool:
+    """Run every registered cleanup and kill every process below this one, with the signals blocked;
+    whether nothing is left."""
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     try:
-        for token in sorted(_cleanups, reverse=True):
-            cleanup = _cleanups.pop(token)
-            with contextlib.suppress(Exception):
-                cleanup()
-        kill_children()
+        secrets_first()
+        clean = kill_children()
+        secrets_first()  # again: a process killed just now may have written into a private directory
+        return clean and not _cleanups
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
@@ -193,20 +261,35 @@ def kill_strays() -> None:
     if not _State.active:
         return
     below = descendants(os.getpid())
-    spared = set(_helpers)
+    spared = {*_helpers, watchdog.pid()}
     for pid in _helpers:
         spared.update(descendants(pid))
     signal_all([pid for pid in below if pid not in spared], signal.SIGKILL)
 
 
-def kill_children(timeout: float = 5.0) -> None:
-    """Kill and reap every process below this one (escaped grandchildren included, see the module doc)."""
+def _children() -> set[int] | None:
+    """This process's children, from /proc/self/task/*/children (None where the kernel has no such file)."""
+    found: set[int] = set()
+    try:
+        for task in os.scandir("/proc/self/task"):
+            with open(f"{task.path}/children", encoding="ascii") as handle:
+                found.update(int(pid) for pid in handle.read().split())
+    except OSError:
+        return None
+    return found
+
+
+def kill_children(timeout: float = 5.0) -> bool:
+    """Kill and reap every process below this one (escaped grandchildren included, see the module doc);
+    whether none is left."""
     deadline = time.monotonic() + timeout
     while True:
-        if not _reap():  # no child at all: as a subreaper, nothing can be below us either
-            return
-        below = descendants(os.getpid())
+        if not _reap() or _children() == {watchdog.pid()}:  # as a subreaper, nothing else can be below us
+            return True
+        below = [pid for pid in descendants(os.getpid()) if pid != watchdog.pid()]
+        if not below:  # the watchdog alone: it ends when the step closes its pipe
+            return True
         signal_all(below, signal.SIGKILL)
         if time.monotonic() > deadline:
-            return
+            return False
         time.sleep(0.02)

@@ -3,10 +3,10 @@
 Every file that may hold a secret or a plain archive (SSH keys, known_hosts, the k0sctl cache and log,
 the archive before encryption) lives here and nowhere else; `write_private` creates such files.
 
-The directory is removed when its `with` block ends and, should that removal be cut short (an abort),
-by the step's final sweep (`lifecycle`). Files that hold a secret the resource needs but k0sctl must
-never see (the backup repository's key) are written with `write_secret`: `secrets_hidden()` removes
-them while k0sctl runs (k0sctl.yaml's `files:` uploads any local path) and writes them back afterwards.
+The directory is removed when its `with` block ends, should that removal be cut short (an abort) by the
+step's final sweep, and should the step be killed by its watchdog (`runtime.lifecycle`,
+`runtime.watchdog`). A secret that k0sctl must never see (the backup repository's key) is in no file
+of it: k0sctl.yaml's `files:` uploads any local path (see `gitstore.auth`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -29,7 +27,6 @@ class Workspace:
         self._prefix = prefix
         self._path: Path | None = None
         self._token = 0
-        self._secrets: dict[Path, tuple[str, int]] = {}
 
     @property
     def path(self) -> Path:
@@ -38,46 +35,34 @@ class Workspace:
         return self._path
 
     def __enter__(self) -> Workspace:
-        old = os.umask(0o077)
-        try:
-            self._path = Path(tempfile.mkdtemp(prefix=self._prefix))
-        finally:
-            os.umask(old)
-        self._token = lifecycle.remove_later(self._path)
-        os.chmod(self._path, 0o700)
+        # The name is chosen and given to the watchdog first, then the directory is created: a SIGKILL at
+        # any moment leaves nothing behind (see `runtime.watchdog`).
+        while True:
+            path = Path(tempfile.gettempdir()) / f"{self._prefix}{os.urandom(4).hex()}"
+            self._token = lifecycle.remove_later(path)
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                lifecycle.forget_path(path, self._token)  # not ours: never removed
+                continue
+            break
+        self._path = path
+        os.chmod(path, 0o700)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._path is not None:
             shutil.rmtree(self._path, ignore_errors=True)
-            lifecycle.done(self._token)
+            if not os.path.lexists(self._path):  # else a process still wrote into it: the sweeps retry
+                lifecycle.forget_path(self._path, self._token)
             self._path = None
-            self._secrets.clear()
 
     def dir(self, name: str) -> Path:
         """A private sub-directory, created on first use."""
         sub = self.path / name
         sub.mkdir(mode=0o700, exist_ok=True)
         return sub
-
-    def write_secret(self, path: Path, content: str, mode: int = 0o600) -> Path:
-        """`write_private` for a secret that k0sctl must never be able to read (see `secrets_hidden`)."""
-        self._secrets[path] = (content, mode)
-        return write_private(path, content, mode)
-
-    @contextmanager
-    def secrets_hidden(self) -> Iterator[None]:
-        """Remove every `write_secret` file for the block (a k0sctl run); write them back afterwards."""
-        for path in self._secrets:
-            path.unlink(missing_ok=True)
-        try:
-            yield
-        finally:
-            if self._path is not None and lifecycle.received() is None:
-                for path, (content, mode) in self._secrets.items():
-                    path.unlink(missing_ok=True)  # whatever took the name meanwhile is not ours
-                    write_private(path, content, mode, exclusive=True)
 
 
 def open_private(path: str | os.PathLike[str], mode: int = 0o600, *, exclusive: bool = False) -> int:

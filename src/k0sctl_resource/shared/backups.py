@@ -34,6 +34,7 @@ from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import SINCE_BACKUP_OUTPUT, Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.shared import host_facts
 from k0sctl_resource.shared.context import StepContext
 
 NO_CONTROLLER_MARKERS = ("failed to find a running controller", "no running controller")
@@ -125,7 +126,10 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
     enc = ctx.source.encryption
     encrypt = enc.can_encrypt
     out_dir = Path(tempfile.mkdtemp(prefix="backup-", dir=ctx.private))
+    found = host_facts.endpoints_of(cluster)
+    endpoints, addresses = host_facts.endpoint_facts(found)
     plain, k0s_version = run_k0sctl_backup(ctx, cluster, out_dir, quiet_no_controller=quiet_no_controller)
+    keys = host_facts.key_facts(ctx, found, addresses)
     facts = inspection.inspect(plain)
     log.info(f"archive read back: {facts.entries} entries ({', '.join(facts.parts) or 'no known k0s parts'}), "
              f"{facts.size} bytes, sha256 {facts.sha256[:16]}…")
@@ -147,7 +151,8 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
     hosts = tuple(cluster.addresses())  # what a drill checks its scratch hosts against
     # The backup's record, once: each push attempt's commit adds its archive's name and what retention removed.
     record = BackupFacts(
-        created_at=rfc3339(created), cluster=cluster.name, hosts=hosts or None, sha256=facts.sha256,
+        created_at=rfc3339(created), cluster=cluster.name, hosts=hosts or None, endpoints=endpoints or None,
+        addresses=addresses or None, host_keys=keys or None, sha256=facts.sha256,
         size=facts.size, encrypted=encrypt, k0sctl_version=str(ctx.k0sctl().version()), k0s_version=k0s_version,
         build_url=build.build_url, build=build.describe(), entries=facts.entries, parts=tuple(facts.parts) or None,
         datastore=facts.datastore, reason=reason or None,

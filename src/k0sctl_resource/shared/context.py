@@ -46,8 +46,7 @@ class StepContext:
 
         if self._k0sctl is None:
             ssh = self._stack.enter_context(SshEnvironment(self.source, self.workspace))
-            self._k0sctl = K0sctl(self.source.k0sctl, self.workspace.dir("k0sctl"), env=ssh.env,
-                                 hide=self.workspace.secrets_hidden)
+            self._k0sctl = K0sctl(self.source.k0sctl, self.workspace.dir("k0sctl"), env=ssh.env)
         return self._k0sctl
 
     def store(self, for_what: str) -> BackupStore:
@@ -64,8 +63,7 @@ class StepContext:
         """The version of the k0sctl on PATH, without setting up SSH when no k0sctl run is needed."""
         from k0sctl_resource.k0sctl.runner import K0sctl
 
-        runner = self._k0sctl or K0sctl(self.source.k0sctl, self.workspace.dir("k0sctl"),
-                                        hide=self.workspace.secrets_hidden)
+        runner = self._k0sctl or K0sctl(self.source.k0sctl, self.workspace.dir("k0sctl"))
         return str(runner.version())
 
     def elapsed(self) -> float:

@@ -1,35 +1,44 @@
 """What keeps a restore drill off the cluster it restores: the checks that run before k0sctl does.
 
 A drill resets its scratch hosts before and after the restore, so it must never reach a host of the
-cluster the backup came from. Every backup commit records that cluster's host addresses (trailer
-`Hosts`, `hosts` in a get's metadata.json); the drill refuses, in one line and before any SSH
-connection, when:
+cluster the backup came from. Every backup commit records that cluster's hosts: their addresses as
+written (`hosts`), where k0sctl really connected (`endpoints`: HostName, ports, bastions and ProxyJump
+hosts, read by `config.endpoints`), what the names among them resolved to (`addresses`) and the SSH
+host keys the hosts showed (`host_keys`, checked by `host_facts.check_identity` after these). The
+drill refuses, in one line and before any SSH connection, when:
 
 - `confirm` is missing or is not the scratch cluster's metadata.name;
 - restore_from is not a get of a backup (an archive file or an init commit has no record);
 - the scratch cluster has the backup's cluster name;
 - the backup records no hosts (written by a release before the record): nothing could prove the
   scratch hosts are not that cluster's; a new backup records them;
-- any scratch host's address, or the address of the bastion it is reached through, is one of the
-  recorded addresses (compared as `cluster.normal_address` spells them: names are not resolved);
-- an address on either side holds a `$`: k0sctl substitutes environment variables (`source.k0sctl.env`
-  among them) in k0sctl.yaml before it connects, so an address as written proves nothing;
+- anything a scratch host is reached through (its address, `options.HostName`, a bastion, a ProxyJump
+  host, what `ssh -G` says for `openSSH`) is one of the recorded hosts: both sides in one spelling
+  (`config.spelling`: every IP spelling, destination forms, loopback as `localhost`), names also by
+  the addresses they resolve to now (a name that does not resolve is compared by its spelling);
+- where a scratch host is reached cannot be known: a `$` anywhere in the scratch config (k0sctl
+  substitutes environment variables, `source.k0sctl.env` among them, in the file's text before it
+  parses it: a variable could add hosts or options), a `ProxyCommand`, an unreadable ssh_config;
 - a scratch host uses k0sctl's `localhost` connection: it would reset the worker the drill runs on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from k0sctl_resource.config.cluster import ClusterConfig, Host, normal_address
+from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.config.endpoints import HostEndpoints, SshG, cluster_endpoints
 from k0sctl_resource.config.paths import inside, refuse_symlinks
+from k0sctl_resource.config.spelling import canonical_host, is_name, resolve_names
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.confirm import require_confirm
 from k0sctl_resource.shared.get_folder import METADATA_FILE
 from k0sctl_resource.shared.restore_source import read_record
 
 REFUSED = "drill refused"
+Resolver = Callable[[Iterable[str]], dict[str, frozenset[str]]]
 
 
 def check_confirm(confirm: str | None, scratch: ClusterConfig) -> None:
@@ -55,52 +64,76 @@ def backup_record(restore_from: str, directory: Path) -> tuple[Path, dict[str, A
     return target, record
 
 
-def recorded_hosts(record: dict[str, Any]) -> list[str]:
-    """The backup's host addresses, normalised; refused unless they are a list of plain addresses."""
-    hosts = record.get("hosts")
-    if hosts is None:
+def _listed(record: dict[str, Any], key: str) -> list[str]:
+    """A list of strings the record keeps under `key` ([] when absent); refused in any other shape."""
+    value = record.get(key)
+    if value is None:
         return []
     ref = str(record.get("ref", "?"))[:12]
-    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
-        raise ResourceError(f"{REFUSED}: metadata.json of backup {ref} records its hosts in a form a drill cannot "
-                            "check (expected a list of addresses)")
-    for address in hosts:
-        if "$" in address:
-            raise ResourceError(f"{REFUSED}: backup {ref} records the host address {address!r}, which k0sctl fills "
+    if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
+        raise ResourceError(f"{REFUSED}: metadata.json of backup {ref} records its {key} in a form a drill cannot "
+                            "check (expected a list of strings)")
+    for text in value:
+        if "$" in text:
+            raise ResourceError(f"{REFUSED}: backup {ref} records the host address {text!r}, which k0sctl fills "
                                 "in from environment variables; nothing proves the scratch hosts are not that "
                                 "cluster's")
-    return [normal_address(h) for h in hosts if h.strip()]
+    return [h for h in value if h.strip()]
 
 
-def check_not_production(scratch: ClusterConfig, record: dict[str, Any]) -> None:
+def recorded_hosts(record: dict[str, Any]) -> list[str]:
+    """Every host the backup records (as written, where k0sctl connected, resolved then), canonical."""
+    found = [canonical_host(h) for key in ("hosts", "endpoints", "addresses") for h in _listed(record, key)]
+    return list(dict.fromkeys(found))
+
+
+def check_not_production(scratch: ClusterConfig, record: dict[str, Any], *, ssh_g: SshG | None = None,
+                         files_matter: bool = False, resolve: Resolver = resolve_names) -> list[HostEndpoints]:
+    """Refuse (see the module doc) or return where k0sctl will connect for every scratch host."""
     ref = str(record.get("ref", "?"))[:12]
     source = str(record.get("cluster") or "?")
     if scratch.name == source:
         raise ResourceError(f"{REFUSED}: the scratch cluster's metadata.name {scratch.name!r} is the name of the "
                             f"cluster backup {ref} came from; give the scratch cluster a name of its own")
-    production = set(recorded_hosts(record))
-    if not production:
+    production = recorded_hosts(record)
+    if not _listed(record, "hosts"):
         raise ResourceError(f"{REFUSED}: backup {ref} records no host addresses (it was taken before backups "
                             f"recorded them), so nothing proves the scratch hosts are not {source}'s; take a new "
                             "backup (put command: backup) and drill that one")
-    for host in scratch.hosts:
-        for where, address in _addresses(host):
-            if host.endpoint is None:
-                raise ResourceError(f"{REFUSED}: {where} is k0sctl's localhost connection: the drill would reset "
-                                    "the machine it runs on")
-            if "$" in address:
-                raise ResourceError(f"{REFUSED}: {where} {address!r} is filled in by k0sctl from environment "
-                                    "variables; give the scratch hosts' addresses as they are")
-            if normal_address(address) in production:
-                raise ResourceError(f"{REFUSED}: {where} {address} is a host of cluster {source!r} (backup {ref}); "
-                                    "a drill resets its hosts and never runs on the cluster it restores")
-
-
-def _addresses(host: Host) -> list[tuple[str, str]]:
-    where = f"spec.hosts[{host.index}]"
-    if host.endpoint is None:
-        return [(f"{where}.localhost", "localhost")]
-    found = [(f"{where}.{host.endpoint.protocol}.address", host.endpoint.address)]
-    if host.bastion is not None:
-        found.append((f"{where}.{host.connection}.bastion.address", host.bastion.address))
+    if b"$" in scratch.data:  # k0sctl substitutes variables in the file's text, before it parses the YAML
+        line = scratch.data[: scratch.data.index(b"$")].count(b"\n") + 1
+        raise ResourceError(f"{REFUSED}: the scratch config holds a '$' (line {line}): k0sctl fills in environment "
+                            "variables anywhere in the file before it reads it, so what was checked is not what "
+                            "k0sctl would connect to; write the values out")
+    found = cluster_endpoints([(h.index, h.raw or _raw(h)) for h in scratch.hosts], ssh_g, files_matter)
+    for host in found:
+        if host.connection == "localhost":
+            raise ResourceError(f"{REFUSED}: spec.hosts[{host.index}].localhost is k0sctl's localhost connection: "
+                                "the drill would reset the machine it runs on")
+    scratch_names = {hop.canonical for host in found for hop in host.hops}
+    resolved = resolve([n for n in [*production, *scratch_names] if is_name(n)])
+    known = set(production).union(*(resolved.get(n, frozenset()) for n in production))
+    for host in found:
+        for hop in host.hops:
+            reached = {hop.canonical, *resolved.get(hop.canonical, frozenset())}
+            if reached & known:
+                shown = sorted(reached - {hop.written.strip()})
+                also = f" (reached as {', '.join(shown)})" if shown else ""
+                raise ResourceError(f"{REFUSED}: {hop.where} {hop.written}{also} is a host of cluster {source!r} "
+                                    f"(backup {ref}); a drill resets its hosts and never runs on the cluster it "
+                                    "restores")
+    for host in found:  # after the matches: a host known to be production is named as such
+        if host.problems:
+            raise ResourceError(f"{REFUSED}: {host.problems[0]}; nothing proves the drill would not reach a host "
+                                f"of cluster {source!r}")
     return found
+
+
+def _raw(host: Any) -> dict[str, Any]:
+    """A YAML entry rebuilt from a parsed host (configs built in code, without their YAML)."""
+    if host.endpoint is None:
+        return {"localhost": {"enabled": True}}
+    conn: dict[str, Any] = {"address": host.endpoint.address, "port": host.endpoint.port}
+    if host.bastion is not None:
+        conn["bastion"] = {"address": host.bastion.address, "port": host.bastion.port}
+    return {host.connection: conn}

@@ -25,6 +25,7 @@ from typing import Any
 
 from k0sctl_resource.archive.inspection import copy_with_digest
 from k0sctl_resource.config.paths import inside, kind_of, open_regular, read_regular, refuse_symlinks
+from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.context import StepContext
 from k0sctl_resource.shared.get_folder import ENCRYPTED_FILE, METADATA_FILE, PLAIN_FILE
@@ -37,6 +38,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 class RestoreSource:
     archive: Path | None  # the verified plain archive (in the private workspace), None for a fresh install
     description: str
+    cluster: str | None = None  # the cluster the record says the archive was taken from
 
 
 def _record(metadata_file: Path, name: str) -> dict[str, Any] | None:
@@ -134,12 +136,38 @@ def resolve_restore_source(ctx: StepContext, restore_from: str, directory: Path)
                                  + (f" (version kind: {kind})" if isinstance(kind, str) else ""))
         label = f"{shown}/{archive.name}"
         plain = _verified(ctx, archive, record, label)
-        return RestoreSource(plain, label + (" (decrypted)" if archive.name.endswith(".age") else ""))
+        return RestoreSource(plain, label + (" (decrypted)" if archive.name.endswith(".age") else ""),
+                             _cluster_of(record))
     if not stat.S_ISREG(mode):
         raise ResourceError(f"params.restore_from: {shown!r} is {kind_of(mode)}, not an archive or a directory")
     record = _record(target.parent / METADATA_FILE, "restore_from")
     plain = _verified(ctx, target, record, shown)
-    return RestoreSource(plain, shown + (" (decrypted)" if target.name.endswith(".age") else ""))
+    return RestoreSource(plain, shown + (" (decrypted)" if target.name.endswith(".age") else ""), _cluster_of(record))
+
+
+def _cluster_of(record: dict[str, Any] | None) -> str | None:
+    cluster = record.get("cluster") if record else None
+    return cluster if isinstance(cluster, str) else None
+
+
+def check_cluster_name(restore: RestoreSource, name: str, migrate_from: str | None) -> dict[str, object]:
+    """An archive restores only into the cluster its record names, unless `migrate_from` names that cluster."""
+    source = restore.cluster
+    if source == name:
+        if migrate_from is not None:
+            log.warn(f"migrate_from: {migrate_from!r} is ignored: the archive is cluster {name!r}'s own")
+        return {}
+    if source is None:
+        log.warn(f"restore_from: the record of {restore.description} names no cluster; it is restored into "
+                 f"cluster {name!r} as given")
+        return {}
+    if migrate_from != source:
+        hint = f" (migrate_from is {migrate_from!r})" if migrate_from is not None else ""
+        raise ResourceError(f"restore_from: {restore.description} is a backup of cluster {source!r}, not of "
+                            f"{name!r} (metadata.name); set migrate_from: {source} to restore it into "
+                            f"this cluster on purpose{hint}; nothing was changed")
+    log.warn(f"migrate_from: restoring cluster {source!r}'s archive into cluster {name!r}, as asked")
+    return {"migrated_from": source}
 
 
 def read_record(metadata_file: Path) -> dict[str, Any] | None:

@@ -31,7 +31,8 @@ def download(store: BackupStore, sha: str, facts: BackupFacts, source: Source, p
     if encrypted and not (params.decrypt and enc.can_decrypt):
         target = make_room(directory / ENCRYPTED_FILE)
         fetched = store.read_blob(sha, path, target)
-        why = "params.decrypt is false" if not params.decrypt else "no encryption.identities or passphrase"
+        why = ("params.decrypt is false (the default); restores decrypt privately" if not params.decrypt
+               else "no encryption.identities or passphrase")
         log.info(f"wrote {ENCRYPTED_FILE} ({log.human_bytes(target.stat().st_size)}; fetched {fetched} bytes); "
                  f"not decrypted: {why}")
         return ENCRYPTED_FILE

@@ -24,7 +24,8 @@ def _run(request: PutRequest[PutParams], directory: Path, ctx: StepContext) -> S
     config_path = inside(directory, params.config, "config")
     log.step(f"k0sctl-resource: {params.command} ({ctx.build.describe()})")
     info = COMMANDS[params.command]
-    cluster = load_cluster(config_path) if info.needs_cluster else None
+    # k0sctl is handed a private copy of exactly the bytes read here (its --config is a glob pattern)
+    cluster = load_cluster(config_path).private_copy(ctx.workspace.dir("config")) if info.needs_cluster else None
     result = info.run()(ctx, params, cluster, directory)
     facts: dict[str, object] = {"command": params.command, "cluster": cluster.name if cluster else None}
     facts.update(result.facts)
