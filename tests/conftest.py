@@ -9,6 +9,8 @@ pytest_plugins = [
     "tests.support.netns",
     "tests.support.sshd",
     "tests.support.git_https",
+    "tests.support.scratch_api",
     "tests.support.node",  # after netns and sshd, which it imports
     "tests.support.k0s_node",  # after node, which it imports
+    "tests.support.real_k0s",  # after k0s_node
 ]

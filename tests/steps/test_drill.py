@@ -2,8 +2,9 @@
 
 The production cluster is `prod-eu` (192.0.2.10, 192.0.2.11; tests.support.fixtures.k0sctl_yaml); the
 backup is taken from it with put `backup` and handed over by a real get. The scratch cluster is
-`scratch-eu` on 198.51.100.20/21. The double records every k0sctl call (`version` included), so "refused
-before k0sctl runs" is: no call at all.
+`scratch-eu`: its controller on a loopback address where a real TLS API server answers (tests/support/
+scratch_api.py; the double's `k0sctl kubeconfig` names it), a worker on 198.51.100.21. The double records
+every k0sctl call (`version` included), so "refused before k0sctl runs" is: no call at all.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import pytest
 from tests.support.backup_support import age_key, backup_source, bare_repo, commit_trailers, put_request
 from tests.support.fixtures import CLUSTER_NAME, Double, k0sctl_yaml
 from tests.support.resource import Resource, StepRun
+from tests.support.scratch_api import ScratchApiServer
 
 SCRATCH = "scratch-eu"
 SCRATCH_CONFIG = "config/scratch/k0sctl.yaml"
-SCRATCH_HOSTS = [
-    {"role": "controller", "ssh": {"address": "198.51.100.20", "user": "root"}},
-    {"role": "worker", "ssh": {"address": "198.51.100.21", "user": "root"}},
-]
+
+
+def scratch_hosts(controller: str) -> list[dict[str, Any]]:
+    return [{"role": "controller", "ssh": {"address": controller, "user": "root"}},
+            {"role": "worker", "ssh": {"address": "198.51.100.21", "user": "root"}}]
 
 
 @dataclass
@@ -36,10 +39,11 @@ class Backup:
     record: dict[str, Any]  # the get's metadata.json
 
 
-def scratch_config(workdir: Path, name: str = SCRATCH, hosts: list[dict[str, Any]] | None = None) -> None:
+def scratch_config(workdir: Path, name: str = SCRATCH, hosts: list[dict[str, Any]] | None = None,
+                   controller: str = "198.51.100.20") -> None:
     path = workdir / SCRATCH_CONFIG
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(k0sctl_yaml(name, hosts or SCRATCH_HOSTS), encoding="utf-8")
+    path.write_text(k0sctl_yaml(name, hosts or scratch_hosts(controller)), encoding="utf-8")
 
 
 def take_backup(resource: Resource, workdir: Path, double: Double, source: dict[str, Any], repo: Path,
@@ -56,11 +60,13 @@ def take_backup(resource: Resource, workdir: Path, double: Double, source: dict[
 
 
 @pytest.fixture
-def backup(resource: Resource, workdir: Path, double: Double, tmp_path: Path) -> Backup:
+def backup(resource: Resource, workdir: Path, double: Double, tmp_path: Path, scratch_api: ScratchApiServer) -> Backup:
     repo = bare_repo(tmp_path / "backups.git")
     source = backup_source(f"file://{repo}", plaintext=True)
-    scratch_config(workdir)
-    return take_backup(resource, workdir, double, source, repo)
+    scratch_config(workdir, controller=scratch_api.address)
+    taken = take_backup(resource, workdir, double, source, repo)
+    double.set(kubeconfig_text=scratch_api.admin_kubeconfig())
+    return taken
 
 
 def drill(resource: Resource, workdir: Path, source: dict[str, Any], **params: Any) -> StepRun:
@@ -88,13 +94,17 @@ def test_a_backup_records_its_hosts(backup: Backup) -> None:
 
 # -- the drill ---------------------------------------------------------------------------------------
 
-def test_drill_restores_checks_and_resets(resource: Resource, workdir: Path, double: Double, backup: Backup) -> None:
+def test_drill_restores_checks_and_resets(resource: Resource, workdir: Path, double: Double, backup: Backup,
+                                          scratch_api: ScratchApiServer) -> None:
     run = drill(resource, workdir, backup.source).expect_ok()
     commands = double.commands()
     assert names(double) == ["reset", "apply", "kubeconfig", "reset"]
-    (cfg,) = {argv[argv.index("--config") + 1] for argv in commands}
-    assert Path(cfg).name == "k0sctl.yaml" and Path(cfg).is_relative_to(resource.tmpdir), "one private copy"
+    configs = [Path(argv[argv.index("--config") + 1]) for argv in commands]
+    (cfg,) = {configs[0], configs[2], configs[3]}
+    assert cfg.name == "k0sctl.yaml" and cfg.is_relative_to(resource.tmpdir), "one private copy"
     assert double.state()["cluster_name"] == SCRATCH, "of the scratch config"
+    assert configs[1].name == "k0sctl.restore.yaml" and configs[1].parent.parent == cfg.parent.parent, \
+        "apply gets a private copy with the restore hooks"
     apply = commands[1]
     handed = Path(apply[apply.index("--restore-from") + 1])
     assert handed.name == "backup.tar.gz" and handed.is_relative_to(resource.tmpdir), "a private, verified copy"
@@ -111,7 +121,10 @@ def test_drill_restores_checks_and_resets(resource: Resource, workdir: Path, dou
     assert meta["restored"] == "true" and meta["api_ready"] == "true" and meta["kept"] == "false"
     assert meta["k0s_version"] == meta["backup_k0s_version"] == "v1.31.2+k0s.0"
     assert "restored onto k0s" not in run.stderr
-    assert meta["api_server"] == "https://198.51.100.20:6443"
+    assert meta["api_server"] == f"https://{scratch_api.address}:{scratch_api.port}"
+    assert meta["scratch_endpoints"] == scratch_api.address
+    assert [path for _, path in scratch_api.requests] == ["/readyz", "/api/v1/namespaces/default/endpoints/kubernetes"]
+    assert float(meta["k0sctl_ready_s"]) <= float(meta["restore_s"])
     assert meta["scratch_was_running"] == "false" and meta["scratch_hosts"] == "2"
     assert 0 <= float(meta["restore_s"]) <= float(meta["total_s"]) <= float(meta["duration_s"])
     assert "client-key-data" not in run.stderr, "the kubeconfig is checked, never printed"
@@ -164,17 +177,32 @@ def test_a_failed_first_reset_stops_the_drill(resource: Resource, workdir: Path,
 
 
 def test_an_encrypted_get_is_decrypted_and_checked_against_the_record(
-        resource: Resource, workdir: Path, double: Double, tmp_path: Path) -> None:
+        resource: Resource, workdir: Path, double: Double, tmp_path: Path, scratch_api: ScratchApiServer) -> None:
     key = age_key(tmp_path)
     repo = bare_repo(tmp_path / "backups.git")
     source = backup_source(f"file://{repo}", recipients=[key.recipient], identities=key.identity)
     resource.secrets.append(key.identity)
-    scratch_config(workdir)
+    scratch_config(workdir, controller=scratch_api.address)
     backup = take_backup(resource, workdir, double, source, repo, get_params={})  # the default
+    double.set(kubeconfig_text=scratch_api.admin_kubeconfig())
     assert (workdir / "cluster" / "backup.tar.gz.age").is_file()
     drill(resource, workdir, source).expect_ok()
     (restored,) = double.state()["restores"]
     assert restored["sha256"] == backup.record["sha256"]
+
+
+@pytest.mark.parametrize("server", ["https://192.0.2.10:6443", "https://198.51.100.99:6443"])
+def test_a_kubeconfig_naming_another_api_server_fails_the_drill(
+        resource: Resource, workdir: Path, double: Double, backup: Backup, scratch_api: ScratchApiServer,
+        server: str) -> None:
+    """The restored admin kubeconfig names production (192.0.2.10): k0sctl's wait proved nothing."""
+    double.set(kubeconfig_text=scratch_api.admin_kubeconfig(server))
+    run = drill(resource, workdir, backup.source)
+    what = "a host of the backed-up cluster" if "192.0.2" in server else "not a scratch controller"
+    assert run.returncode == 1 and run.error_lines == [
+        f"error: drill failed: the scratch cluster's admin kubeconfig names {server}, {what}; the scratch control "
+        "plane was not proven; the scratch hosts were reset"], run.stderr
+    assert names(double) == ["reset", "apply", "kubeconfig", "reset"] and scratch_api.requests == []
 
 
 # -- refusals: before k0sctl runs (no call at all, not even `version`) -------------------------------

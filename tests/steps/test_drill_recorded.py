@@ -10,16 +10,20 @@ from tests.steps.test_drill import SCRATCH, Backup, drill, scratch_config, take_
 from tests.support.backup_support import BRANCH, backup_source, bare_repo, commit_trailers, first_parents, git
 from tests.support.fixtures import CLUSTER_NAME, Double
 from tests.support.resource import Resource
+from tests.support.scratch_api import ScratchApiServer
 
 DRILLS = f"k0sctl-drills/{BRANCH}"
 
 
 @pytest.fixture
-def backup(resource: Resource, workdir: Path, double: Double, tmp_path: Path) -> Backup:
-    """A plaintext backup of prod-eu in a fresh repository, handed over by a get in workdir/cluster."""
+def backup(resource: Resource, workdir: Path, double: Double, tmp_path: Path, scratch_api: ScratchApiServer) -> Backup:
+    """A plaintext backup of prod-eu in a fresh repository, handed over by a get in workdir/cluster; the scratch
+    controller is the loopback address where `scratch_api` answers."""
     repo = bare_repo(tmp_path / "backups.git")
-    scratch_config(workdir)
-    return take_backup(resource, workdir, double, backup_source(f"file://{repo}", plaintext=True), repo)
+    scratch_config(workdir, controller=scratch_api.address)
+    taken = take_backup(resource, workdir, double, backup_source(f"file://{repo}", plaintext=True), repo)
+    double.set(kubeconfig_text=scratch_api.admin_kubeconfig())
+    return taken
 
 
 def drill_commits(repo: Path) -> list[str]:

@@ -15,6 +15,8 @@ The node shares this machine's filesystem (k0sctl detects Debian), except for wh
   directory under this machine's /tmp bound back in), ``/usr/local/bin`` and ``/root``;
 * overlays over ``/etc`` and ``/var/lib`` with upper directories on the private /run: ``/etc/k0s``,
   ``/etc/systemd/system`` and ``/var/lib/k0s`` are the node's own;
+* ``lo`` up, and the double's API server (tests/support/k0s_double/apiserver, copied to ``/run/k0s-double``)
+  listening on the node's :6443 while k0scontroller runs;
 * the fake ``systemctl`` and ``date`` (tests/support/k0s_double/) bind-mounted over ``/usr/bin/systemctl`` and
   ``/usr/bin/date`` in the node's mount namespace only. This machine's systemd is never asked anything.
 
@@ -41,16 +43,21 @@ CTL_ADDRESS = "192.0.2.1"
 K0S_VERSION = "v1.31.2+k0s.0"
 FAKES = Path(__file__).resolve().parent / "k0s_double"
 STATE = "/run/k0s-double"
+API_WRITES = "/var/lib/k0s/pki/(admin.conf|admin-tokens|server.(crt|key|csr)|ca.srl)"
 
-# $1 hostname  $2 the node's directory  $3 the fakes' directory
+# $1 hostname  $2 the node's directory  $3 the fakes' directory  $4 the fake systemctl  $5 the size of /usr/local/bin
+# $6 a directory bound over /usr/local/sbin, or "-" (real k0s: etcd and kube-apiserver, see tests/support/real_k0s.py)
 NODE_INIT = """set -e
 hostname "$1"
 mount -t tmpfs -o mode=0755,size=3g k0s-node /run
 mkdir -p /run/systemd/system /run/sshd /run/lock /run/k0s-double /run/.node /run/.ovl/etc /run/.ovl/etc.w \
   /run/.ovl/lib /run/.ovl/lib.w
 cp /usr/bin/date /run/k0s-double/date.real
+cp "$3/apiserver" /run/k0s-double/apiserver
+ip link set lo up
 # The fakes are bound before the node's private /tmp hides this machine's: the checkout may live under /tmp.
-mount --bind "$3/systemctl" /usr/bin/systemctl
+mount --bind "$4" /usr/bin/systemctl
+[ "$6" = - ] || mount --bind "$6" /usr/local/sbin
 mount --bind "$3/date" /usr/bin/date
 mount --bind "$2" /run/.node
 mount -t tmpfs -o mode=1777,size=3g k0s-node /tmp
@@ -59,7 +66,7 @@ mount --move /run/.node "$2"
 rmdir /run/.node
 mount -t overlay k0s-node -o lowerdir=/etc,upperdir=/run/.ovl/etc,workdir=/run/.ovl/etc.w /etc
 mount -t overlay k0s-node -o lowerdir=/var/lib,upperdir=/run/.ovl/lib,workdir=/run/.ovl/lib.w /var/lib
-mount -t tmpfs -o mode=0755,size=64m k0s-node /usr/local/bin
+mount -t tmpfs -o mode=0755,size="$5" k0s-node /usr/local/bin
 mount -t tmpfs -o mode=0700,size=16m k0s-node /root
 touch "$2/ready"
 exec sleep infinity
@@ -105,7 +112,7 @@ class K0sNode:
         ctl.attach(f"v{self.hostname[-1]}", "br0")
         self.ns.add_address("eth0", f"{self.address}/24")
         argv = ["unshare", "--uts", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", NODE_INIT,
-                "node-init", self.hostname, str(self.home), str(FAKES)]
+                "node-init", self.hostname, str(self.home), str(FAKES), *self.lab.node_args()]
         with self.log_file.open("ab") as log:
             self.holder = self.ns.spawn(argv, stdout=log, stderr=log, env=NODE_ENV)
         deadline = time.monotonic() + 10
@@ -149,13 +156,16 @@ class K0sNode:
         return self.sh(f"cat {STATE}/{name} 2>/dev/null || true").splitlines()
 
     def fault(self, name: str, content: str = "") -> None:
-        """Arm a fault of the doubles: backup-fail, backup-hang, clock-offset, start-<svc>, backup-pad."""
+        """Arm a fault of the doubles: backup-fail, backup-hang, clock-offset, start-<svc>, backup-pad, api-delay
+        (fault-api-delay: seconds before the API server listens and writes admin.conf; fault-api-never)."""
         self.sh(f"printf %s '{content}' > {STATE}/{name}")
 
     def state(self) -> dict[str, str]:
         """sha256 of every file of the node's k0s state (/var/lib/k0s, /etc/k0s), by path. Comment lines of
-        /etc/k0s/k0s.yaml are left out: k0sctl writes the time it generated the file into the first one."""
-        out = self.sh("find /var/lib/k0s /etc/k0s -type f 2>/dev/null | sort | while read -r f; do "
+        /etc/k0s/k0s.yaml are left out: k0sctl writes the time it generated the file into the first one; so are
+        the files the double's API server writes each time it starts (admin.conf, its token, its certificate)."""
+        out = self.sh("find /var/lib/k0s /etc/k0s -type f 2>/dev/null | grep -v -E "
+                      f"'^{API_WRITES}$' | sort | while read -r f; do "
                       "if [ $f = /etc/k0s/k0s.yaml ]; then grep -v '^#' $f | sha256sum | sed \"s,-,$f,\"; "
                       "else sha256sum $f; fi; done")
         return {path: digest for digest, path in (line.split(None, 1) for line in out.splitlines())}
@@ -179,7 +189,7 @@ class K0sNode:
     def host(self, k0s_binary: Path) -> str:
         return (f"    - role: {self.role}\n      ssh:\n        address: {self.address}\n        user: root\n"
                 f"        port: 22\n      privateAddress: {self.address}\n      os: debian\n"
-                f"      uploadBinary: true\n      k0sBinaryPath: {k0s_binary}\n")
+                f"      uploadBinary: true\n      k0sBinaryPath: {k0s_binary}\n" + self.lab.host_extra)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -202,6 +212,8 @@ class K0sLab:
 
     def __init__(self, lab: NetnsLab, root: Path) -> None:
         self.lab, self.root = lab, root
+        self.host_extra = ""  # more lines of every spec.hosts entry (real k0s: installFlags)
+        self.k0s_binary: Path | None = None  # the k0s k0sctl uploads; None: the double
         self.ctl: Namespace = lab.namespace("ctl")
         self.ctl.add_bridge("br0")
         self.ctl.add_address("br0", f"{CTL_ADDRESS}/24")
@@ -209,6 +221,10 @@ class K0sLab:
         keys.mkdir(parents=True, mode=0o700)
         self.client: KeyPair = keypair(keys / "client_ed25519", "k0s-node-client")
         self.nodes: list[K0sNode] = []
+
+    def node_args(self) -> list[str]:
+        """NODE_INIT's $4 to $6: the double's fake systemctl, a small /usr/local/bin, /usr/local/sbin as it is."""
+        return [str(FAKES / "systemctl"), "64m", "-"]
 
     def node(self, role: str = "single") -> K0sNode:
         node = K0sNode(self, len(self.nodes) + 1, role).start()
@@ -219,7 +235,7 @@ class K0sLab:
         return "".join(node.known_hosts_line() + "\n" for node in self.nodes)
 
     def k0sctl_yaml(self, name: str, version: str = K0S_VERSION) -> str:
-        binary = k0s_double(self.root, version)
+        binary = self.k0s_binary or k0s_double(self.root, version)
         return ("apiVersion: k0sctl.k0sproject.io/v1beta1\nkind: Cluster\n"
                 f"metadata:\n  name: {name}\nspec:\n  hosts:\n"
                 + "".join(node.host(binary) for node in self.nodes)

@@ -25,6 +25,8 @@ def installed(lab: K0sLab) -> K0sNode:
     assert placed.returncode == 0, placed.stderr
     node.sh("mkdir -p /etc/k0s && k0s config create --data-dir=/var/lib/k0s > /etc/k0s/k0s.yaml && "
             f"{INSTALL} && systemctl start k0scontroller")
+    # Its API server writes admin.conf once it listens (what k0sctl waits for, retrying its readyz probe).
+    node.sh("n=0; until [ -f /var/lib/k0s/pki/admin.conf ]; do n=$((n+1)); [ $n -lt 1000 ] || exit 1; sleep 0.05; done")
     return node
 
 

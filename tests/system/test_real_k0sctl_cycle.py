@@ -84,6 +84,8 @@ def test_restore_onto_a_running_cluster(cluster: Cluster) -> None:
     assert "restore: NOT restored: k0s was already running on the leader" in auto.stderr
     assert cluster.leader.lines("restored.sha256") == []
     assert cluster.leader.state() == state
+    admin = cluster.leader.sh("cat /var/lib/k0s/pki/admin.conf")
+    assert f"server: https://{cluster.leader.address}:6443" in admin, "the running cluster keeps its admin.conf"
 
 
 def test_upgrade_backs_up_first(cluster: Cluster) -> None:

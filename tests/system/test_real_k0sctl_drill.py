@@ -168,3 +168,64 @@ def test_restore_s_by_archive_size(cluster: Cluster, size: int, record_property:
     record_property("restore_s", run.metadata["restore_s"])
     print(f"\ndrill k0sctl {cluster.version}: archive {archive} bytes: restore_s {run.metadata['restore_s']}, "
           f"total_s {run.metadata['total_s']}, duration_s {run.metadata['duration_s']}")
+
+
+def api_requests_from(node: K0sNode, peer: K0sNode) -> list[str]:
+    """The requests `node`'s API server answered from `peer`'s address."""
+    return [line for line in node.lines("api-requests") if line.split()[0] == peer.address]
+
+
+def test_the_restored_admin_conf_names_a_so_a_answers_bs_readiness_probe(cluster: Cluster) -> None:
+    """The false "ready", without k0sctl: B restored and started, its API server not up yet; `k0s kubectl get
+    --raw=/readyz` with the restored admin.conf (what k0sctl asks first) is answered "ok" by A."""
+    a, b = node_a(cluster), node_b(cluster)
+    get_dir, written, _ = backup_of_a(cluster)
+    archive = cluster.stored_plain(json.loads((get_dir / "metadata.json").read_text(encoding="utf-8"))["ref"])
+    assert sha256(archive) == written
+    assert b.run("cat > /usr/local/bin/k0s && chmod 0755 /usr/local/bin/k0s",
+                 stdin=k0s_double(cluster.lab.root).read_bytes()).returncode == 0
+    assert b.run("cat > /root/backup.tar.gz", stdin=archive).returncode == 0
+    b.sh("mkdir -p /etc/k0s && k0s config create > /etc/k0s/k0s.yaml && k0s restore /root/backup.tar.gz && "
+         "k0s install controller --config=/etc/k0s/k0s.yaml")
+    assert f"server: https://{a.address}:6443" in b.sh("cat /var/lib/k0s/pki/admin.conf")
+    b.fault("fault-api-delay", "600")  # B's API server is not up while we look
+    b.sh("systemctl start k0scontroller")
+    try:
+        assert b.sh("k0s kubectl get --raw=/readyz").strip() == "ok"
+        assert api_requests_from(a, b) == [f"{b.address} /readyz"], "A answered the probe on B"
+    finally:
+        b.sh("systemctl stop k0scontroller")
+
+
+@pytest.mark.parametrize("delay", [3])
+def test_a_drill_waits_for_bs_own_api_server_and_never_asks_a(cluster: Cluster, delay: int) -> None:
+    """B's API server starts `delay` s after k0s: A answers none of the drill's or k0sctl's probes, and restore_s
+    covers B's start."""
+    a, b = node_a(cluster), node_b(cluster)
+    backup_of_a(cluster)
+    scratch_config(cluster, b.host(k0s_double(cluster.lab.root)))
+    b.fault("fault-api-delay", str(delay))
+    run = drill(cluster).expect_ok()
+    assert api_requests_from(a, b) == [], "nothing from B reached A's API server"
+    assert f"{b.address} /readyz" in [line.split(" ", 1)[0] + " " + line.split()[1] for line in b.lines("api-requests")]
+    meta = run.metadata
+    assert meta["api_server"] == f"https://{b.address}:6443" and meta["scratch_endpoints"] == b.address
+    assert float(meta["restore_s"]) >= delay and float(meta["k0sctl_ready_s"]) >= delay
+    assert b.state() == {} and b.running() == [] and b.stray() == []
+    assert b.sh("ls /root") == "", "the archived config k0s restore wrote is removed"
+
+
+def test_a_drill_whose_scratch_api_server_never_starts_fails_although_a_answers(cluster: Cluster) -> None:
+    """A is reachable and would answer "ok"; B's API server never starts: the drill fails (bounded by
+    source.k0sctl.timeout), nothing from B reached A, and B is reset."""
+    a, b = node_a(cluster), node_b(cluster)
+    backup_of_a(cluster)
+    scratch_config(cluster, b.host(k0s_double(cluster.lab.root)))
+    b.fault("fault-api-never")
+    source = {**cluster.source, "ssh_known_hosts": cluster.lab.known_hosts(), "k0sctl": {"timeout": "40s"}}
+    run = cluster.put("drill", source=source, config=SCRATCH_CONFIG, restore_from="backup", confirm=SCRATCH,
+                      timeout=300)
+    assert run.returncode == 1 and len(run.error_lines) == 1, run.stderr
+    assert "drill passed" not in run.stderr and "within source.k0sctl.timeout (40s)" in run.error_lines[0]
+    assert api_requests_from(a, b) == [], "nothing from B reached A's API server"
+    assert b.state() == {} and b.running() == []

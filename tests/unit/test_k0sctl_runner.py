@@ -123,3 +123,10 @@ def test_held_error_lines_keep_their_order_and_are_shown_unless_the_caller_drops
     live = HeldErrors(echo=True, hold=False)
     live.line('level=fatal msg="shown at once"')
     assert capsys.readouterr().err.splitlines() == ['level=fatal msg="shown at once"']
+
+
+def test_an_empty_restore_folder_is_reported_not_counted(capsys: pytest.CaptureFixture[str]) -> None:
+    r = result('time="t" level=warning msg="192.0.2.12:22: failed to remove backup temp dir /tmp/Ox1CBz: '
+               'command failed: rm: cannot remove \'/tmp/Ox1CBz\': Is a directory"')
+    assert r.warn_leftovers() == 0 and r.leftovers() == []
+    assert "k0sctl left the temporary folder 192.0.2.12:22:/tmp/Ox1CBz on the host" in capsys.readouterr().err

@@ -9,10 +9,15 @@ for a dry-run plan and refuses to touch a cluster the archive would not be resto
 `apply --dry-run --restore-from` would upload the archive and run `k0s restore` for real. Whether a
 restore would happen is read instead from the dry run's facts: k0sctl restores only when no controller
 is running k0s ("<host>: is running k0s controller version …" in the Gather k0s facts phase).
+
+With an archive, k0sctl gets a private copy of the config whose controllers drop the restored admin
+kubeconfig before k0s starts (`shared.restore_hooks`): restored onto new hosts while the old controllers
+still run, k0sctl's readiness wait would otherwise be answered by the old API server.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -103,6 +108,10 @@ def run(ctx: StepContext, params: ApplyParams, cluster: ClusterConfig, directory
         else:
             facts["backup_ref"] = taken.version.ref
 
+    if archive is not None:  # restored controllers must answer k0sctl's readiness wait themselves
+        from k0sctl_resource.shared.restore_hooks import with_restore_hooks
+
+        base = dataclasses.replace(base, config=with_restore_hooks(cluster, ctx.workspace.dir("apply")).path)
     result = k0sctl.run(base)
     if not result.ok:
         raise result.failure("apply")

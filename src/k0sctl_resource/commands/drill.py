@@ -7,10 +7,13 @@ handed over restores into a cluster k0sctl reports ready, and measures how long 
    then the archive's sha256 against that record (`restore_source`, as apply checks it);
 2. `k0sctl reset --force` on the scratch hosts: whatever an earlier drill (`keep: true`) or a broken
    one left there, running or half-installed, is removed; on empty hosts it only warns;
-3. `k0sctl apply --restore-from`: restores and waits until k0sctl reports the cluster ready
-   (`restore_s` is this step: from the start of the apply to ready);
+3. `k0sctl apply --restore-from` with a private copy of the scratch config whose controllers drop the
+   restored admin kubeconfig before k0s starts (`restore_hooks`: else production's API server, named in
+   it, may answer k0sctl's readiness wait);
 4. checks through k0sctl: the restore phase ran, the API readiness wait, the k0s version it installed,
-   and `k0sctl kubeconfig` answers with an admin kubeconfig (never printed);
+   and `k0sctl kubeconfig` answers with an admin kubeconfig (never printed); then the drill's own proof
+   at each scratch controller's address (`scratch_api`): `restore_s` runs from the start of the apply
+   until every scratch API server answered /readyz;
 5. `k0sctl reset --force` unless `keep`. A drill that fails after step 2 resets the hosts too, and fails
    with k0sctl's reason; an aborted drill (SIGTERM/SIGINT) does not, the next drill resets them first.
 """
@@ -79,8 +82,9 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
     facts: dict[str, Any] = {"drilled_ref": ref or None, "drilled_archive": record.get("archive"),
                              "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts), **identity}
     backed_up = record.get("k0s_version") if isinstance(record.get("k0s_version"), str) else None
+    production = [str(h) for h in record.get("hosts") or []]
     try:  # a drill that ran is recorded, passed or failed (an abort is no ResourceError: it records nothing)
-        facts.update(_drill(ctx, scratch, archive, params.keep, backed_up))
+        facts.update(_drill(ctx, scratch, archive, params.keep, backed_up, production))
         slow_by_rto(params, facts)
     except ResourceError as exc:
         record_drill(ctx, record, scratch.name, facts, exc.message)
@@ -100,11 +104,11 @@ def slow_by_rto(params: DrillParams, facts: dict[str, Any]) -> None:
 
 
 def _drill(ctx: StepContext, scratch: ClusterConfig, archive: Path, keep: bool,
-           backed_up: str | None) -> dict[str, Any]:
+           backed_up: str | None, production: list[str]) -> dict[str, Any]:
     started = time.monotonic()
     was_running = _reset(ctx, scratch, "before the drill")
     try:
-        facts = _restore_and_check(ctx, scratch, archive, backed_up)
+        facts = _restore_and_check(ctx, scratch, archive, backed_up, production)
     except ResourceError as exc:  # an abort (lifecycle.Aborted) is no ResourceError: it resets nothing
         raise _reset_after_failure(ctx, scratch, exc) from None
     if keep:
@@ -134,14 +138,17 @@ def _reset(ctx: StepContext, scratch: ClusterConfig, when: str) -> bool:
 
 
 def _restore_and_check(ctx: StepContext, scratch: ClusterConfig, archive: Path,
-                       backed_up: str | None) -> dict[str, Any]:
+                       backed_up: str | None, production: list[str]) -> dict[str, Any]:
+    from k0sctl_resource.shared.restore_hooks import with_restore_hooks
+
     k0sctl = ctx.k0sctl()
+    hooked = with_restore_hooks(scratch, ctx.workspace.dir("drill"))
     started = time.monotonic()
-    result = k0sctl.run(Invocation("apply", scratch.path, restore_from=archive))
-    restore_s = round(time.monotonic() - started, 1)
+    result = k0sctl.run(Invocation("apply", hooked.path, restore_from=archive))
+    k0sctl_ready_s = round(time.monotonic() - started, 1)
     if not result.ok:
         raise result.failure("apply --restore-from")
-    facts: dict[str, Any] = {"restore_s": restore_s}
+    facts: dict[str, Any] = {"k0sctl_ready_s": k0sctl_ready_s}
     if leftovers := result.warn_leftovers():
         facts["controller_leftovers"] = leftovers
     if not restore_ran(result):
@@ -161,18 +168,21 @@ def _restore_and_check(ctx: StepContext, scratch: ClusterConfig, archive: Path,
         log.warn(f"drill: the backup was taken from k0s {backed_up} and restored onto k0s {facts['k0s_version']}: "
                  "give the scratch config the production cluster's spec.k0s.version to drill what a restore "
                  "of production would do")
-    log.ok(f"drill: restored; k0sctl reports the cluster ready after {restore_s} s, k0s {facts['k0s_version']}")
-    facts["api_server"] = _check_kubeconfig(ctx, scratch)
+    log.ok(f"drill: restored; k0sctl reports the cluster ready after {k0sctl_ready_s} s, k0s {facts['k0s_version']}")
+    facts.update(_prove_scratch(ctx, scratch, production, started))
     return facts
 
 
-def _check_kubeconfig(ctx: StepContext, scratch: ClusterConfig) -> str:
-    """`k0sctl kubeconfig` must answer with an admin kubeconfig; returns its API server. Never printed."""
+def _prove_scratch(ctx: StepContext, scratch: ClusterConfig, production: list[str], started: float) -> dict[str, Any]:
+    """`k0sctl kubeconfig` must answer with an admin kubeconfig (never printed), and the scratch control plane
+    itself must answer with it (`scratch_api`)."""
     from k0sctl_resource.k0sctl.kubeconfig import admin_kubeconfig
+    from k0sctl_resource.shared.scratch_api import prove
 
-    server = admin_kubeconfig(ctx.k0sctl(), scratch.path, context=" after the restore").server
-    log.ok(f"drill: k0sctl kubeconfig: admin credentials for {server}")
-    return server
+    kubeconfig = admin_kubeconfig(ctx.k0sctl(), scratch.path, context=" after the restore")
+    log.ok(f"drill: k0sctl kubeconfig: admin credentials for {kubeconfig.server}")
+    return {"api_server": kubeconfig.server,
+            **prove(kubeconfig.text, kubeconfig.server, scratch, production, ctx.workspace.dir("drill"), started)}
 
 
 def _reset_after_failure(ctx: StepContext, scratch: ClusterConfig, failure: ResourceError) -> ResourceError:

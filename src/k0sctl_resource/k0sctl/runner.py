@@ -39,6 +39,9 @@ _LEFTOVER = re.compile(
     r"(?P<path>/\S+?):? "
 )
 
+# v0.32.2 removes the restore's temporary folder with `rm -f`, which fails: an empty folder stays.
+_TEMP_DIR = re.compile(r"(?:\[\w+\] )?(?P<host>[^\s\"=]+): failed to remove backup temp dir (?P<path>/\S+?):? ")
+
 _GIT_VARS = ("GIT_", "K0SCTL_RESOURCE_GIT_")
 
 
@@ -75,6 +78,10 @@ class RunResult:
         for place in leftovers:
             log.warn(f"k0sctl could not remove the backup archive {place}; it holds the cluster's CA keys and "
                      "Secrets: remove it by hand")
+        for line in self.lines:  # reported, not counted: the archive in it was removed
+            if match := _TEMP_DIR.search(line):
+                log.info(f"k0sctl left the temporary folder {match.group('host')}:{match.group('path')} on the "
+                         "host (the archive in it was removed)")
         return len(leftovers)
 
     def reason(self) -> str:
