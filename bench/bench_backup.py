@@ -35,25 +35,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support import DOUBLE_DIR  # noqa: E402
-from tests.support.backup_support import age_key, backup_source, bare_repo, build_history, put_request  # noqa: E402
+from tests.support.backup_support import (  # noqa: E402
+    SSH_COUNTER,
+    age_key,
+    backup_source,
+    bare_repo,
+    build_history,
+    put_request,
+)
 from tests.support.resource import executable  # noqa: E402
 from tests.support.sshd import SshServer  # noqa: E402
-
-SSH_COUNTER = """#!{python}
-import os, subprocess, sys
-proc = subprocess.Popen([{ssh!r}, *sys.argv[1:]], stdout=subprocess.PIPE)
-total = 0
-while True:
-    chunk = proc.stdout.read1(1 << 16)
-    if not chunk:
-        break
-    total += len(chunk)
-    os.write(1, chunk)
-code = proc.wait()
-with open(os.environ["BENCH_SSH_COUNT"], "a") as fh:
-    fh.write(f"{{total}}\\n")
-sys.exit(code)
-"""
 
 
 @dataclass

@@ -26,6 +26,23 @@ from tests.support.tools import require_tool
 
 BRANCH = "k0sctl-backup"
 FOLDER = "backups"
+# An `ssh` for the benchmarks, first on PATH: runs the real one ({ssh}) and appends the bytes that came
+# from the server to the file $BENCH_SSH_COUNT.
+SSH_COUNTER = """#!{python}
+import os, subprocess, sys
+proc = subprocess.Popen([{ssh!r}, *sys.argv[1:]], stdout=subprocess.PIPE)
+total = 0
+while True:
+    chunk = proc.stdout.read1(1 << 16)
+    if not chunk:
+        break
+    total += len(chunk)
+    os.write(1, chunk)
+code = proc.wait()
+with open(os.environ["BENCH_SSH_COUNT"], "a") as fh:
+    fh.write(f"{{total}}\\n")
+sys.exit(code)
+"""
 
 
 def git(repo: Path, *args: str, input: bytes | None = None) -> str:

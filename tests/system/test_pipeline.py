@@ -1,7 +1,9 @@
-"""The sample pipeline (pipeline/pipeline.yml) and its picture (docs/pipeline.svg).
+"""The sample pipeline (pipeline/pipeline.yml), the fleet's parent pipeline (pipeline/fleet.yml, whose own
+tests are in test_fleet_pipeline.py) and the picture of the sample (docs/pipeline.svg).
 
-- Concourse's own `fly validate-pipeline --strict` accepts it (fly built by scripts/install-fly.sh).
-- Offline checks that hold where fly cannot be built: structure, references, and the v8 `inputs: detect`
+- Concourse's own `fly validate-pipeline --strict` accepts both (fly built by scripts/install-fly.sh).
+- Offline checks, of both, that hold where fly cannot be built: vars, structure, references, task scripts,
+  and (for the sample) the v8 `inputs: detect`
   rule that every path a put is given starts with an artifact of its job.
 - Every get and put of our resource type, with the vars of pipeline/vars.example.yml filled in, passes
   the resource's own request validation (steps.put.parse / concourse.requests.parse_get), as Concourse would send it.
@@ -36,6 +38,10 @@ from tests.support.tools import require_tool, unavailable
 
 PIPELINE = ROOT / "pipeline" / "pipeline.yml"
 VARS = ROOT / "pipeline" / "vars.example.yml"
+FLEET = ROOT / "pipeline" / "fleet.yml"
+FLEET_VARS = ROOT / "pipeline" / "fleet-vars.example.yml"
+BOTH = pytest.mark.parametrize(("config", "variables"), [(PIPELINE, VARS), (FLEET, FLEET_VARS)],
+                               ids=["pipeline", "fleet"])
 PICTURE = ROOT / "docs" / "pipeline.svg"
 GRAPH_SCRIPT = ROOT / "scripts" / "pipeline-graph.py"
 INSTALL_FLY = ROOT / "scripts" / "install-fly.sh"
@@ -47,7 +53,7 @@ VAR = re.compile(r"\(\(([^()]+)\)\)")
 FLY_PREREQ, FLY_REFUSED = 3, 4
 
 HOOKS = {"on_success", "on_failure", "on_error", "on_abort", "ensure"}
-COMMON_STEP_KEYS = HOOKS | {"timeout", "attempts", "tags"}
+COMMON_STEP_KEYS = HOOKS | {"timeout", "attempts", "tags", "across"}
 STEP_KEYS = {
     "get": COMMON_STEP_KEYS | {"get", "resource", "passed", "params", "trigger", "version"},
     "put": COMMON_STEP_KEYS | {"put", "resource", "params", "inputs", "get_params", "no_get"},
@@ -55,6 +61,8 @@ STEP_KEYS = {
                                 "input_mapping", "output_mapping", "container_limits", "hermetic"},
     "in_parallel": COMMON_STEP_KEYS | {"in_parallel"},
     "do": COMMON_STEP_KEYS | {"do"},
+    "load_var": COMMON_STEP_KEYS | {"load_var", "file", "format", "reveal"},
+    "set_pipeline": COMMON_STEP_KEYS | {"set_pipeline", "file", "vars", "var_files", "instance_vars", "team"},
 }
 JOB_KEYS = HOOKS | {"name", "plan", "serial", "serial_groups", "max_in_flight", "public", "disable_manual_trigger",
                     "interruptible", "build_log_retention", "build_logs_to_retain", "old_name"}
@@ -69,14 +77,14 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def pipeline() -> dict[str, Any]:
-    doc = load_yaml(PIPELINE)
+def pipeline(path: Path = PIPELINE) -> dict[str, Any]:
+    doc = load_yaml(path)
     assert isinstance(doc, dict)
     return doc
 
 
-def example_vars() -> dict[str, Any]:
-    doc = load_yaml(VARS)
+def example_vars(path: Path = VARS) -> dict[str, Any]:
+    doc = load_yaml(path)
     assert isinstance(doc, dict)
     return doc
 
@@ -191,42 +199,41 @@ def fly() -> str:
     return path
 
 
-def fly_validate(fly: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([fly, "validate-pipeline", "-c", str(config), "-l", str(VARS), "--strict"],
+def fly_validate(fly: str, config: Path, variables: Path = VARS) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([fly, "validate-pipeline", "-c", str(config), "-l", str(variables), "--strict"],
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_fly_validates_the_pipeline_strictly(fly: str, tmp_path: Path) -> None:
-    proc = fly_validate(fly, PIPELINE)
+@BOTH
+def test_fly_validates_the_pipeline_strictly(fly: str, tmp_path: Path, config: Path, variables: Path) -> None:
+    proc = fly_validate(fly, config, variables)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "looks good" in proc.stdout
 
     # The same fly refuses a pipeline with one misspelt step key: it really validates, strictly.
     broken = tmp_path / "broken.yml"
-    broken.write_text(PIPELINE.read_text(encoding="utf-8").replace("get_params:", "get_parms:", 1),
-                      encoding="utf-8")
-    proc = fly_validate(fly, broken)
+    broken.write_text(config.read_text(encoding="utf-8").replace("trigger:", "triger:", 1), encoding="utf-8")
+    proc = fly_validate(fly, broken, variables)
     assert proc.returncode != 0
-    assert "get_parms" in proc.stdout + proc.stderr
+    assert "triger" in proc.stdout + proc.stderr
 
 
 # --- offline structure ----------------------------------------------------------------------------
 
 
-def test_every_var_is_defined_in_the_example_and_every_example_var_is_used() -> None:
-    used = vars_used(pipeline())
-    defined = set(example_vars())
-    assert used - defined == set(), "vars used by pipeline.yml but missing from vars.example.yml"
-    assert defined - used == set(), "vars in vars.example.yml that pipeline.yml does not use"
+@BOTH
+def test_every_var_is_defined_in_the_example_and_every_example_var_is_used(config: Path, variables: Path) -> None:
+    used = vars_used(pipeline(config))
+    defined = set(example_vars(variables))
+    assert used - defined == set(), f"vars used by {config.name} but missing from {variables.name}"
+    assert defined - used == set(), f"vars in {variables.name} that {config.name} does not use"
 
 
-def test_structure_and_references() -> None:
-    doc = pipeline()
+def check_structure(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Top-level keys, resources (keys, types, icons; every one used), jobs (keys, failure hooks) and every
+    step (its keys; the resources and jobs it names exist); the jobs by name."""
     assert set(doc) <= {"resource_types", "resources", "jobs", "groups", "var_sources", "display"}
-    types = {t["name"]: t for t in doc["resource_types"]}
-    assert types[OUR_TYPE]["type"] == "registry-image"
-    assert types[OUR_TYPE]["source"] == {"repository": "((k0sctl_resource_image))", "tag": "((k0sctl_resource_tag))",
-                                         "ca_certs": "((k0sctl_resource_registry_ca_certs))"}
+    types = {t["name"]: t for t in doc.get("resource_types", [])}
 
     resources = {r["name"]: r for r in doc["resources"]}
     assert len(resources) == len(doc["resources"]), "duplicate resource names"
@@ -237,8 +244,6 @@ def test_structure_and_references() -> None:
 
     jobs = {j["name"]: j for j in doc["jobs"]}
     assert len(jobs) == len(doc["jobs"]), "duplicate job names"
-    assert set(jobs) == {"ping", "init", "install", "backup", "uninstall", "restore-drill", "freshness",
-                         "retention-preview"}
     used: set[str] = set()
     for name, job in jobs.items():
         assert set(job) <= JOB_KEYS, f"job {name}: unknown keys {set(job) - JOB_KEYS}"
@@ -254,6 +259,39 @@ def test_structure_and_references() -> None:
                 assert any(s.get("resource", s.get("get", s.get("put"))) == step["get"]
                            for _, s in job_steps(jobs[upstream])), f"{path}: {upstream} does not use {step['get']}"
     assert used == set(resources), f"unused resources: {set(resources) - used}"
+    for name, job in jobs.items():
+        assert "on_failure" in job and "on_error" in job, f"job {name} does not report its failures"
+        check_artifacts(job)
+    return jobs
+
+
+def check_artifacts(job: dict[str, Any]) -> None:
+    """Every artifact a step reads (a task's inputs, the file of a load_var or set_pipeline, its var files)
+    was made earlier in the plan (a get, a put, a task's output)."""
+    made: set[str] = set()
+    for path, step in walk(job["plan"], f"{job['name']}.plan"):
+        kind = step_kind(step)
+        files = [step["file"]] if kind in ("load_var", "set_pipeline") else []
+        files += step.get("var_files", []) if kind == "set_pipeline" else []
+        for file in files:
+            assert file.split("/", 1)[0] in made, f"{path}: {file} is in no artifact made before it"
+        if kind == "task":
+            for item in step["config"].get("inputs", []):
+                assert item.get("optional") or item["name"] in made, f"{path}: input {item['name']} is made by no step"
+            made.update(o["name"] for o in step["config"].get("outputs", []))
+        elif kind in ("get", "put"):
+            made.add(step[kind])
+
+
+def test_structure_and_references() -> None:
+    doc = pipeline()
+    types = {t["name"]: t for t in doc["resource_types"]}
+    assert types[OUR_TYPE]["type"] == "registry-image"
+    assert types[OUR_TYPE]["source"] == {"repository": "((k0sctl_resource_image))", "tag": "((k0sctl_resource_tag))",
+                                         "ca_certs": "((k0sctl_resource_registry_ca_certs))"}
+    jobs = check_structure(doc)
+    assert set(jobs) == {"ping", "init", "install", "backup", "uninstall", "restore-drill", "freshness",
+                         "retention-preview"}
 
     # k0sctl never runs twice at once against the cluster.
     for name in ("init", "install", "backup", "uninstall", "retention-preview"):
@@ -262,9 +300,6 @@ def test_structure_and_references() -> None:
     assert "serial_groups" not in jobs["restore-drill"] and jobs["restore-drill"]["serial"] is True
     # verify reads the backup repository only.
     assert "serial_groups" not in jobs["freshness"] and jobs["freshness"]["serial"] is True
-    # Every job reports its failures.
-    for name, job in jobs.items():
-        assert "on_failure" in job and "on_error" in job, name
 
 
 def test_puts_name_their_inputs_for_inputs_detect() -> None:
@@ -284,9 +319,9 @@ def test_puts_name_their_inputs_for_inputs_detect() -> None:
                         first = str(step["params"][key]).split("/", 1)[0]
                         assert first in artifacts, f"{path}: params.{key} starts with {first!r}, not an artifact"
                 if step["params"].get("command") == "drill":
-                    assert step["params"]["config"] == "scratch-config/scratch/k0sctl.yaml", path
+                    assert step["params"]["config"] == "scratch-config/((scratch_config_path))", path
                 elif step["params"].get("command") not in ("init", "verify"):
-                    assert step["params"].get("config") == "config/k0sctl.yaml", path
+                    assert step["params"].get("config") == "config/((config_path))", path
                 artifacts.add(step["put"])
 
 
@@ -316,7 +351,7 @@ def test_the_jobs_do_what_the_readme_says() -> None:
     assert put("ping")["resource"] == "cluster-hosts"
     assert put("init")["params"]["command"] == "init"
     apply = put("install")["params"]
-    assert apply == {"command": "apply", "config": "config/k0sctl.yaml", "restore_from": "cluster",
+    assert apply == {"command": "apply", "config": "config/((config_path))", "restore_from": "cluster",
                      "restore": "auto", "backup_first": True}
     assert any(s.get("get") == "cluster" for s in steps("install")), "install restores from a get of cluster"
     assert put("backup")["params"]["command"] == "backup"
@@ -328,13 +363,14 @@ def test_the_jobs_do_what_the_readme_says() -> None:
     assert triggers("restore-drill") == {"weekly"}
     drill = put("restore-drill")
     assert drill["resource"] == "scratch" and drill["no_get"] is True
-    assert drill["params"] == {"command": "drill", "config": "scratch-config/scratch/k0sctl.yaml",
+    assert drill["params"] == {"command": "drill", "config": "scratch-config/((scratch_config_path))",
                                "restore_from": "cluster", "confirm": "((scratch_cluster_name))"}
     assert [s.get("passed") for s in steps("restore-drill") if s.get("get") == "cluster"] == [None], \
         "the drill restores the newest backup"
 
     assert triggers("retention-preview") == set()
-    assert put("retention-preview")["params"] == {"command": "prune", "config": "config/k0sctl.yaml", "dry_run": True}
+    assert put("retention-preview")["params"] == {"command": "prune", "config": "config/((config_path))",
+                                                  "dry_run": True}
 
     assert triggers("freshness") == {"hourly"}
     verify = put("freshness")
@@ -353,19 +389,21 @@ def test_the_scratch_cluster_is_not_the_cluster() -> None:
     assert scratch["ssh_private_key"] == "((scratch_ssh_private_key))" != cluster["ssh_private_key"]
     assert scratch["backup"]["uri"] == cluster["backup"]["uri"], "the same backup branch"
     assert scratch["encryption"] == {"identities": "((backup_identities))"}, "the drill decrypts privately"
-    assert resources["scratch-config"]["source"]["paths"] == ["scratch/k0sctl.yaml"]
+    assert resources["scratch-config"]["source"]["paths"] == ["((scratch_config_path))"]
+    assert resources["config"]["source"]["paths"] == ["((config_path))"]
     assert resources["weekly"]["source"]["days"] == "((drill_days))"
 
 
 # --- the resource's own validation ----------------------------------------------------------------
 
 
-def test_every_get_and_put_passes_the_resources_request_validation() -> None:
-    doc = substitute(pipeline(), example_vars())
+def validate_requests(doc: dict[str, Any]) -> set[str]:
+    """Every get and put of our type in `doc` (vars filled in) as Concourse sends it, through the resource's
+    request validation; the put commands."""
     sources = {name: res["source"] for name, res in our_resources(doc).items()}
     steps = our_steps(doc)
     assert {kind for _, kind, _ in steps} == {"get", "put"}
-    commands = set()
+    commands: set[str] = set()
     for path, kind, step in steps:
         source = sources[step.get("resource", step[kind])]
         try:
@@ -379,7 +417,14 @@ def test_every_get_and_put_passes_the_resources_request_validation() -> None:
                 parse_get({"source": source, "version": {"ref": "none"}, "params": step.get("params", {})})
         except ResourceError as exc:
             pytest.fail(f"{path}: the resource refuses this {kind}: {exc.message}")
-    assert commands == set(COMMANDS)  # the sample pipeline shows every put command
+    return commands
+
+
+def test_every_get_and_put_passes_the_resources_request_validation() -> None:
+    doc = substitute(pipeline(), example_vars())
+    sources = {name: res["source"] for name, res in our_resources(doc).items()}
+    assert validate_requests(doc) == set(COMMANDS)  # the sample pipeline shows every put command
+    steps = our_steps(doc)
 
     # The check container gets the source alone.
     cluster = parse_source(sources["cluster"])
@@ -409,7 +454,7 @@ def test_ping_never_writes_the_clusters_version_history() -> None:
         if params["command"] == "verify":
             assert "config" not in params, "verify reads the backup repository only"
             continue
-        assert params["config"] == ("scratch-config/scratch/k0sctl.yaml" if drill else "config/k0sctl.yaml")
+        assert params["config"] == ("scratch-config/((scratch_config_path))" if drill else "config/((config_path))")
     gets = [step.get("resource", step["get"]) for _, kind, step in our_steps(doc) if kind == "get"]
     assert gets == ["cluster", "cluster"], "only install and restore-drill get a version of the cluster"
 

@@ -105,3 +105,31 @@ def kubeconfig(config: Path, output: Path | None, source_file: Path | None) -> N
     from k0sctl_resource.cli.tools import kubeconfig_tool
 
     finish(kubeconfig_tool(config, output, source_file))
+
+
+@group.command(name="fleet-status")
+@click.option("-f", "--file", "clusters_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The fleet's clusters.yml.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for machines).")
+def fleet_status(clusters_file: Path, as_json: bool) -> None:
+    """Every cluster's newest backup and last drill; exit 1 when any is stale, unreachable or undrilled.
+
+    Credentials for the backup repositories come from the environment (K0SCTL_FLEET_BACKUP_PRIVATE_KEY,
+    K0SCTL_FLEET_BACKUP_USERNAME, K0SCTL_FLEET_BACKUP_PASSWORD, each also as ..._FILE)."""
+    from k0sctl_resource.cli.tools import fleet_status_tool
+
+    finish(fleet_status_tool(clusters_file, as_json=as_json))
+
+
+@group.command(name="fleet-vars")
+@click.option("-f", "--file", "clusters_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The fleet's clusters.yml (at the top of the config repository's checkout).")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for clusters.json and vars/<cluster>.yml.")
+@click.option("--pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The pipeline template (pipeline/pipeline.yml): every var it uses must be set for every cluster.")
+def fleet_vars(clusters_file: Path, output: Path, pipeline: Path | None) -> None:
+    """The parent pipeline's vars files, one per cluster; refuses a cluster removed by accident."""
+    from k0sctl_resource.cli.tools import fleet_vars_tool
+
+    finish(fleet_vars_tool(clusters_file, output, pipeline))

@@ -1,4 +1,4 @@
-"""The CLI tools for tasks and local debugging: `ping` and `kubeconfig`."""
+"""The CLI tools for tasks and local debugging: `ping`, `kubeconfig`, `fleet-status` and `fleet-vars`."""
 
 from __future__ import annotations
 
@@ -78,6 +78,35 @@ def kubeconfig_tool(config: Path, output: Path | None, source_file: Path | None)
 
             replace_file(output, text.encode("utf-8"), 0o600)
             log.info(f"kubeconfig written to {output} (mode 0600)")
+        return 0
+
+    return _guarded(body)
+
+
+def fleet_status_tool(clusters_file: Path, *, as_json: bool) -> int:
+    def body() -> int:
+        from datetime import UTC, datetime
+
+        from k0sctl_resource.config.fleet import load_fleet
+        from k0sctl_resource.fleet.report import exit_code, render_table, to_json
+        from k0sctl_resource.fleet.status import fleet_status
+
+        fleet = load_fleet(clusters_file)
+        now = datetime.now(UTC)
+        statuses = fleet_status(fleet, now)
+        text = json.dumps(to_json(statuses, now), indent=2) + "\n" if as_json else render_table(statuses)
+        sys.stdout.write(REDACT(text))
+        return exit_code(statuses)
+
+    return _guarded(body)
+
+
+def fleet_vars_tool(clusters_file: Path, output: Path, pipeline: Path | None) -> int:
+    def body() -> int:
+        from k0sctl_resource.config.fleet import load_fleet
+        from k0sctl_resource.fleet.vars_files import write_fleet_vars
+
+        write_fleet_vars(load_fleet(clusters_file), clusters_file, output, pipeline)
         return 0
 
     return _guarded(body)
