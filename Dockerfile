@@ -16,10 +16,14 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 ARG TARGETARCH
-ARG K0SCTL_VERSION=v0.32.2
+# The pinned release is the one in src/k0sctl_resource/k0sctl/k0sctl.version (Renovate bumps that file);
+# --build-arg K0SCTL_VERSION=vX.Y.Z builds another.
+ARG K0SCTL_VERSION=
 ARG K0SCTL_MIRROR=https://github.com/k0sproject/k0sctl/releases/download
 WORKDIR /download
-RUN asset="k0sctl-linux-${TARGETARCH:?TARGETARCH is not set}"; \
+COPY src/k0sctl_resource/k0sctl/k0sctl.version ./
+RUN K0SCTL_VERSION="${K0SCTL_VERSION:-$(tr -d '[:space:]' < k0sctl.version)}"; \
+    asset="k0sctl-linux-${TARGETARCH:?TARGETARCH is not set}"; \
     base="${K0SCTL_MIRROR%/}/${K0SCTL_VERSION}"; \
     curl -fsSL --retry 3 --proto '=https,http' -o checksums.txt "${base}/checksums.txt"; \
     curl -fsSL --retry 3 --proto '=https,http' -o "${asset}" "${base}/${asset}"; \

@@ -1,6 +1,6 @@
 """Times of a Concourse abort with the REAL k0sctl: from SIGTERM to "no secret left" and to the step's exit.
 
-    .venv/bin/python bench/bench_abort.py [--repeat 3] [--k0sctl v0.32.2]
+    .venv/bin/python bench/bench_abort.py [--repeat 3] [--k0sctl VERSION]
 
 Plays Concourse's runtime as the tests do (SIGTERM, SIGKILL 10 s later if the step is still there) on a
 k0s test node (tests/support/k0s_node.py) whose sshd is SIGSTOPped while k0sctl waits on it:
@@ -40,6 +40,8 @@ from tests.support.k0s_node import K0sLab
 from tests.support.netns import NetnsLab
 from tests.system.test_real_k0sctl_abort import sshd_stopped, start
 
+from k0sctl_resource.k0sctl.versions import PINNED_TEXT
+
 
 def one(command: str, version: str, base: Path) -> Abort:
     with NetnsLab() as netns:
@@ -67,7 +69,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the labs' cleanup runs on a kill too
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--k0sctl", default="v0.32.2")
+    parser.add_argument("--k0sctl", default=PINNED_TEXT)
     parser.add_argument("--commands", default="apply,backup,drill,get")
     args = parser.parse_args()
     rows = []

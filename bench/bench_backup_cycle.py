@@ -1,6 +1,6 @@
 """One backup cycle with the REAL k0sctl against a k0s test node: `put backup`, then `get` of it.
 
-    .venv/bin/python bench/bench_backup_cycle.py [--sizes 1,100] [--k0sctl v0.32.2,v0.28.0] [--passphrase]
+    .venv/bin/python bench/bench_backup_cycle.py [--sizes 1,100] [--k0sctl PINNED,v0.28.0] [--passphrase]
 
 The node is the test suite's (tests/support/k0s_node.py); its k0s double pads the etcd snapshot with random
 (incompressible) bytes so that `k0s backup` writes an archive of the asked size. Each step's wall time
@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.k0s_cluster import Cluster, make_cluster
 from tests.support.k0s_node import K0sLab
 from tests.support.netns import NetnsLab
+
+from k0sctl_resource.k0sctl.versions import PINNED_TEXT
 
 WRAPPER = """#!/bin/sh
 # timing wrapper: appends "<name> <seconds>" for each run of the real binary
@@ -160,7 +162,7 @@ def row(what: str, s: Sample) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,100", help="archive sizes in MB, comma-separated")
-    parser.add_argument("--k0sctl", default="v0.32.2,v0.28.0", help="k0sctl versions, comma-separated")
+    parser.add_argument("--k0sctl", default=f"{PINNED_TEXT},v0.28.0", help="k0sctl versions, comma-separated")
     parser.add_argument("--passphrase", action="store_true", help="encrypt with a passphrase, not a recipient")
     args = parser.parse_args()
     print("| step | wall | k0sctl | git | resource's own | peak RSS (resource tree) | peak RSS k0sctl |")

@@ -2,7 +2,7 @@
 resource: `restore_s` and `total_s` as a drill reports them.
 
     K0S_BINARY=/path/to/k0s .venv/bin/python bench/bench_real_k0s_drill.py \
-        [--k0sctl v0.32.2,v0.28.0] [--controllers 1] [--runs 2] [--production reachable,unreachable]
+        [--k0sctl PINNED,v0.28.0] [--controllers 1] [--runs 2] [--production reachable,unreachable]
 
 Per k0sctl version: production (`k0s-lab`, N controllers) is installed and backed up once, and a get hands the
 archive over; then the drill runs `--runs` times onto N other controllers (`k0s-drill`), with production
@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.support import PINNED
 from tests.support.k0s_cluster import make_cluster
 from tests.support.k0s_node import K0S_VERSION
 from tests.support.netns import NetnsLab
@@ -71,7 +72,7 @@ def one_version(version: str, controllers: int, runs: int, modes: list[str]) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--k0sctl", default="v0.32.2,v0.28.0")
+    parser.add_argument("--k0sctl", default=f"{PINNED},v0.28.0")
     parser.add_argument("--controllers", type=int, default=1)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--production", default="reachable,unreachable")

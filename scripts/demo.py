@@ -26,9 +26,11 @@ sys.path.insert(0, str(ROOT))
 from tests.support.k0s_node import K0sLab, K0sNode  # noqa: E402  (the test suite's k0s node)
 from tests.support.netns import NetnsLab, netns_unavailable_reason  # noqa: E402
 
+from k0sctl_resource.k0sctl.versions import PINNED_TEXT  # noqa: E402
+
 BOLD, DIM, RESET = ("\x1b[1m", "\x1b[2m", "\x1b[0m") if sys.stdout.isatty() else ("", "", "")
 CLI = str(Path(sys.executable).parent / "k0sctl-resource")
-K0SCTL_VERSION = "v0.32.2"
+K0SCTL_VERSION = PINNED_TEXT
 CLUSTER = "demo-cluster"
 SECRETS: list[str] = []
 

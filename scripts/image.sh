@@ -20,7 +20,7 @@
 #   BASE_MAX_AGE_DAYS         remake the base image when its stamp is older (default 7)
 #   DEBIAN_MIRROR             Debian mirror for debootstrap (default: the one apt uses here)
 #   DEBIAN_SECURITY_MIRROR    security mirror written into the base's apt sources
-#   K0SCTL_VERSION            k0sctl to build in (default: the Dockerfile's ARG K0SCTL_VERSION)
+#   K0SCTL_VERSION            k0sctl to build in (default: the pinned one, src/k0sctl_resource/k0sctl/k0sctl.version)
 #   K0SCTL_RESOURCE_MIRROR_PORT  loopback port the k0sctl mirror asks for first (default 18733)
 set -euo pipefail
 
@@ -221,8 +221,8 @@ cmd_size() {
   printf '%s: %s\n' "$tag" "$(image_size "$tag")"
 }
 
-dockerfile_k0sctl_version() {
-  sed -n 's/^ARG K0SCTL_VERSION=\(v[^[:space:]]*\)$/\1/p' "$ROOT/Dockerfile" | head -n 1
+pinned_k0sctl_version() {
+  tr -d '[:space:]' < "$ROOT/src/k0sctl_resource/k0sctl/k0sctl.version"
 }
 
 host_arch() {
@@ -294,8 +294,8 @@ cmd_build() {
     shift
   done
   cmd_base
-  version=${K0SCTL_VERSION:-$(dockerfile_k0sctl_version)}
-  [[ -n $version ]] || die "no ARG K0SCTL_VERSION=v... line in $ROOT/Dockerfile"
+  version=${K0SCTL_VERSION:-$(pinned_k0sctl_version)}
+  [[ -n $version ]] || die "no k0sctl version in $ROOT/src/k0sctl_resource/k0sctl/k0sctl.version"
   [[ -n $mirror_dir ]] || mirror_dir=$(make_mirror "$version")
   start_mirror "$mirror_dir" "$version"
   url=$MIRROR_URL

@@ -3,7 +3,8 @@
 #   ${K0SCTL_RESOURCE_CACHE:-$HOME/.cache/k0sctl-resource}/k0sctl/<VERSION>/k0sctl
 # and print the path of each on stdout (progress and notes go to stderr).
 #
-# usage: scripts/install-k0sctl.sh [VERSION...]     (default: v0.32.2 v0.28.0)
+# usage: scripts/install-k0sctl.sh [VERSION...]
+#   (default: the pinned release, in src/k0sctl_resource/k0sctl/k0sctl.version, and v0.28.0)
 #
 # A binary already in place whose `k0sctl version` prints the wanted version is reused as is.
 # Otherwise the documented `go install github.com/k0sproject/k0sctl@VERSION` is tried first; where the
@@ -21,14 +22,15 @@
 set -euo pipefail
 
 readonly MODULE=github.com/k0sproject/k0sctl
-readonly DEFAULT_VERSIONS=(v0.32.2 v0.28.0)
+PINNED=$(tr -d '[:space:]' < "$(dirname "$0")/../src/k0sctl_resource/k0sctl/k0sctl.version")
+readonly PINNED DEFAULT_VERSIONS=("$PINNED" v0.28.0)
 
 # Dependency versions that a k0sctl release requires but that the module proxy refuses, each with the
 # nearest version it serves. A row is applied only for its k0sctl version and only when the required
 # version really is refused at build time; the substitution is then announced on stderr.
 #   k0sctl   module                          required  substitute
 readonly SUBSTITUTIONS=(
-  "v0.32.2 github.com/k0sproject/rig/v2 v2.1.1 v2.1.0" # rig v2.1.1 is refused; v2.1.0 is the newest served
+  "v0.32.2 github.com/k0sproject/rig/v2 v2.1.1 v2.1.0" # release fact: rig v2.1.1 is refused; v2.1.0 is served
 )
 
 # k0sctl versions whose checksum the checksum database does not know (its lookup answers 404), with the
@@ -226,7 +228,7 @@ install_version() {
 TOOLCHAIN_READY=0
 require_toolchain() {
   [[ $TOOLCHAIN_READY == 1 ]] && return 0
-  command -v go >/dev/null 2>&1 || die "$EXIT_PREREQ" "Go is not installed (need a Go toolchain on PATH, >= the go line of k0sctl's go.mod, 1.26 for v0.32.2)"
+  command -v go >/dev/null 2>&1 || die "$EXIT_PREREQ" "Go is not installed (need a Go toolchain on PATH, >= the go line of k0sctl's go.mod, 1.26 for v0.32)"
   command -v git >/dev/null 2>&1 || die "$EXIT_PREREQ" "git is not installed (the build tags a git repository to stamp the version)"
 
   # Build exactly with the installed toolchain, with VCS stamping allowed (this machine's go env

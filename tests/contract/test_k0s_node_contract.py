@@ -1,5 +1,5 @@
 """The contract between the real k0sctl and the k0s node doubles (tests/support/k0s_double/): every command line
-that k0sctl v0.32.2 / v0.28.0 sends to `k0s` and `systemctl` in apply, re-apply, backup, reset, restore,
+that k0sctl v0.32 / v0.28.0 sends to `k0s` and `systemctl` in apply, re-apply, backup, reset, restore,
 upgrade and a controller + worker cluster, recorded from real runs and kept in tests/contract/data/.
 
 - `test_recorded_lines` runs the flows with the real k0sctl through the resource:

@@ -4,7 +4,7 @@ A flag is proven accepted without a cluster by giving k0sctl a configuration pat
 k0sctl reads the configuration only after every flag has parsed, so an accepted command line ends with the
 same "no configuration" error as the bare command, while a flag error ends with urfave/cli's
 "Incorrect Usage" (stdout) and a fatal line on stderr. The real binaries come from
-scripts/install-k0sctl.sh (versions: $K0SCTL_CONTRACT_VERSIONS, default "v0.32.2 v0.28.0").
+scripts/install-k0sctl.sh (versions: $K0SCTL_CONTRACT_VERSIONS, default: the pinned release and v0.28.0).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import DOUBLE
+from tests.support import DOUBLE, PINNED
 from tests.support.fixtures import Double, DoubleRun
 
 CONFIG = """\
@@ -77,7 +77,7 @@ def phases(result: DoubleRun) -> list[str]:
 # -- version and flags --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("version", "commit_len"),
-                         [("v0.32.2", 40), ("v0.28.0", 40), ("v0.22.0", 40), ("v0.20.0", 40), ("v0.13.1", 7)])
+                         [(PINNED, 40), ("v0.28.0", 40), ("v0.22.0", 40), ("v0.20.0", 40), ("v0.13.1", 7)])
 def test_version_prints_version_and_commit(direct_double: Double, version: str, commit_len: int) -> None:
     result = direct_double.run("version", version=version)
     assert result.returncode == 0 and result.stderr == ""
@@ -142,7 +142,7 @@ def test_apply_installs_a_fresh_cluster(direct_double: Double) -> None:
     assert phases(result)[-1] == "Disconnect from hosts"
     assert 'level=info msg="192.0.2.10:2222: connected"' in result.stdout
     assert 'msg="k0s cluster version v1.31.2+k0s.0 is now installed"' in result.stdout
-    assert result.stdout.startswith("\n") and "k0sctl v0.32.2 Copyright 2026, k0sctl authors.\n" in result.stdout
+    assert result.stdout.startswith("\n") and f"k0sctl {PINNED} Copyright 2026, k0sctl authors.\n" in result.stdout
     assert " ▌ " in result.stderr  # v0.32's notice on stderr
     state = direct_double.state()
     assert state["running"] is True and state["installs"] == 1 and state["cluster_name"] == "double-test"
@@ -470,11 +470,11 @@ def test_every_call_is_recorded(direct_double: Double) -> None:
     direct_double.run("apply", "--bogus", env=env)
     first, second = direct_double.calls()
     assert first["argv"] == ["version"] and second["argv"][:2] == ["apply", "--bogus"]
-    assert first["cwd"] == str(direct_double.dir) and first["version"] == "v0.32.2"
+    assert first["cwd"] == str(direct_double.dir) and first["version"] == PINNED
     recorded = first["env"]
     for name in ("SSH_AUTH_SOCK", "HTTPS_PROXY", "no_proxy", "K0SCTL_EXTRA", "SSH_KNOWN_HOSTS", "XDG_CACHE_HOME",
                  "HOME", "DISABLE_TELEMETRY"):
-        assert recorded[name] == direct_double.environment("v0.32.2", env)[name], name
+        assert recorded[name] == direct_double.environment(PINNED, env)[name], name
     assert "SECRET_TOKEN" not in recorded and "PATH" not in recorded
 
 
@@ -593,7 +593,7 @@ def test_debug_adds_timestamps_and_debug_lines(direct_double: Double) -> None:
 def test_state_survives_parallel_runs(direct_double: Double) -> None:
     direct_double.set(running=True)
     procs = [subprocess.Popen([str(DOUBLE), "backup", "-o", f"b{n}.tgz", "--config", str(direct_double.config)],
-                              env=direct_double.environment("v0.32.2"), cwd=direct_double.dir,
+                              env=direct_double.environment(PINNED), cwd=direct_double.dir,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for n in range(6)]
     assert [p.wait(timeout=60) for p in procs] == [0] * 6
     assert direct_double.state()["backups"] == 6
@@ -604,5 +604,5 @@ def test_runs_with_a_bare_python(tmp_path: Path, k0sctl_env: dict[str, str]) -> 
     env = {k: v for k, v in k0sctl_env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     proc = subprocess.run(["python3", "-I", str(DOUBLE), "version"], env=env, capture_output=True, text=True,
                           check=True, timeout=60, cwd=tmp_path)
-    assert proc.stdout.startswith("version: v0.32.2\n")
+    assert proc.stdout.startswith(f"version: {PINNED}\n")
     assert os.access(DOUBLE, os.X_OK)

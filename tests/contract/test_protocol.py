@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import PINNED, ROOT
 from tests.support.fixtures import Double
 from tests.support.resource import Resource
 
@@ -84,6 +84,11 @@ HOSTILE: list[tuple[str, str, Any, str]] = [
      "source.encryption.passphrase: must be at least 8 characters"),
     ("short password", "check", {"source": {"backup": {"uri": "https://git.example.test/r.git", "password": "xyz"}}},
      "source.backup.password: must be at least 8 characters"),
+    ("short password in the URL", "out",
+     {"source": {"backup": {"uri": "https://ci:e@git.example.test/r.git"}}, "params": {"command": "apply"}},
+     "source.backup.uri: the password in the URL: must be at least 8 characters"),
+    ("short ssh key", "out", {"source": {"ssh_private_key": "k"}, "params": {"command": "apply"}},
+     "source.ssh_private_key: must be at least 8 characters"),
 ]
 
 
@@ -171,7 +176,7 @@ def test_cli_version(resource: Resource) -> None:
     out = subprocess.run([executable(), "--version"], capture_output=True, text=True, check=True,
                          env=resource.environment())
     assert out.stdout.startswith("k0sctl-resource ")
-    assert "k0sctl v0.32.2" in out.stdout
+    assert f"k0sctl {PINNED}" in out.stdout
 
 
 def test_assets_are_thin_wrappers() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import DOUBLE_DIR
+from tests.support import DOUBLE_DIR, PINNED
 from tests.support.backup_support import (
     age_key,
     backup_source,
@@ -78,7 +78,7 @@ def test_backup_encrypted_to_age_recipient(resource: Resource, workdir: Path, re
     trailers = commit_trailers(repo, ref)
     assert trailers["K0sctl-Resource-Kind"] == "backup" and trailers["Sha256"] == meta["sha256"]
     assert trailers["Build-Url"] == BUILD_ENV["BUILD_URL"] and trailers["Cluster"] == CLUSTER_NAME
-    assert trailers["K0sctl-Version"] == "v0.32.2"
+    assert trailers["K0sctl-Version"] == PINNED
     # k0sctl wrote the plain archive into a private directory that is gone now; the plain archive is
     # in no commit
     (argv,) = backup_calls(running)

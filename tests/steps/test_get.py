@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import PINNED
 from tests.support.backup_support import (
     BRANCH,
     age_key,
@@ -85,7 +86,7 @@ def test_get_decrypts_and_verifies(resource: Resource, workdir: Path, repo: Path
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["ref"] == ref and meta["kind"] == "backup" and meta["cluster"] == "prod-eu"
     assert meta["sha256"] == hashlib.sha256(payload).hexdigest() and meta["size"] == len(payload)
-    assert meta["encrypted"] is True and meta["k0sctl_version"] == "v0.32.2"
+    assert meta["encrypted"] is True and meta["k0sctl_version"] == PINNED
     assert re.fullmatch(r"prod-eu-\d{8}T\d{6}Z\.tar\.gz\.age", meta["archive"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", meta["created_at"])
     assert meta["build_url"].startswith("https://ci.example.test/")

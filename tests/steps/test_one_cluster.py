@@ -4,7 +4,7 @@ archive restores only into the cluster its record names (unless `migrate_from` n
 `k0sctl.timeout` stops k0sctl, which retries connecting to listeners that close every connection: a
 bound (k0sctl connects within a second when the machine is idle), never a pace the test relies on.
 
-The glob case runs the REAL k0sctl v0.32.2, which reads `--config` as a glob pattern: two listeners
+The glob case runs the REAL k0sctl (the pinned release), which reads `--config` as a glob pattern: two listeners
 stand for the sandbox and the production hosts and record where k0sctl connects.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.steps.test_apply_reset import k0s_archive, put
+from tests.support import PINNED
 from tests.support.fixtures import CLUSTER_NAME, Double, k0sctl_yaml
 from tests.support.k0sctl_fixtures import real_k0sctl
 from tests.support.listener import Listeners
@@ -54,7 +55,8 @@ def test_migrate_from_restores_it_on_purpose_and_says_so(resource: Resource, wor
                        workdir).expect_ok()
     assert run.metadata["migrated_from"] == "other-prod" and run.metadata["restored"] == "true"
     assert f"restoring cluster 'other-prod''s archive into cluster '{CLUSTER_NAME}', as asked" in run.stderr
-    assert [argv[0] for argv in double.commands()] == ["apply"]
+    dry, real = double.commands()  # the resource asks first whether k0s runs (a dry run), then restores
+    assert dry[0] == real[0] == "apply" and "--dry-run" in dry and "--restore-from" in real
 
 
 @pytest.mark.parametrize(("cluster", "params"), [(CLUSTER_NAME, {}), (None, {}),
@@ -80,7 +82,7 @@ def test_k0sctl_reads_the_file_that_was_confirmed(resource: Resource, workdir: P
     matches the glob. `reset` confirmed with the sandbox's name must reach the sandbox's host only."""
     key, _ = keygen(tmp_path / "client")
     resource.secrets.append(key)
-    resource.path_prefix = [real_k0sctl("v0.32.2").parent]
+    resource.path_prefix = [real_k0sctl(PINNED).parent]
     with Listeners() as listeners:
         sandbox, production = listeners.add("127.0.0.61"), listeners.add("127.0.0.62")
         config = workdir / "config"
@@ -116,7 +118,7 @@ def test_a_refused_drill_connects_nowhere(resource: Resource, workdir: Path, tmp
     the backup is another cluster's: then k0sctl does connect, so the listener would have seen it."""
     key, _ = keygen(tmp_path / "client")
     resource.secrets.append(key)
-    resource.path_prefix = [real_k0sctl("v0.32.2").parent]
+    resource.path_prefix = [real_k0sctl(PINNED).parent]
     with Listeners() as listeners:
         production = listeners.add("127.0.0.71")
         hide = HIDING[how]

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tests.support import PINNED
 from tests.support.sshd import bare_repo as bare_repo  # noqa: PLC0414 - re-exported (mypy's explicit form)
 from tests.support.tools import require_tool
 
@@ -161,7 +162,7 @@ def k0s_backup_tar(extra: int = 2048, seed: bytes | None = None) -> bytes:
     return buf.getvalue()
 
 
-def stub_k0sctl(bin_dir: Path, *, backup_bytes: bytes | None, version: str = "v0.32.2",
+def stub_k0sctl(bin_dir: Path, *, backup_bytes: bytes | None, version: str = PINNED,
                 fail_with: str | None = None) -> Path:
     """A one-purpose k0sctl stand-in (for archives the shared double does not produce): `version`
     answers `version`, `backup --output FILE` writes `backup_bytes` (or fails with `fail_with`)."""

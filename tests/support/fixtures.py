@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import DOUBLE, DOUBLE_DIR
+from tests.support import DOUBLE, DOUBLE_DIR, PINNED
 from tests.support.resource import Resource
 
 CLUSTER_NAME = "prod-eu"
@@ -94,11 +94,11 @@ class Double:
     def commands(self) -> list[list[str]]:
         return [call["argv"] for call in self.calls() if call["argv"][:1] != ["version"]]
 
-    def environment(self, version: str = "v0.32.2", extra: dict[str, str] | None = None) -> dict[str, str]:
+    def environment(self, version: str = PINNED, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {**self.env, "K0SCTL_DOUBLE_VERSION": version, "K0SCTL_DOUBLE_STATE": str(self.state_file),
                 "K0SCTL_DOUBLE_RECORD": str(self.record_file), **(extra or {})}
 
-    def run(self, *args: str, version: str = "v0.32.2", env: dict[str, str] | None = None,
+    def run(self, *args: str, version: str = PINNED, env: dict[str, str] | None = None,
             stdin: str | None = None, cwd: Path | None = None, config: bool = True) -> DoubleRun:
         argv = [str(DOUBLE), *args]
         if config and args and args[0] != "version" and not {"-c", "--config"} & set(args):
@@ -108,7 +108,7 @@ class Double:
                               timeout=60, check=False)
         return DoubleRun(proc.returncode, proc.stdout, proc.stderr)
 
-    def start(self, *args: str, version: str = "v0.32.2") -> subprocess.Popen[str]:
+    def start(self, *args: str, version: str = PINNED) -> subprocess.Popen[str]:
         argv = [str(DOUBLE), *args, "--config", str(self.config)]
         return subprocess.Popen(argv, env=self.environment(version), cwd=self.dir, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)

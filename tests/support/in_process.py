@@ -29,18 +29,19 @@ def _as_a_new_process(environment: dict[str, str]) -> Iterator[None]:
     """What a step process starts with: exactly `environment`, tempfile's folder found from its TMPDIR,
     colours as NO_COLOR says, and nothing registered for redaction; the test's own state afterwards."""
     saved_env = dict(os.environ)
-    saved = (tempfile.tempdir, log._COLOR, REDACT._secrets, REDACT._pattern)
+    saved = (tempfile.tempdir, log._COLOR, REDACT.secrets)
     os.environ.clear()
     os.environ.update(environment)
     tempfile.tempdir = None
     log._COLOR = "NO_COLOR" not in environment
-    REDACT._secrets, REDACT._pattern = set(), None
+    REDACT.replace(frozenset())
     try:
         yield
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
-        tempfile.tempdir, log._COLOR, REDACT._secrets, REDACT._pattern = saved
+        tempfile.tempdir, log._COLOR, secrets = saved
+        REDACT.replace(secrets)
 
 
 def run_in_process(args: list[str], stdin: str, environment: dict[str, str]) -> StepRun:

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support import OLDER, PINNED
 from tests.support.backup_support import AgeKey, age_key, bare_repo, git
 from tests.support.k0s_node import K0S_VERSION, K0sLab, K0sNode
 from tests.support.k0sctl_fixtures import real_k0sctl
 from tests.support.resource import Resource, StepRun
 
-VERSIONS = ("v0.32.2", "v0.28.0")
+VERSIONS = (PINNED, OLDER)
 CLUSTER = "k0s-lab"
 BRANCH = "k0sctl-backup"
 

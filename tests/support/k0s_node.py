@@ -175,7 +175,7 @@ class K0sNode:
 
     def stray(self) -> list[str]:
         """What k0sctl must not leave on the node: archives (in /tmp), its lock, staged k0s binaries. k0sctl's
-        other temporary files are not listed: v0.32.2 leaves the empty directories of backup and restore in
+        other temporary files are not listed: v0.32 leaves the empty directories of backup and restore in
         /tmp, v0.28.0 (rig v0.21) the small files it wrote through `mktemp` (configs, tokens)."""
         return self.sh(f"find /tmp /run/lock /usr/local/bin -path {self.home} -prune -o \\( -name '*.tar.gz' -o "
                        "-name 'k0s.tmp.*' -o -name k0sctl -o -name k0sctl.lock \\) -print").split()

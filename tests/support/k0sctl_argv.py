@@ -6,7 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from k0sctl_resource.config.models import K0sctlOptions
-from k0sctl_resource.k0sctl.versions import SINCE_DRY_RUN, Invocation, K0sctlVersion, command_line
+from k0sctl_resource.k0sctl.versions import (
+    SINCE_DRY_RUN,
+    SINCE_EVICT_TAINT,
+    SINCE_FORCE,
+    SINCE_KUBECONFIG_API_ADDRESS,
+    Invocation,
+    K0sctlVersion,
+    command_line,
+)
 
 
 def command_lines_for_contract(version: K0sctlVersion, config: Path, workdir: Path) -> list[list[str]]:
@@ -33,6 +41,13 @@ def command_lines_for_contract(version: K0sctlVersion, config: Path, workdir: Pa
             Invocation("apply", config, dry_run=True),
             Invocation("apply", config, dry_run=True, restore_from=archive, no_wait=True, no_drain=True),
         ]
+    if version.at_least(SINCE_FORCE):
+        invocations.append(Invocation("apply", config, force=True))
+    if version.at_least(SINCE_KUBECONFIG_API_ADDRESS):
+        invocations.append(Invocation("apply", config, kubeconfig_api_address="https://api.example.test:6443"))
+    if version.at_least(SINCE_EVICT_TAINT):
+        invocations.append(Invocation("apply", config, evict_taint="k0sctl.k0sproject.io/evict=true:NoExecute",
+                                      force=True))
     lines: list[list[str]] = []
     for inv in invocations:
         for options in option_sets:

@@ -5,8 +5,8 @@
   (~/.cache/k0sctl-resource or $K0SCTL_RESOURCE_CACHE), so only the first session builds. Without Go or
   the module proxy the calling test skips, naming the reason; under CI=true it fails (tests/support/tools.py).
 - `k0sctl_binaries` (session): {version: path} of real k0sctl builds, one per version in
-  $K0SCTL_CONTRACT_VERSIONS (default "v0.32.2 v0.28.0").
-- `k0sctl_binary` (session): the real k0sctl of the default version (v0.32.2).
+  $K0SCTL_CONTRACT_VERSIONS (default: the pinned release and v0.28.0).
+- `k0sctl_binary` (session): the real k0sctl of the pinned release.
 - `k0sctl_double_bin` (session): the path of the k0sctl test double (tests/support/k0sctl_double/k0sctl).
 - `k0sctl_env` (function): an environment in which k0sctl (real or double) runs without touching the
   user's home or cache: fresh HOME and XDG_CACHE_HOME under tmp_path, telemetry and upgrade checks off,
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import DOUBLE, ROOT
+from tests.support import DOUBLE, PINNED, ROOT
 from tests.support.tools import unavailable
 
 INSTALL_SCRIPT = ROOT / "scripts" / "install-k0sctl.sh"
-DEFAULT_VERSION = "v0.32.2"
+DEFAULT_VERSION = PINNED
 EXIT_PREREQUISITE_MISSING = 3  # install-k0sctl.sh: no Go, no git, or no module proxy
 INSTALL_TIMEOUT_S = 1800
 

@@ -17,7 +17,7 @@ Topology (built per test, removed afterwards)::
     files there while validating hosts; with a private, empty directory none of that can reach
     this machine, and ``k0s`` is honestly "not installed" on the node.
   * ``/run/lock`` and ``/tmp``: k0sctl's host lock file (``/run/lock/k0sctl``, or
-    ``/tmp/k0sctl.lock``: v0.32.2 tests the directory with ``test -f`` and so always falls back to
+    ``/tmp/k0sctl.lock``: v0.32 tests the directory with ``test -f`` and so always falls back to
     /tmp), taken by ``backup`` and, in v0.28, by ``apply``. Private, so parallel test runs cannot
     collide on it and this machine's /tmp never holds it. The node's own directory (under this
     machine's /tmp) is bound back into the private /tmp.

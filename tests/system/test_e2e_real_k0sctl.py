@@ -9,7 +9,7 @@ Nothing is installed: only ``apply --dry-run``, a ``backup`` that k0sctl refuses
 controller), a ``reset`` that the resource refuses before k0sctl starts, and ``kubeconfig`` (fails: no
 cluster). The node fixture checks afterwards that this machine was left unchanged.
 
-What an ``apply --dry-run`` executes on the node (k0sctl v0.32.2 and v0.28.0 source, phase/*.go): the
+What an ``apply --dry-run`` executes on the node (k0sctl v0.32 and v0.28.0 source, phase/*.go): the
 phases of DRY_RUN_PHASES. Connect, OS detection, host/k0s facts and validation only read (``uname``,
 ``/etc/os-release``, ``hostname``, ``ip route``, ``date``, ``command -v``, ``test -f``, ``id -u``).
 Changes are either wrapped in ``Manager.Wet`` (package installs, k0s config write, ``k0s install``,
@@ -30,20 +30,21 @@ from typing import Any
 
 import pytest
 
+from tests.support import OLDER, PINNED
 from tests.support.k0sctl_fixtures import real_k0sctl
 from tests.support.node import CTL_ADDRESS, K0S_VERSION, NODE_ADDRESS, NODE_HOSTNAME, SshNode
 from tests.support.resource import Resource, StepRun, executable
 
 pytestmark = [pytest.mark.k0sctl, pytest.mark.netns, pytest.mark.sshd]
 
-VERSIONS = ("v0.32.2", "v0.28.0")
+VERSIONS = (PINNED, OLDER)
 NEWEST = VERSIONS[0]
 CLUSTER = "e2e-lab"
 PHASE = re.compile(r"==> Running phase: (.+?)\"?\s*$")
 
 # The phases an `apply --dry-run` of a fresh one-host cluster runs, by k0sctl version.
 DRY_RUN_PHASES = {
-    "v0.32.2": [
+    PINNED: [
         "Connect to hosts",
         "Detect host operating systems",
         "Prepare hosts",

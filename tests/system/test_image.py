@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
 import subprocess
 import tarfile
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from k0sctl_resource.k0sctl.versions import PINNED_TEXT
 from tests.support import DOUBLE, ROOT
 from tests.support.backup_support import git
 from tests.support.resource import StepRun
@@ -36,14 +36,7 @@ IN_BOX = Path("/w")  # where the host's work directory is mounted in every conta
 BUILD_TIMEOUT = 1800
 
 
-def dockerfile_arg(name: str) -> str:
-    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    match = re.search(rf"^ARG {name}=(\S+)$", text, re.MULTILINE)
-    assert match, f"Dockerfile has no ARG {name}=..."
-    return match.group(1)
-
-
-K0SCTL_VERSION = dockerfile_arg("K0SCTL_VERSION")
+K0SCTL_VERSION = PINNED_TEXT  # the Dockerfile reads it from the version file
 
 
 def image_sh(*args: str, log: Path, timeout: float = BUILD_TIMEOUT) -> subprocess.CompletedProcess[str]:

@@ -117,7 +117,7 @@ def test_a_drill_onto_another_address_proves_the_scratch_control_plane(
     assert float(meta["restore_s"]) >= float(meta["k0sctl_ready_s"])
     assert k0s_processes(b) == [] and b.state() == {}, "B is reset"
     left = leftovers(b)
-    print(f"left on B after the drill: {left or 'nothing'}")  # k0sctl v0.32.2 leaves empty temp folders
+    print(f"left on B after the drill: {left or 'nothing'}")  # k0sctl v0.32 leaves empty temp folders
     assert [p for p in left if p.startswith(("/root/", "/tmp/k0s-backup"))] == [], "no archived config or data"
     assert a.sh(f"{KUBECTL} get --raw=/readyz").strip() == "ok" and configmap(a, "before-backup") == before, \
         "production is untouched"

@@ -18,6 +18,7 @@ import pytest
 
 from tests.steps.test_abort import assert_aborted, wait_for
 from tests.steps.test_abort_grace import assert_nothing_left_after_kill, k0sctl_pid, pid_alive, play_concourse
+from tests.support import PINNED
 from tests.support.k0s_cluster import Cluster, make_cluster
 from tests.support.k0s_node import K0S_VERSION, K0sLab, K0sNode, _descendants, k0s_double
 from tests.support.resource import executable
@@ -89,7 +90,7 @@ def start(cluster: Cluster, command: str) -> tuple[Step, K0sNode]:
 
 @pytest.mark.parametrize("command", ["backup", "apply", "drill"])
 def test_abort_with_the_real_k0sctl_waiting_on_a_silent_host(k0s_lab: K0sLab, tmp_path: Path, command: str) -> None:
-    cluster = make_cluster(k0s_lab, tmp_path, "v0.32.2")
+    cluster = make_cluster(k0s_lab, tmp_path, PINNED)
     cluster.put("init").expect_ok()
     cluster.put("apply").expect_ok()
     step, node = start(cluster, command)
@@ -98,7 +99,7 @@ def test_abort_with_the_real_k0sctl_waiting_on_a_silent_host(k0s_lab: K0sLab, tm
         pid = k0sctl_pid(resource)
         assert pid is not None, "k0sctl is not running"
         result = play_concourse(step, resource, lambda: pid_alive(pid))
-        print(f"{command} (k0sctl v0.32.2, silent host): no secret after {result.to_no_secret:.2f}s, "
+        print(f"{command} (k0sctl {PINNED}, silent host): no secret after {result.to_no_secret:.2f}s, "
               f"exit after {result.to_exit:.2f}s")
         assert result.code == 128 + signal.SIGTERM, "the runtime's SIGKILL came first: " + result.err
         assert_aborted(result.code, result.out, result.err, signal.SIGTERM)

@@ -81,7 +81,10 @@ def test_restore_onto_a_running_cluster(cluster: Cluster) -> None:
 
     auto = cluster.put("apply", restore_from="backup").expect_ok()
     assert auto.metadata["restored"] == "false"
-    assert "restore: NOT restored: k0s was already running on the leader" in auto.stderr
+    assert "restore: NOT restored: k0s is already running on 192.0.2.11:22" in auto.stderr
+    runs = [line for line in auto.stderr.splitlines() if line.startswith("$ k0sctl apply")]
+    assert len(runs) == 2 and "--dry-run" in runs[0], runs  # the resource asked first (k0sctl's facts) …
+    assert not any("--restore-from" in line for line in runs), runs  # … so k0sctl is never asked to restore
     assert cluster.leader.lines("restored.sha256") == []
     assert cluster.leader.state() == state
     admin = cluster.leader.sh("cat /var/lib/k0s/pki/admin.conf")

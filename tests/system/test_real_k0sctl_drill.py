@@ -151,7 +151,7 @@ def test_a_failed_restore_leaves_b_reset_and_fails_with_k0sctls_reason(cluster: 
 def test_restore_s_by_archive_size(cluster: Cluster, size: int, record_property: Any) -> None:
     a, b = node_a(cluster), node_b(cluster)
     a.sh(f"echo {size} > /run/k0s-double/backup-pad")
-    # The backup is taken with v0.28.0, which downloads it with `cat`: v0.32.2 reads it back in `dd bs=1`
+    # The backup is taken with v0.28.0, which downloads it with `cat`: v0.32 reads it back in `dd bs=1`
     # chunks (K0S-NODE.md), minutes for 100 MB, a cost of backups, not of the restore measured here.
     drilling_with = cluster.resource.path_prefix
     cluster.resource.path_prefix = [real_k0sctl("v0.28.0").parent]

@@ -1,4 +1,4 @@
-"""Where the REAL k0sctl v0.32.2 connects, recorded by listeners, against what `config.endpoints` says.
+"""Where the REAL k0sctl (the pinned release) connects, recorded by listeners, against what `config.endpoints` says.
 
 Each case is a host entry that hides where it leads (`options.HostName`, `options.Port`, ProxyJump in its
 forms, bastions with their own options, chains, `openSSH` with options, aliases and inet_aton spellings).
@@ -27,6 +27,7 @@ from k0sctl_resource.config.spelling import canonical_host, ip_of
 from k0sctl_resource.k0sctl import host_keys, ssh_config
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.drill_guard import check_not_production
+from tests.support import PINNED
 from tests.support.k0sctl_fixtures import real_k0sctl
 from tests.support.listener import Listeners
 from tests.support.sshd import SshServer
@@ -111,7 +112,7 @@ def first_connection(config: Path, home: Path, listeners: Listeners) -> Target:
     env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"),
            "SSH_KNOWN_HOSTS": str(home / "known_hosts"),
            "DISABLE_TELEMETRY": "true", "DISABLE_UPGRADE_CHECK": "true"}
-    proc = subprocess.Popen([str(real_k0sctl("v0.32.2")), "apply", "--dry-run", "--config", str(config)], env=env,
+    proc = subprocess.Popen([str(real_k0sctl(PINNED)), "apply", "--dry-run", "--config", str(config)], env=env,
                             cwd=home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:

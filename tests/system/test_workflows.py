@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from k0sctl_resource.k0sctl.versions import PINNED_FILE, PINNED_TEXT
 from tests.support import ROOT
 from tests.support.tools import require_tool
 
@@ -145,7 +146,7 @@ def js_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern.replace("(?<", "(?P<"))
 
 
-def test_renovate_tracks_k0sctl_in_the_dockerfile() -> None:
+def test_renovate_tracks_the_pinned_k0sctl() -> None:
     config = renovate()
     managers = [m for m in config["customManagers"] if m.get("depNameTemplate") == "k0sproject/k0sctl"]
     assert len(managers) == 1
@@ -154,10 +155,11 @@ def test_renovate_tracks_k0sctl_in_the_dockerfile() -> None:
     assert manager["datasourceTemplate"] == "github-releases"
     assert "custom.regex" in config["enabledManagers"]
     file_patterns = [js_regex(p.strip("/")) for p in manager["managerFilePatterns"]]
-    assert any(p.search("Dockerfile") for p in file_patterns)
+    assert any(p.search("src/k0sctl_resource/k0sctl/k0sctl.version") for p in file_patterns)
+    assert not any(p.search("Dockerfile") for p in file_patterns)  # the Dockerfile reads the file
     found = [m.group("currentValue") for pattern in manager["matchStrings"]
-             for m in js_regex(pattern).finditer(DOCKERFILE.read_text(encoding="utf-8"))]
-    assert found == [dockerfile_args()["K0SCTL_VERSION"]]
+             for m in js_regex(pattern.replace("^", "(?m)^", 1)).finditer(PINNED_FILE.read_text(encoding="utf-8"))]
+    assert found == [PINNED_TEXT]
 
 
 def test_renovate_covers_base_image_python_and_actions() -> None:
@@ -184,7 +186,9 @@ def test_hadolint_rejects_a_sloppy_dockerfile(tmp_path: Path) -> None:
 def test_dockerfile_pins_base_and_k0sctl() -> None:
     args = dockerfile_args()
     assert args["BASE_IMAGE"] == "debian:trixie-slim"
-    assert re.fullmatch(r"v\d+\.\d+\.\d+", args["K0SCTL_VERSION"])
+    assert args["K0SCTL_VERSION"] == ""  # the pinned release comes from the version file
+    assert "COPY src/k0sctl_resource/k0sctl/k0sctl.version ./" in DOCKERFILE.read_text(encoding="utf-8")
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", PINNED_TEXT)
     assert args["K0SCTL_MIRROR"] == K0SCTL_RELEASES
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert "${K0SCTL_MIRROR%/}/${K0SCTL_VERSION}" in text and "checksums.txt" in text

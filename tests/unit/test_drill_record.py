@@ -22,7 +22,7 @@ from tests.support.backup_support import BRANCH, build_history, first_parents, g
 SHA = "a" * 40
 PASSED = DrillRecord(result="passed", drilled_ref=SHA, drilled_archive="prod-20260101T000000Z.tar.gz.age",
                      drilled_at="2026-01-01T00:10:00Z", restore_s=312.4, total_s=420.0, k0s_version="v1.31.2+k0s.0",
-                     k0sctl_version="v0.32.2", build_url="https://ci.example.test/builds/7", source_cluster="prod",
+                     k0sctl_version="v0.31.0", build_url="https://ci.example.test/builds/7", source_cluster="prod",
                      scratch_cluster="scratch")
 
 
@@ -34,7 +34,7 @@ def test_the_message_has_the_agreed_subject_and_trailers() -> None:
     assert lines[2:] == [
         "Drill-Result: passed", f"Drilled-Ref: {SHA}", "Drilled-Archive: prod-20260101T000000Z.tar.gz.age",
         "Drilled-At: 2026-01-01T00:10:00Z", "Restore-S: 312.4", "Total-S: 420.0", "K0s-Version: v1.31.2+k0s.0",
-        "K0sctl-Version: v0.32.2", "Build-Url: https://ci.example.test/builds/7", "Source-Cluster: prod",
+        "K0sctl-Version: v0.31.0", "Build-Url: https://ci.example.test/builds/7", "Source-Cluster: prod",
         "Scratch-Cluster: scratch"]
     assert parse_drill_record(message) == PASSED
 

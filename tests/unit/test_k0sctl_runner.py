@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from k0sctl_resource.config.models import K0sctlOptions
-from k0sctl_resource.k0sctl.lines import parse_dry_run, restore_ran
 from k0sctl_resource.k0sctl.runner import RunResult
 from k0sctl_resource.k0sctl.versions import Invocation, K0sctlVersion, command_line
 from k0sctl_resource.runtime.errors import ResourceError
+from tests.support import PINNED
 from tests.support.k0sctl_argv import command_lines_for_contract
 
 CFG = Path("/w/config/k0sctl.yaml")
@@ -21,7 +21,7 @@ def result(*lines: str, rc: int = 0) -> RunResult:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("version: v0.32.2\ncommit: abc\n", "v0.32.2"),
+    ("version: v0.31.4\ncommit: abc\n", "v0.31.4"),
     ("version: v0.28.0", "v0.28.0"),
     ("v0.13.1", "v0.13.1"),
     ("version: 0.0.0\n", "unknown"),
@@ -38,7 +38,7 @@ def test_unknown_version_gets_newest_flags() -> None:
 
 
 @pytest.mark.parametrize(("version", "has_output", "has_concurrency"), [
-    ("v0.32.2", True, True),
+    (PINNED, True, True),
     ("v0.28.0", True, True),
     ("v0.22.0", False, True),
     ("v0.20.0", False, True),
@@ -60,7 +60,7 @@ def test_dry_run_refused_before_v017() -> None:
 
 
 def test_contract_lines_cover_every_command(tmp_path: Path) -> None:
-    lines = command_lines_for_contract(K0sctlVersion.parse("v0.32.2"), CFG, tmp_path)
+    lines = command_lines_for_contract(K0sctlVersion.parse(PINNED), CFG, tmp_path)
     assert {argv[0] for argv in lines} == {"apply", "backup", "reset", "kubeconfig"}
     assert any("--dry-run" in argv for argv in lines)
     assert len(lines) == len({tuple(a) for a in lines})
@@ -74,24 +74,24 @@ def test_dry_run_summary_parsing() -> None:
         "dry-run:  - install k0s v1.31.2+k0s.0",
         "dry-run:  - start the k0s controller",
     )
-    plan = parse_dry_run(changed)
+    plan = changed.dry_run_plan()
     assert plan.changes is True
     assert plan.actions == ["* [ssh] 192.0.2.10:22 :", "- install k0s v1.31.2+k0s.0", "- start the k0s controller"]
     assert plan.would_restore is True
-    same = parse_dry_run(result(
+    same = (result(
         'time="t" level=info msg="[ssh] 192.0.2.10:22: is running k0s controller+worker version v1.31.2+k0s.0"',
         'time="t" level=info msg="[ssh] 192.0.2.11:22: is running k0s worker version v1.31.2+k0s.0"',
-        "dry-run: no cluster state altering actions would be performed"))
+        "dry-run: no cluster state altering actions would be performed").dry_run_plan())
     assert same.changes is False and same.actions == []
     assert same.running_controllers == ["192.0.2.10:22"] and not same.would_restore
     with pytest.raises(ResourceError, match="no dry-run summary"):
-        parse_dry_run(result("level=info msg=\"==> Running phase: Connect to hosts\""))
+        result("level=info msg=\"==> Running phase: Connect to hosts\"").dry_run_plan()
 
 
 def test_restore_detection() -> None:
-    assert restore_ran(result('level=info msg="==> Running phase: Restore cluster state"'))
-    assert restore_ran(result('level=info msg="\x1b[32m==> Running phase: Restore cluster state\x1b[0m"'))
-    assert not restore_ran(result('level=info msg="==> Running phase: Install controllers"'))
+    assert result('level=info msg="==> Running phase: Restore cluster state"').transcript.restore_ran()
+    assert result('level=info msg="\x1b[32m==> Running phase: Restore cluster state\x1b[0m"').transcript.restore_ran()
+    assert not result('level=info msg="==> Running phase: Install controllers"').transcript.restore_ran()
 
 
 def test_last_error_and_leftovers() -> None:
@@ -123,6 +123,21 @@ def test_held_error_lines_keep_their_order_and_are_shown_unless_the_caller_drops
     live = HeldErrors(echo=True, hold=False)
     live.line('level=fatal msg="shown at once"')
     assert capsys.readouterr().err.splitlines() == ['level=fatal msg="shown at once"']
+
+
+def test_service_log_tails_are_cut_per_host() -> None:
+    from k0sctl_resource.k0sctl.service_logs import tails
+
+    lines = ['level=info msg="==> Running phase: Connect to hosts"', "192.0.2.10:22: one", "  continued",
+             "[ssh] 192.0.2.11:22: two", "192.0.2.10:22: three", "192.0.2.10:22: four", "x" * 5000]
+    assert tails(lines, keep=2) == {"192.0.2.10:22": ["four", "x" * 2000], "[ssh] 192.0.2.11:22": ["two"]}
+
+
+def test_logs_needs_v034() -> None:
+    with pytest.raises(ResourceError, match=r"k0sctl logs needs k0sctl v0\.34\.0 or newer \(found v0\.31\.0\)"):
+        command_line(K0sctlVersion.parse("v0.31.0"), Invocation("logs", CFG), K0sctlOptions())
+    assert command_line(K0sctlVersion.parse("v0.34.0"), Invocation("logs", CFG), K0sctlOptions(debug=True)) == \
+        ["logs", "--config", str(CFG)]
 
 
 def test_an_empty_restore_folder_is_reported_not_counted(capsys: pytest.CaptureFixture[str]) -> None:

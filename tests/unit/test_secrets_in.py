@@ -77,7 +77,8 @@ def test_any_shape_is_read_without_failing() -> None:
     assert secrets_in(None) == []
     assert secrets_in(["x"]) == []
     assert secrets_in({"backup": "not a mapping", "ssh_private_key": 3}) == []
-    assert secrets_in({"backup": {"uri": "https://ci:p%40ss@git.example.test/r.git"}}) == []  # gitstore's
+    assert secrets_in({"backup": {"uri": "https://ci:p%40ss-word@git.example.test/r.git"}}) == ["p@ss-word"]
+    assert secrets_in({"backup": {"uri": "https://ci:e@git.example.test/r.git", "password": "x"}}) == []  # refused
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ handed over restores into a cluster k0sctl reports ready, and measures how long 
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +28,8 @@ from typing import Any, Literal
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.schema import required
-from k0sctl_resource.k0sctl import ssh_config
-from k0sctl_resource.k0sctl.lines import plain, restore_ran, running_controllers
+from k0sctl_resource.k0sctl import service_logs, ssh_config
+from k0sctl_resource.k0sctl.service_logs import CollectLogs
 from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
@@ -38,11 +37,6 @@ from k0sctl_resource.shared import drill_guard, host_facts
 from k0sctl_resource.shared.context import StepContext
 from k0sctl_resource.shared.drill_log import record_drill
 from k0sctl_resource.shared.latest import after_action, branch_version
-
-# k0sctl's wait in "Initialize the k0s cluster" (`/readyz` must answer ok): v0.32.2 and v0.28.0 log the first
-# wording, older releases the second.
-API_WAIT = re.compile(r"wait for kubernetes to reach ready state|waiting for kubernetes api to respond")
-INSTALLED = re.compile(r"k0s cluster version (?P<version>\S+) is now installed")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +50,7 @@ class DrillParams:
     restore_from: str = required()  # a get of this resource
     confirm: str | None = None  # must equal the scratch cluster's metadata.name (checked by the step)
     keep: bool = False  # leave the restored scratch cluster running after a successful drill
+    collect_logs: CollectLogs = "on_failure"  # k0sctl logs after a failed drill, before the hosts are reset
     rto_target_s: int | None = None  # a restore slower than this (restore_s) fails the drill
 
     def validate(self, path: str) -> None:
@@ -84,7 +79,8 @@ def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory
     backed_up = record.get("k0s_version") if isinstance(record.get("k0s_version"), str) else None
     production = [str(h) for h in record.get("hosts") or []]
     try:  # a drill that ran is recorded, passed or failed (an abort is no ResourceError: it records nothing)
-        facts.update(_drill(ctx, scratch, archive, params.keep, backed_up, production))
+        facts.update(_drill(ctx, scratch, archive, params.keep, backed_up, production,
+                            collect=params.collect_logs == "on_failure"))
         slow_by_rto(params, facts)
     except ResourceError as exc:
         record_drill(ctx, record, scratch.name, facts, exc.message)
@@ -104,12 +100,14 @@ def slow_by_rto(params: DrillParams, facts: dict[str, Any]) -> None:
 
 
 def _drill(ctx: StepContext, scratch: ClusterConfig, archive: Path, keep: bool,
-           backed_up: str | None, production: list[str]) -> dict[str, Any]:
+           backed_up: str | None, production: list[str], *, collect: bool) -> dict[str, Any]:
     started = time.monotonic()
     was_running = _reset(ctx, scratch, "before the drill")
     try:
         facts = _restore_and_check(ctx, scratch, archive, backed_up, production)
     except ResourceError as exc:  # an abort (lifecycle.Aborted) is no ResourceError: it resets nothing
+        if collect:  # before the reset removes what the logs are about
+            service_logs.collect(ctx.k0sctl(), scratch.path, after="drill")
         raise _reset_after_failure(ctx, scratch, exc) from None
     if keep:
         log.warn(f"keep: true: the restored scratch cluster {scratch.name!r} is left running")
@@ -131,7 +129,7 @@ def _reset(ctx: StepContext, scratch: ClusterConfig, when: str) -> bool:
     result = ctx.k0sctl().run(Invocation("reset", scratch.path))
     if not result.ok:
         raise ResourceError(f"k0sctl reset of the scratch hosts ({when}) failed: {result.reason()}")
-    running = running_controllers(result)
+    running = result.transcript.running_controllers()
     if running:
         log.info(f"drill: k0s was running on {', '.join(running)} ({when}); it was reset")
     return bool(running)
@@ -151,18 +149,17 @@ def _restore_and_check(ctx: StepContext, scratch: ClusterConfig, archive: Path,
     facts: dict[str, Any] = {"k0sctl_ready_s": k0sctl_ready_s}
     if leftovers := result.warn_leftovers():
         facts["controller_leftovers"] = leftovers
-    if not restore_ran(result):
+    read = result.transcript
+    if not read.restore_ran():
         raise ResourceError("k0sctl apply did not run its restore phase (k0s was still running on the scratch "
                             "leader after the reset)")
     facts["restored"] = True
-    lines = [plain(line) for line in result.lines]
-    facts["api_ready"] = any(API_WAIT.search(line) for line in lines)
+    facts["api_ready"] = read.api_waited()
     if not facts["api_ready"]:
         raise ResourceError("k0sctl restored the archive but did not wait for the Kubernetes API to be ready "
                             "(spec.options.wait.enabled: false in the scratch config?), so the drill proves "
                             "nothing about a ready cluster and restore_s would measure nothing")
-    installed = [m.group("version") for m in (INSTALLED.search(line) for line in lines) if m]
-    facts["k0s_version"] = installed[-1] if installed else scratch.k0s_version
+    facts["k0s_version"] = read.installed_version() or scratch.k0s_version
     facts["backup_k0s_version"] = backed_up
     if backed_up and facts["k0s_version"] != backed_up:
         log.warn(f"drill: the backup was taken from k0s {backed_up} and restored onto k0s {facts['k0s_version']}: "

@@ -8,6 +8,8 @@ from typing import Literal
 
 from k0sctl_resource.concourse.responses import StepResponse
 from k0sctl_resource.config.cluster import ClusterConfig
+from k0sctl_resource.k0sctl import service_logs
+from k0sctl_resource.k0sctl.service_logs import CollectLogs
 from k0sctl_resource.k0sctl.versions import Invocation
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
@@ -23,6 +25,7 @@ class ResetParams:
     config: str = "config/k0sctl.yaml"
     confirm: str | None = None
     backup_first: bool | None = None  # default: true when a backup repository is configured
+    collect_logs: CollectLogs = "on_failure"  # k0sctl logs after a failed reset
 
 
 def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig, directory: Path) -> StepResponse:
@@ -42,6 +45,8 @@ def run(ctx: StepContext, params: ResetParams, cluster: ClusterConfig, directory
     log.step(f"resetting cluster {cluster.name!r}: k0s is removed from every host")
     result = ctx.k0sctl().run(Invocation("reset", cluster.path))
     if not result.ok:
+        if params.collect_logs == "on_failure" and not result.aborted:
+            service_logs.collect(ctx.k0sctl(), cluster.path, after="reset")
         raise result.failure("reset")
     log.ok(f"cluster {cluster.name!r} was reset")
     return StepResponse(taken.version if taken is not None else after_action(ctx, before), facts)

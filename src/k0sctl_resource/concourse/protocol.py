@@ -104,6 +104,8 @@ def _text(value: object) -> str:
 
 
 def metadata(facts: Mapping[str, object] | Iterable[tuple[str, object]]) -> list[dict[str, str]]:
-    """Concourse metadata: a list of {name, value} strings, redacted, None values left out."""
+    """Concourse metadata: a list of {name, value} strings, redacted, one line each (control characters
+    escaped: Concourse's UI renders terminal escapes), None values left out."""
     items = facts.items() if isinstance(facts, Mapping) else facts
-    return [{"name": name, "value": REDACT(_text(value))} for name, value in items if value is not None]
+    return [{"name": name, "value": REDACT.safe(_text(value), one_line=True)} for name, value in items
+            if value is not None]

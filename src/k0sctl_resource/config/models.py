@@ -8,6 +8,8 @@ unknown keys.
 from __future__ import annotations
 
 import functools
+import re
+import urllib.parse
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from types import MappingProxyType
@@ -41,6 +43,13 @@ class K0sctlOptions:
 
 
 MIN_SECRET_LENGTH = 8
+_URI_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@?#]*?:(?P<pw>[^/@?#]*)@")
+
+
+def uri_password(uri: str) -> str | None:
+    """The password written into a URL (`https://user:password@host/…`), decoded as git decodes it, or None."""
+    match = _URI_PASSWORD.match(uri)
+    return urllib.parse.unquote(match.group("pw")) if match else None
 
 
 def check_secret_length(value: str, path: str) -> None:
@@ -124,8 +133,6 @@ class BackupRepo:
             raise ResourceError(f"{path}.path: must be a relative folder inside the repository")
         if any(p.startswith("-") for p in parts) or any(ord(c) < 0x20 or c in "\\\x7f" for c in self.path):
             raise ResourceError(f"{path}.path: a folder name must not begin with '-' nor hold control characters")
-        if self.password is not None:
-            check_secret_length(self.password, f"{path}.password")
 
     @property
     def policy(self) -> Retention | None:
@@ -149,8 +156,6 @@ class Encryption:
     def validate(self, path: str) -> None:
         if self.passphrase is not None and self.recipients:
             raise ResourceError(f"{path}: set either recipients or passphrase, not both")
-        if self.passphrase is not None:
-            check_secret_length(self.passphrase, f"{path}.passphrase")
         for i, recipient in enumerate(self.recipients):
             if not recipient.startswith(("age1", "ssh-ed25519 ", "ssh-rsa ")):
                 raise ResourceError(
@@ -173,6 +178,18 @@ class Source:
     k0sctl: K0sctlOptions = field(default_factory=K0sctlOptions)
     backup: BackupRepo | None = None
     encryption: Encryption = field(default_factory=Encryption)
+
+    def validate(self, path: str) -> None:
+        """Every secret has the same length rule wherever it is given (see `check_secret_length`): the fields
+        marked `secret()` and a password written into `backup.uri`."""
+        for where in source_secret_paths():
+            node: Any = self
+            for name in where:
+                node = getattr(node, name, None)
+            if isinstance(node, str):
+                check_secret_length(node, ".".join((path, *where)))
+        if self.backup is not None and (embedded := uri_password(self.backup.uri)) is not None:
+            check_secret_length(embedded, f"{path}.backup.uri: the password in the URL")
 
     def host_key_options(self, known_hosts: str | PathLike[str]) -> list[str]:
         """The ssh options that check host keys against the file `known_hosts` alone (written from
@@ -197,16 +214,21 @@ def source_secret_paths() -> tuple[tuple[str, ...], ...]:
 
 def secrets_in(raw_source: Any) -> list[str]:
     """The secret values of a source as JSON (any shape, not yet validated): the strings at the fields
-    marked `secret()`. It reads the request before it is validated, so that even a validation error cannot
-    print one; it is the one list the redactor is fed from. (A password written into `backup.uri` is
-    registered by `gitstore.auth` once the URI is parsed.)"""
+    marked `secret()` and the password written into `backup.uri`. It reads the request before it is
+    validated, so that even a validation error cannot print one; it is the one list the redactor is fed
+    from. A value shorter than the length rule is left out: validation refuses it (never printing it) before
+    anything runs, and registered it would mask the letters of that very error line."""
     def at(path: tuple[str, ...]) -> Any:
         node = raw_source
         for name in path:
             node = node.get(name) if isinstance(node, dict) else None
         return node
 
-    return [v for path in source_secret_paths() if isinstance(v := at(path), str) and v]
+    found = [v for path in source_secret_paths() if isinstance(v := at(path), str)]
+    uri = at(("backup", "uri"))
+    if isinstance(uri, str) and (embedded := uri_password(uri)):
+        found.append(embedded)
+    return [v for v in found if len(v) >= MIN_SECRET_LENGTH]
 
 
 @dataclass(frozen=True)

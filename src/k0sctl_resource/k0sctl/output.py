@@ -3,11 +3,8 @@ that end a run, held back until the caller knows whether the failure is one it r
 
 from __future__ import annotations
 
-import re
-
+from k0sctl_resource.k0sctl.transcript import failing
 from k0sctl_resource.runtime import log
-
-_ERROR_LINE = re.compile(r"level=(?:fatal|error)\b|^(?:FATA|ERRO)\[|^Error: ")
 
 
 class HeldErrors:
@@ -22,7 +19,7 @@ class HeldErrors:
     def line(self, line: str) -> None:
         if not self.echo:
             return
-        if self.hold and _ERROR_LINE.search(line):
+        if self.hold and failing(line):
             self.pending.append(line)
             return
         self.flush()

@@ -25,13 +25,35 @@ import time
 from collections.abc import Callable
 
 from k0sctl_resource.runtime import lifecycle, log
+from k0sctl_resource.runtime.redact import REDACT
 
 KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL at the timeout
 ABORT_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on an abort
 DRAIN_AFTER_EXIT = 2.0  # seconds output is still read after k0sctl exited
 DRAIN_AFTER_ABORT = 0.5  # the same, on an abort
 TICK = 0.2
-MAX_LINE = 64 * 1024  # bytes of one output line held before it is passed on as it is
+MAX_LINE = 64 * 1024  # bytes of one output line held before it is passed on in pieces
+
+
+def split_long_line(partial: bytes, on_piece: Callable[[str], None]) -> bytes:
+    """Pass on the start of an output line that grew past MAX_LINE without a newline (never held whole);
+    what is kept for the next read is returned. Pieces end on a character boundary, and the kept rest is at
+    least one masked value's length (`REDACT.max_match` - 1) long and never begins inside a masked value, so a
+    secret that spans the place of the cut is masked as a whole in the piece that holds its beginning."""
+    overlap = REDACT.max_match - 1
+    if len(partial) <= max(MAX_LINE, 2 * overlap):
+        return partial
+    end = len(partial)
+    while end > 0 and partial[end - 1] & 0xC0 == 0x80:  # not inside a UTF-8 sequence
+        end -= 1
+    if end > 0 and partial[end - 1] >= 0xC0:
+        end -= 1
+    text = partial[:end].decode("utf-8", errors="replace")
+    cut = REDACT.safe_cut(text, max(len(text) - overlap, 0))
+    if cut == 0:
+        return partial
+    on_piece(text[:cut])
+    return text[cut:].encode("utf-8") + partial[end:]
 
 
 class Supervised:
@@ -114,11 +136,9 @@ class Supervised:
             self._close_pipe()
             return
         *lines, self._partial = (self._partial + chunk).split(b"\n")
-        if len(self._partial) > MAX_LINE:  # output without newlines: shown in pieces, never held whole
-            lines.append(self._partial)
-            self._partial = b""
         for raw in lines:
             self.on_line(raw.decode("utf-8", errors="replace").rstrip("\r"))
+        self._partial = split_long_line(self._partial, self.on_line)
 
     def _close_pipe(self) -> None:
         if self._fd is not None:

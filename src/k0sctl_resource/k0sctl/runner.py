@@ -15,8 +15,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -27,20 +27,13 @@ from pathlib import Path
 
 from k0sctl_resource.config.models import K0sctlOptions
 from k0sctl_resource.k0sctl.output import HeldErrors
+from k0sctl_resource.k0sctl.transcript import DryRunPlan, Transcript
 from k0sctl_resource.k0sctl.versions import Invocation, K0sctlVersion, command_line
 from k0sctl_resource.runtime import lifecycle, log, watchdog
 from k0sctl_resource.runtime.errors import ResourceError
 
 LOG_TAIL_LINES = 25
 MAX_KEPT_LINES = 20000
-
-_LEFTOVER = re.compile(
-    r"(?:\[\w+\] )?(?P<host>[^\s\"=]+): failed to (?:clean up backup temp file|remove backup file) "
-    r"(?P<path>/\S+?):? "
-)
-
-# v0.32.2 removes the restore's temporary folder with `rm -f`, which fails: an empty folder stays.
-_TEMP_DIR = re.compile(r"(?:\[\w+\] )?(?P<host>[^\s\"=]+): failed to remove backup temp dir (?P<path>/\S+?):? ")
 
 _GIT_VARS = ("GIT_", "K0SCTL_RESOURCE_GIT_")
 
@@ -58,6 +51,18 @@ class RunResult:
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out and not self.aborted
 
+    @functools.cached_property
+    def transcript(self) -> Transcript:
+        """The run's output, read (in either of k0sctl's formats) by the one reader, `k0sctl.transcript`."""
+        return Transcript(self.lines)
+
+    def dry_run_plan(self) -> DryRunPlan:
+        """k0sctl's dry-run summary: whether anything would change, the planned actions, running controllers."""
+        plan = self.transcript.dry_run()
+        if plan is None:
+            raise ResourceError("k0sctl printed no dry-run summary; cannot tell whether the cluster would change")
+        return plan
+
     def leftovers(self) -> list[str]:
         """Backup files k0sctl could not remove from a controller (it warns and goes on).
 
@@ -65,12 +70,7 @@ class RunResult:
         the leader and removes it afterwards; when that removal fails, a copy of the cluster's secrets stays
         on the host. The caller reports these paths so an operator can remove them.
         """
-        found = []
-        for line in self.lines:
-            match = _LEFTOVER.search(line)
-            if match:
-                found.append(f"{match.group('host')}:{match.group('path')}")
-        return found
+        return self.transcript.leftovers()
 
     def warn_leftovers(self) -> int:
         """Say loudly where k0sctl left a copy of an archive on a controller; return how many."""
@@ -78,10 +78,8 @@ class RunResult:
         for place in leftovers:
             log.warn(f"k0sctl could not remove the backup archive {place}; it holds the cluster's CA keys and "
                      "Secrets: remove it by hand")
-        for line in self.lines:  # reported, not counted: the archive in it was removed
-            if match := _TEMP_DIR.search(line):
-                log.info(f"k0sctl left the temporary folder {match.group('host')}:{match.group('path')} on the "
-                         "host (the archive in it was removed)")
+        for place in self.transcript.temp_dirs():  # reported, not counted: the archive in it was removed
+            log.info(f"k0sctl left the temporary folder {place} on the host (the archive in it was removed)")
         return len(leftovers)
 
     def reason(self) -> str:
@@ -93,25 +91,9 @@ class RunResult:
         return ResourceError(f"k0sctl {what} failed: {self.reason()}")
 
     def last_error(self) -> str | None:
-        """k0sctl's own reason for a failure, from its last `level=fatal`/`level=error` line.
-
-        k0sctl words a failed command as `<command> failed - log file saved to <path>: <reason>`; the
-        path is inside the step's private directory, which is gone when the step ends, so only the reason
-        is kept.
-        """
-        for line in reversed(self.lines):
-            match = re.search(r'level=(?:fatal|error)\s+msg="((?:[^"\\]|\\.)*)"', line)
-            if match:
-                text = match.group(1).replace('\\"', '"').replace("\\n", " ")
-            elif line.startswith(("FATA", "ERRO", "Error: ")):
-                text = re.sub(r"^(FATA|ERRO)\[\d+\]\s*", "", line).removeprefix("Error: ").strip()
-            else:
-                continue
-            return _LOG_SAVED.sub("", text).strip() or text
-        return None
-
-
-_LOG_SAVED = re.compile(r"^[\w ]*failed - log file saved to \S+?: ")
+        """k0sctl's own reason for a failure (its last fatal/error line, without its log file's path: that
+        is inside the step's private directory, which is gone when the step ends)."""
+        return self.transcript.last_error()
 
 
 def find_binary() -> str:
@@ -193,7 +175,7 @@ class K0sctl:
         return self._run(argv, cwd=cwd or self.workdir, stdin=stdin, echo=echo, quiet_if=quiet_if)
 
     def _run(self, argv: list[str], *, cwd: Path, stdin: bytes | None, echo: bool,
-             quiet_if: QuietIf | None = None) -> RunResult:
+             quiet_if: QuietIf | None = None, timeout: float | None = None) -> RunResult:
         from k0sctl_resource.k0sctl.process import Supervised
         from k0sctl_resource.runtime.lifecycle import Aborted
 
@@ -218,7 +200,8 @@ class K0sctl:
         except OSError as exc:
             raise ResourceError(f"cannot start k0sctl: {exc.strerror}") from None
         watchdog.watch_group(proc.pid)
-        run = Supervised(proc, timeout=self.options.timeout, on_line=keep)
+        bound = self.options.timeout if timeout is None else min(timeout, self.options.timeout or timeout)
+        run = Supervised(proc, timeout=bound, on_line=keep)
         try:
             if stdin is not None and proc.stdin is not None:
                 with contextlib.suppress(BrokenPipeError):
@@ -243,8 +226,9 @@ class K0sctl:
             raise Aborted(run.aborted, f"aborted by {signal.Signals(run.aborted).name}: k0sctl was stopped")
         if run.timed_out:
             reason = result.last_error()
-            raise ResourceError(f"k0sctl {argv[1]} did not finish within source.k0sctl.timeout "
-                                f"({log.human_seconds(float(self.options.timeout or 0))}) and was stopped"
+            which = "source.k0sctl.timeout" if bound == self.options.timeout else "its bound"
+            raise ResourceError(f"k0sctl {argv[1]} did not finish within {which} "
+                                f"({log.human_seconds(float(bound or 0))}) and was stopped"
                                 + (f"; its last error: {reason}" if reason else ""))
         return result
 
@@ -260,10 +244,11 @@ class K0sctl:
                 log.info(line)
             log.info("--- end of k0sctl.log ---")
 
-    def capture(self, inv: Invocation) -> RunResult:
-        """Run without echoing stdout (for commands whose output is data, like kubeconfig)."""
+    def capture(self, inv: Invocation, *, timeout: float | None = None) -> RunResult:
+        """Run without echoing stdout (for commands whose output is data, like kubeconfig); `timeout` bounds
+        this run below `source.k0sctl.timeout`."""
         argv = [self.binary, *self.argv(inv)]
-        return self._run(argv, cwd=self.workdir, stdin=None, echo=False)
+        return self._run(argv, cwd=self.workdir, stdin=None, echo=False, timeout=timeout)
 
 
 QuietIf = Callable[[RunResult], bool]  # see K0sctl.run

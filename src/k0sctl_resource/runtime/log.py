@@ -1,4 +1,6 @@
-"""Log lines for people, on stderr, always through the redactor."""
+"""Log lines for people, on stderr, always through the redactor: secrets masked, control characters (a
+terminal's or Concourse's escape sequences, carriage returns) shown as `\\xNN`. Only the resource's own
+styles (bold, colours) reach stderr as escape sequences."""
 
 from __future__ import annotations
 
@@ -16,11 +18,15 @@ def _style(code: str, text: str) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if _COLOR else text
 
 
-def write(text: str) -> None:
-    """Write raw text (already formatted) to stderr, redacted."""
+def _emit(text: str) -> None:
     with _lock:
-        sys.stderr.write(REDACT(text))
+        sys.stderr.write(text)
         sys.stderr.flush()
+
+
+def write(text: str) -> None:
+    """Write text (lines already formatted) to stderr, made safe."""
+    _emit(REDACT.safe(text))
 
 
 def info(message: str) -> None:
@@ -28,19 +34,19 @@ def info(message: str) -> None:
 
 
 def step(message: str) -> None:
-    write(_style("1", message) + "\n")
+    _emit(_style("1", REDACT.safe(message)) + "\n")
 
 
 def ok(message: str) -> None:
-    write(_style("32", message) + "\n")
+    _emit(_style("32", REDACT.safe(message)) + "\n")
 
 
 def warn(message: str) -> None:
-    write(_style("33", "warning: ") + message + "\n")
+    _emit(_style("33", "warning: ") + REDACT.safe(message) + "\n")
 
 
 def error(message: str) -> None:
-    write(_style("31", "error: ") + " ".join(message.split("\n")) + "\n")
+    _emit(_style("31", "error: ") + REDACT.safe(" ".join(message.split("\n"))) + "\n")
 
 
 def human_bytes(size: int) -> str:

@@ -8,7 +8,6 @@ file (or the plain one when `encryption.plaintext: true` and there is nothing to
 from __future__ import annotations
 
 import dataclasses
-import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -37,10 +36,6 @@ from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared import host_facts
 from k0sctl_resource.shared.context import StepContext
 
-NO_CONTROLLER_MARKERS = ("failed to find a running controller", "no running controller")
-# k0sctl's "Gather k0s facts": `<host>: is running k0s <role> version <version>` (the status of the host)
-CONTROLLER_VERSION = re.compile(r": is running k0s (?:controller\S*|single) version (?P<version>v[\w.+-]+)")
-
 
 class NoRunningController(ResourceError):
     """k0sctl found no running controller: there is nothing to back up (k0s is not running)."""
@@ -64,14 +59,7 @@ def preflight(ctx: StepContext, needs: str = "backup") -> BackupStore:
 
 
 def _no_controller(result: RunResult) -> bool:
-    text = "\n".join(result.lines[-200:]).lower()
-    return any(marker in text for marker in NO_CONTROLLER_MARKERS)
-
-
-def running_k0s_version(result: RunResult) -> str | None:
-    """The k0s version k0sctl found running on the first controller, from its log lines."""
-    found = (CONTROLLER_VERSION.search(line) for line in result.lines)
-    return next((m.group("version") for m in found if m), None)
+    return result.transcript.no_running_controller()
 
 
 def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path, *,
@@ -101,7 +89,7 @@ def run_k0sctl_backup(ctx: StepContext, cluster: ClusterConfig, out_dir: Path, *
         target = found[-1] if found else None
     if target is None or not target.is_file():
         raise ResourceError("k0sctl backup succeeded but wrote no archive")
-    return target, running_k0s_version(result)
+    return target, result.transcript.running_k0s_version()
 
 
 def backup_first(ctx: StepContext, cluster: ClusterConfig, *, before: str,
