@@ -29,6 +29,7 @@ from tests.support.backup_support import (
 )
 from tests.support.fixtures import CLUSTER_NAME, Double
 from tests.support.resource import Resource
+from tests.support.scratch_api import ScratchApiServer
 
 POLICY = {"keep_last": 1, "keep_daily": 3}
 
@@ -58,9 +59,10 @@ def test_backups_racing_with_retention_lose_nothing_the_policy_keeps(tmp_path: P
 
 
 def test_a_drill_running_while_backups_prune_keeps_its_archive(tmp_path: Path, workdir: Path, repo: Path,
-                                                               running: Double, resource: Resource) -> None:
+                                                               running: Double, resource: Resource,
+                                                               scratch_api: ScratchApiServer) -> None:
     source = backup_source(f"file://{repo}", plaintext=True, keep=1)
-    scratch_config(workdir)
+    scratch_config(workdir, controller=scratch_api.address)  # the drill proves the API it restored
     drilled = resource.put(put_request(source, "backup"), workdir).expect_ok()
     ref = drilled.answer["version"]["ref"]
     resource.get({"source": source, "version": {"ref": ref}}, workdir / "cluster").expect_ok()
@@ -68,7 +70,8 @@ def test_a_drill_running_while_backups_prune_keeps_its_archive(tmp_path: Path, w
 
     scratch = Double(tmp_path / "scratch-double")  # the scratch hosts: a cluster of their own
     scratch.dir.mkdir()
-    scratch.set(running=False, sleep=0.5)  # every k0sctl command of the drill takes a while
+    # every k0sctl command of the drill takes a while; its kubeconfig names the scratch API server
+    scratch.set(running=False, sleep=0.5, kubeconfig_text=scratch_api.admin_kubeconfig())
     (tmp_path / "drill").mkdir()
     (tmp_path / "pruners").mkdir()
     (drill_resource,) = parallel_resources(tmp_path / "drill", scratch, 1)
