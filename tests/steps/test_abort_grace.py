@@ -103,9 +103,12 @@ def test_concourse_abort_against_a_k0sctl_that_goes_on(resource: Resource, workd
                                                        ssh_keypair: tuple[str, str]) -> None:
     private, _ = ssh_keypair
     resource.secrets.append(private)
-    double.set(sleep=120, abort_finishes_phase=True)
+    # spawn_holder: the double records its holder once it has read the config and entered its phase;
+    # a SIGTERM before that would find k0sctl still starting, with no phase to go on with.
+    double.set(sleep=120, abort_finishes_phase=True, spawn_holder=120)
     step = RunningStep(resource, ["out", str(workdir)], put_request({"ssh_private_key": private}, "apply"))
-    wait_for(lambda: k0sctl_pid(resource) is not None and bool(double.commands()), "k0sctl to connect")
+    wait_for(lambda: k0sctl_pid(resource) is not None and bool(double.state().get("holder_pids")),
+             "k0sctl to connect")
     pid = k0sctl_pid(resource)
     assert pid is not None
     result = play_concourse(step, resource, lambda: pid_alive(pid))

@@ -263,7 +263,8 @@ def after_backup(box: Box, after_init: Flow) -> Flow:
     flow.backup = box.run_once(
         ["/opt/resource/out", f"{IN_BOX}/put"], json.dumps(request),
         mounts=[f"{DOUBLE}:/usr/local/bin/k0sctl:ro"],
-        env={"K0SCTL_DOUBLE_STATE": f"{IN_BOX}/double-state.json",
+        # the double alone is mounted: it cannot read the pinned release from the checkout beside it
+        env={"K0SCTL_DOUBLE_VERSION": PINNED_TEXT, "K0SCTL_DOUBLE_STATE": f"{IN_BOX}/double-state.json",
              "K0SCTL_DOUBLE_RECORD": f"{IN_BOX}/double-calls.jsonl"})
     return flow
 
