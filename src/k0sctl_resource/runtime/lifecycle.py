@@ -203,17 +203,10 @@ def sweep() -> bool:
 def _parents() -> dict[int, int]:
     """pid -> parent pid of every process we can see."""
     found: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
+    for pid, stat in watchdog.proc_files("stat"):
         fields = stat[stat.rfind(b")") + 2:].split()
         if len(fields) > 1:
-            found[int(entry.name)] = int(fields[1])
+            found[pid] = int(fields[1])
     return found
 
 

@@ -31,6 +31,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 MARKER = "K0SCTL_RESOURCE_STEP"
@@ -154,20 +155,21 @@ def _kill(pid: int, started: str, sig: int, *, group: bool) -> None:
         (os.killpg if group else os.kill)(pid, sig)
 
 
-def _marked(marker: bytes) -> list[int]:
-    me = os.getpid()
-    found = []
+def proc_files(name: str) -> Iterator[tuple[int, bytes]]:
+    """(pid, contents of /proc/<pid>/<name>) for every process whose file can be read now."""
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == me:
+        if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry.name}/environ", "rb") as handle:
-                environ = handle.read()
+            with open(f"/proc/{entry.name}/{name}", "rb") as handle:
+                yield int(entry.name), handle.read()
         except OSError:
             continue
-        if marker in b"\0" + environ:
-            found.append(int(entry.name))
-    return found
+
+
+def _marked(marker: bytes) -> list[int]:
+    me = os.getpid()
+    return [pid for pid, environ in proc_files("environ") if pid != me and marker in b"\0" + environ]
 
 
 class _Watch:
