@@ -36,12 +36,12 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import DOUBLE_DIR  # noqa: E402
 from tests.support.backup_support import (  # noqa: E402
-    SSH_COUNTER,
     age_key,
     backup_source,
     bare_repo,
     build_history,
     put_request,
+    ssh_counter_dir,
 )
 from tests.support.resource import executable  # noqa: E402
 from tests.support.sshd import SshServer  # noqa: E402
@@ -161,12 +161,7 @@ def main() -> None:
                      "k0s": {"version": "v1.31.2+k0s.0"}}}))
         state = work / "double.json"
         state.write_text(json.dumps({"running": True, "backup_bytes": size}))
-        counter = work / "counter-bin"
-        counter.mkdir()
-        real_ssh = shutil.which("ssh")
-        assert real_ssh is not None
-        (counter / "ssh").write_text(SSH_COUNTER.format(python=sys.executable, ssh=real_ssh))
-        (counter / "ssh").chmod(0o755)
+        counter = ssh_counter_dir(work)
         key = age_key(work)
         rows: dict[int, dict[str, float]] = {}
         with SshServer(work / "sshd") as server:

@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.backup_support import SSH_COUNTER, bare_repo, build_history  # noqa: E402
+from tests.support.backup_support import bare_repo, build_history, ssh_counter_dir  # noqa: E402
 from tests.support.fleet_support import ClusterSpec, add_drills, clusters_yml  # noqa: E402
 from tests.support.resource import executable  # noqa: E402
 from tests.support.sshd import SshServer  # noqa: E402
@@ -77,12 +77,7 @@ def main() -> None:
         specs = build(repo, args.clusters, args.backups, args.drills, args.archive_kb * 1024)
         print(f"built {args.clusters} clusters x {args.backups} backups ({args.archive_kb} KiB) + {args.drills} drills "
               f"in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-        counter = work / "counter-bin"
-        counter.mkdir()
-        real_ssh = shutil.which("ssh")
-        assert real_ssh is not None
-        (counter / "ssh").write_text(SSH_COUNTER.format(python=sys.executable, ssh=real_ssh))
-        (counter / "ssh").chmod(0o755)
+        counter = ssh_counter_dir(work)
         with SshServer(work / "sshd") as server:
             url = server.url(repo)
             env = {**os.environ, "K0SCTL_FLEET_BACKUP_PRIVATE_KEY": server.client_key, "HOME": str(work)}

@@ -11,7 +11,9 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
@@ -43,6 +45,18 @@ with open(os.environ["BENCH_SSH_COUNT"], "a") as fh:
     fh.write(f"{{total}}\\n")
 sys.exit(code)
 """
+
+
+def ssh_counter_dir(work: Path) -> Path:
+    """`work/counter-bin`, holding an `ssh` that runs the real one and appends the bytes it received to
+    $BENCH_SSH_COUNT: put it first on PATH to count what git's SSH transport moves."""
+    counter = work / "counter-bin"
+    counter.mkdir()
+    real_ssh = shutil.which("ssh")
+    assert real_ssh is not None
+    (counter / "ssh").write_text(SSH_COUNTER.format(python=sys.executable, ssh=real_ssh))
+    (counter / "ssh").chmod(0o755)
+    return counter
 
 
 def git(repo: Path, *args: str, input: bytes | None = None) -> str:
