@@ -9,7 +9,7 @@ drill refuses, in one line and before any SSH connection, when:
 
 - `confirm` is missing or is not the scratch cluster's metadata.name;
 - restore_from is not a get of a backup (an archive file or an init commit has no record; refused
-  where restore_from is found, `restore_source.locate`);
+  where restore_from is found, `restore_source.locate_backup`);
 - the scratch cluster has the backup's cluster name;
 - the backup records no hosts (written by a release before the record): nothing could prove the
   scratch hosts are not that cluster's; a new backup records them;
