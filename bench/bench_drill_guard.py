@@ -27,8 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from k0sctl_resource.config.cluster import CLUSTER_API, ClusterConfig, parse_cluster
 from k0sctl_resource.config.spelling import canonical_host
+from k0sctl_resource.gitstore.commit_format import BackupFacts
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.drill_guard import check_not_production
+from k0sctl_resource.shared.get_folder import FolderRecord
 
 TARGET_S = 1.0
 
@@ -37,11 +39,11 @@ def no_resolver(names: Any) -> dict[str, frozenset[str]]:
     return {}
 
 
-def production(count: int) -> dict[str, Any]:
+def production(count: int) -> FolderRecord:
     base = int(ipaddress.IPv4Address("10.0.0.0"))
-    hosts = [str(ipaddress.IPv4Address(base + n)) for n in range(count)]
-    return {"ref": "c" * 40, "kind": "backup", "cluster": "prod", "hosts": hosts, "endpoints": hosts,
-            "addresses": hosts[: count // 2]}
+    hosts = tuple(str(ipaddress.IPv4Address(base + n)) for n in range(count))
+    return FolderRecord("c" * 40, "backup", BackupFacts(cluster="prod", hosts=hosts, endpoints=hosts,
+                                                        addresses=hosts[: count // 2]))
 
 
 def scratch_entry(n: int) -> dict[str, Any]:
@@ -67,7 +69,7 @@ def config_text(count: int, hidden: str | None = None) -> str:
                        "spec": {"hosts": items}})
 
 
-def timed(config: ClusterConfig, record: dict[str, Any]) -> tuple[float, str | None]:
+def timed(config: ClusterConfig, record: FolderRecord) -> tuple[float, str | None]:
     canonical_host.cache_clear()  # every run cold
     started = time.perf_counter()
     try:

@@ -23,10 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from tests.support.sshd import SshServer
 
 from k0sctl_resource.config.endpoints import host_endpoints
+from k0sctl_resource.gitstore.commit_format import BackupFacts
+from k0sctl_resource.shared.get_folder import FolderRecord
 from k0sctl_resource.shared.host_facts import check_identity
 
-RECORD = {"ref": "d" * 40, "kind": "backup", "cluster": "prod", "hosts": ["192.0.2.10"],
-          "host_keys": ["SHA256:" + "C" * 43]}
+RECORD = FolderRecord("d" * 40, "backup", BackupFacts(cluster="prod", hosts=("192.0.2.10",),
+                                                     host_keys=("SHA256:" + "C" * 43,)))
 
 
 def main() -> int:

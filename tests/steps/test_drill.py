@@ -253,6 +253,27 @@ def test_a_backup_that_records_no_hosts_is_refused(resource: Resource, workdir: 
     assert double.calls() == []
 
 
+@pytest.mark.parametrize(("changed", "expected"), [
+    ({"hosts": "192.0.2.10"}, "drill refused: metadata.json of backup {ref} records its hosts in a form a drill "
+                              "cannot check (expected a list of strings)"),
+    ({"endpoints": [1]}, "drill refused: metadata.json of backup {ref} records its endpoints in a form"),
+    ({"addresses": ["${PROD}"]}, "drill refused: backup {ref} records the host address '${{PROD}}', which k0sctl "
+                                 "fills in from environment variables"),
+    ({"sha256": 12}, "params.restore_from: metadata.json records no sha256 for cluster/backup.tar.gz"),
+    ({"kind": None}, "restore_from: version {ref} is not a backup (kind: None); there is nothing to drill"),
+])
+def test_a_record_in_a_form_a_drill_cannot_check_is_refused(resource: Resource, workdir: Path, double: Double,
+                                                           backup: Backup, changed: dict[str, Any],
+                                                           expected: str) -> None:
+    """A get's metadata.json edited by hand (or by anyone who can write the folder): refused in one line."""
+    meta = workdir / "cluster" / "metadata.json"
+    meta.write_text(json.dumps({**backup.record, **changed}), encoding="utf-8")
+    run = drill(resource, workdir, backup.source)
+    assert run.returncode == 1 and len(run.error_lines) == 1, run.stderr
+    assert run.error_lines[0].startswith(f"error: {expected.format(ref=backup.ref[:12])}"), run.stderr
+    assert double.calls() == []
+
+
 def test_restore_from_must_be_a_verified_get_of_a_backup(resource: Resource, workdir: Path, double: Double,
                                                          backup: Backup) -> None:
     get_dir = workdir / "cluster"

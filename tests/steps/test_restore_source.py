@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.backup_support import AgeKey, age_key, k0s_backup_tar
-from tests.support.fixtures import Double
+from tests.support.fixtures import CLUSTER_NAME, Double
 from tests.support.resource import Resource
 
 
@@ -123,6 +123,18 @@ def test_archive_file_with_its_record_beside_it_is_restored(resource: Resource, 
     encrypt(key, data, workdir / "saved" / "prod-eu-20260801T020012Z.tar.gz.age")
     run = resource.put(apply({"encryption": {"identities": key.identity}},
                              restore_from="saved/prod-eu-20260801T020012Z.tar.gz.age"), workdir)
+    assert run.expect_ok().metadata["restored"] == "true"
+    assert restored_sha256(double) == hashlib.sha256(data).hexdigest()
+
+
+def test_facts_apply_does_not_read_may_be_in_any_form(resource: Resource, workdir: Path, double: Double) -> None:
+    """apply reads the sha256, size and cluster of the record: keys it does not know, and the hosts in a form a
+    drill would refuse, do not stop it."""
+    data = k0s_backup_tar(seed=b"lenient")
+    (workdir / "cluster").mkdir()
+    (workdir / "cluster" / "backup.tar.gz").write_bytes(data)
+    record(workdir / "cluster", data, cluster=CLUSTER_NAME, hosts="192.0.2.10", future={"x": 1})
+    run = resource.put(apply(restore_from="cluster"), workdir)
     assert run.expect_ok().metadata["restored"] == "true"
     assert restored_sha256(double) == hashlib.sha256(data).hexdigest()
 

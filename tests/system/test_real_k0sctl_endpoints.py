@@ -24,9 +24,11 @@ import pytest
 from k0sctl_resource.config import cluster
 from k0sctl_resource.config.endpoints import host_endpoints
 from k0sctl_resource.config.spelling import canonical_host, ip_of
+from k0sctl_resource.gitstore.commit_format import BackupFacts
 from k0sctl_resource.k0sctl import host_keys, ssh_config
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.drill_guard import check_not_production
+from k0sctl_resource.shared.get_folder import FolderRecord
 from tests.support import PINNED
 from tests.support.k0sctl_fixtures import real_k0sctl
 from tests.support.listener import Listeners
@@ -144,7 +146,7 @@ def test_k0sctl_connects_where_the_endpoints_say(case: str, tmp_path: Path, bast
     exact = {(exactly(h.host), h.port) for h in predicted.hops}
     assert reached in exact, predicted
     assert canonical_host(reached[0]) in predicted.canonical
-    record = {"ref": "a" * 40, "kind": "backup", "cluster": "prod", "hosts": [reached[0]]}
+    record = FolderRecord("a" * 40, "backup", BackupFacts(cluster="prod", hosts=(reached[0],)))
     with pytest.raises(ResourceError, match=r"^drill refused: spec\.hosts\[0\]\.") as refused:
         check_not_production(cluster.parse_cluster(config.read_text(), config), record, ssh_g=ssh_config.ssh_g)
     keys = host_keys.recorded_keys(home / "known_hosts", None)

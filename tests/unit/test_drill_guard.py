@@ -11,6 +11,7 @@ from k0sctl_resource.config import cluster
 from k0sctl_resource.config.cluster import normal_address
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.drill_guard import check_not_production
+from k0sctl_resource.shared.get_folder import FolderRecord
 
 
 @pytest.mark.parametrize(("given", "spelled"), [
@@ -40,7 +41,8 @@ def scratch(*hosts: str, bastion: str | None = None, via: str = "ssh") -> cluste
     return cluster.parse_cluster(json.dumps(doc), Path("scratch.yaml"))
 
 
-RECORD = {"ref": "a" * 40, "kind": "backup", "cluster": "prod", "hosts": ["192.0.2.10", "2001:db8::1"]}
+RAW = {"ref": "a" * 40, "kind": "backup", "cluster": "prod", "hosts": ["192.0.2.10", "2001:db8::1"]}
+RECORD = FolderRecord.of_json(RAW)  # as a get's metadata.json is read back
 
 
 @pytest.mark.parametrize(("config", "refused"), [
@@ -88,4 +90,4 @@ def test_addresses_k0sctl_fills_in_from_the_environment_are_refused(config: clus
 ])
 def test_a_record_of_hosts_that_proves_nothing_is_refused(hosts: object, why: str) -> None:
     with pytest.raises(ResourceError, match=rf"^drill refused: .*{why}"):
-        check_not_production(scratch("198.51.100.20"), {**RECORD, "hosts": hosts})
+        check_not_production(scratch("198.51.100.20"), FolderRecord.of_json({**RAW, "hosts": hosts}))

@@ -21,12 +21,14 @@ from hypothesis import strategies as st
 from k0sctl_resource.config import cluster
 from k0sctl_resource.config.endpoints import MAX_DEPTH, host_endpoints
 from k0sctl_resource.config.spelling import canonical_host, resolve_names, split_destination
+from k0sctl_resource.gitstore.commit_format import BackupFacts
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.drill_guard import check_not_production
+from k0sctl_resource.shared.get_folder import FolderRecord
 
 PROD = "192.0.2.10"
-RECORD = {"ref": "a" * 40, "kind": "backup", "cluster": "prod", "hosts": [PROD, "prod-1"],
-          "endpoints": [PROD, "198.51.100.250"]}
+RECORD = FolderRecord("a" * 40, "backup", BackupFacts(cluster="prod", hosts=(PROD, "prod-1"),
+                                                     endpoints=(PROD, "198.51.100.250")))
 
 
 def no_resolver(names: Any) -> dict[str, frozenset[str]]:
@@ -199,7 +201,7 @@ def test_every_hop_is_listed_with_where_it_was_written() -> None:
 
 def test_a_recorded_alias_is_compared_by_what_it_resolves_to() -> None:
     """The backup recorded `prod-1` (reached with options.HostName); the scratch config names the IP."""
-    record = {**RECORD, "hosts": ["prod-1"], "endpoints": ["prod-1"]}
+    record = FolderRecord("a" * 40, "backup", BackupFacts(cluster="prod", hosts=("prod-1",), endpoints=("prod-1",)))
 
     def resolver(names: Any) -> dict[str, frozenset[str]]:
         return {n: frozenset({PROD}) if n == "prod-1" else frozenset() for n in names}

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from k0sctl_resource.config.endpoints import host_endpoints
+from k0sctl_resource.gitstore.commit_format import BackupFacts
 from k0sctl_resource.k0sctl import host_keys
 from k0sctl_resource.runtime.errors import ResourceError
+from k0sctl_resource.shared.get_folder import FolderRecord
 from k0sctl_resource.shared.host_facts import check_identity
 from tests.support.sshd import SshServer, keygen
 
@@ -70,8 +72,8 @@ def test_scan_reads_the_key_a_real_sshd_shows(sshd: SshServer) -> None:
     assert shown == {(sshd.host, sshd.port): {sshd_fingerprint(sshd)}}
 
 
-def record(*keys: str) -> dict[str, Any]:
-    return {"ref": "b" * 40, "kind": "backup", "cluster": "prod", "hosts": ["192.0.2.10"], "host_keys": list(keys)}
+def record(*keys: str) -> FolderRecord:
+    return FolderRecord("b" * 40, "backup", BackupFacts(cluster="prod", hosts=("192.0.2.10",), host_keys=keys or None))
 
 
 @pytest.mark.sshd
@@ -97,7 +99,7 @@ def test_scratch_hosts_with_keys_of_their_own_pass_and_the_cost_is_reported(sshd
     facts = check_identity(found, record("SHA256:" + "A" * 43))
     assert facts["identity_checked"] is True and facts["identity_endpoints_answered"] == 1
     assert 0 <= facts["identity_check_s"] < 60
-    assert check_identity(found, {**record(), "host_keys": None}) == {"identity_checked": False}
+    assert check_identity(found, record()) == {"identity_checked": False}
     assert json.dumps(facts)
 
 

@@ -35,7 +35,7 @@ from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared import drill_guard, host_facts
 from k0sctl_resource.shared.context import StepContext
-from k0sctl_resource.shared.drill_log import record_drill
+from k0sctl_resource.shared.drill_log import drilled, record_drill
 from k0sctl_resource.shared.latest import after_action, branch_version
 
 
@@ -60,24 +60,23 @@ class DrillParams:
 
 def run(ctx: StepContext, params: DrillParams, scratch: ClusterConfig, directory: Path) -> StepResponse:
     from k0sctl_resource.archive.inspection import inspect
-    from k0sctl_resource.shared.restore_source import verified_get_archive
+    from k0sctl_resource.shared.restore_source import locate_backup
 
     drill_guard.check_confirm(params.confirm, scratch)
-    get_dir, record = drill_guard.backup_record(params.restore_from, directory)
+    named, record = locate_backup(params.restore_from, directory)  # found once, its record read once
     scratch_endpoints = drill_guard.check_not_production(scratch, record, ssh_g=ssh_config.ssh_g,
                                                          files_matter=ssh_config.files_matter())
-    archive = verified_get_archive(ctx, get_dir, record, params.restore_from)
+    archive = named.verified_archive(ctx)
     identity = host_facts.check_identity(scratch_endpoints, record)  # before any reset
+    backup = record.backup
     found = inspect(archive)
-    ref = str(record.get("ref", ""))
-    log.info(f"drill: backup {ref[:12]} of cluster {record.get('cluster')} ({record.get('archive')}, "
+    log.info(f"drill: backup {record.ref[:12]} of cluster {backup.cluster} ({backup.archive}, "
              f"{found.size} bytes, sha256 verified) onto scratch cluster {scratch.name!r} "
              f"({', '.join(h.label for h in scratch.hosts)})")
     before = branch_version(ctx)  # a branch that cannot be read stops the drill before k0sctl runs
-    facts: dict[str, Any] = {"drilled_ref": ref or None, "drilled_archive": record.get("archive"),
-                             "source_cluster": record.get("cluster"), "scratch_hosts": len(scratch.hosts), **identity}
-    backed_up = record.get("k0s_version") if isinstance(record.get("k0s_version"), str) else None
-    production = [str(h) for h in record.get("hosts") or []]
+    facts: dict[str, Any] = {**drilled(record), "scratch_hosts": len(scratch.hosts), **identity}
+    backed_up = backup.k0s_version
+    production = list(backup.hosts or ())
     try:  # a drill that ran is recorded, passed or failed (an abort is no ResourceError: it records nothing)
         facts.update(_drill(ctx, scratch, archive, params.keep, backed_up, production,
                             collect=params.collect_logs == "on_failure"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, get_args, get_origin, get_type_hints
@@ -93,6 +93,42 @@ def metadata_of(facts: CommitFacts) -> dict[str, object]:
         if value is not None and not f.metadata["commit_only"]:
             found[f.name] = list(value) if isinstance(value, tuple) else value
     return found
+
+
+def facts_of_metadata(kind: object, meta: Mapping[str, object]) -> tuple[CommitFacts | None, tuple[str, ...]]:
+    """`metadata_of` read back: the facts of a record of `kind` from get's metadata.json (None for a kind this
+    resource does not write), and the names of the facts held there in a form their type does not allow
+    (left out, as unknown keys and commit-only ones are)."""
+    cls = _BY_KIND.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return None, ()
+    hints = get_type_hints(cls)
+    found: dict[str, Any] = {}
+    malformed: list[str] = []
+    for f in fields(cls):
+        value = meta.get(f.name)
+        if value is None or f.metadata["commit_only"]:
+            continue
+        typed = _json_typed(hints[f.name], value)
+        if typed is None:
+            malformed.append(f.name)
+        else:
+            found[f.name] = typed
+    return cls(**found), tuple(malformed)
+
+
+def _json_typed(hint: Any, value: object) -> Any:
+    """A JSON value as the field's type (`X | None`), as `metadata_of` writes it; None when it is not one."""
+    tp = next(a for a in get_args(hint) if a is not type(None))
+    if get_origin(tp) is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return None
+        return tuple(value)
+    if isinstance(value, bool) and tp is not bool:
+        return None
+    if tp is float and isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    return value if isinstance(value, tp) else None
 
 
 def utc_now() -> datetime:

@@ -8,7 +8,8 @@ host keys the hosts showed (`host_keys`, checked by `host_facts.check_identity` 
 drill refuses, in one line and before any SSH connection, when:
 
 - `confirm` is missing or is not the scratch cluster's metadata.name;
-- restore_from is not a get of a backup (an archive file or an init commit has no record);
+- restore_from is not a get of a backup (an archive file or an init commit has no record; refused
+  where restore_from is found, `restore_source.locate_backup`);
 - the scratch cluster has the backup's cluster name;
 - the backup records no hosts (written by a release before the record): nothing could prove the
   scratch hosts are not that cluster's; a new backup records them;
@@ -25,17 +26,14 @@ drill refuses, in one line and before any SSH connection, when:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from k0sctl_resource.config.cluster import ClusterConfig
 from k0sctl_resource.config.endpoints import HostEndpoints, SshG, cluster_endpoints
-from k0sctl_resource.config.paths import inside, refuse_symlinks
 from k0sctl_resource.config.spelling import canonical_host, is_name, resolve_names
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.confirm import require_confirm
-from k0sctl_resource.shared.get_folder import METADATA_FILE
-from k0sctl_resource.shared.restore_source import read_record
+from k0sctl_resource.shared.get_folder import METADATA_FILE, FolderRecord
 
 REFUSED = "drill refused"
 Resolver = Callable[[Iterable[str]], dict[str, frozenset[str]]]
@@ -46,52 +44,35 @@ def check_confirm(confirm: str | None, scratch: ClusterConfig) -> None:
                     why=" that its hosts may be reset")
 
 
-def backup_record(restore_from: str, directory: Path) -> tuple[Path, dict[str, Any]]:
-    """The get's directory named by restore_from and its metadata.json, which must describe a backup."""
-    target = inside(directory, restore_from, "restore_from")
-    refuse_symlinks(directory.resolve(), restore_from, "restore_from")
-    if not target.is_dir():
-        what = "does not exist" if not target.exists() else "is not a directory"
-        raise ResourceError(f"restore_from: {restore_from!r} {what}; a drill needs a get of this "
-                            "resource (its metadata.json records where the backup came from)")
-    record = read_record(target / METADATA_FILE)
-    if not record:
-        raise ResourceError(f"restore_from: {restore_from!r} has no readable {METADATA_FILE}; a drill "
-                            "needs a get of this resource")
-    if record.get("kind") != "backup":
-        raise ResourceError(f"restore_from: version {str(record.get('ref', '?'))[:12]} is not a backup "
-                            f"(kind: {record.get('kind')}); there is nothing to drill")
-    return target, record
+_LISTS = ("hosts", "endpoints", "addresses")
 
 
-def _listed(record: dict[str, Any], key: str) -> list[str]:
-    """A list of strings the record keeps under `key` ([] when absent); refused in any other shape."""
-    value = record.get(key)
-    if value is None:
-        return []
-    ref = str(record.get("ref", "?"))[:12]
-    if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
-        raise ResourceError(f"{REFUSED}: metadata.json of backup {ref} records its {key} in a form a drill cannot "
-                            "check (expected a list of strings)")
+def _listed(record: FolderRecord, key: str) -> list[str]:
+    """The host addresses the record keeps under `key` (one of `_LISTS`; [] when absent), refused when the
+    record holds them in another shape or names one through an environment variable."""
+    if key in record.malformed:
+        raise ResourceError(f"{REFUSED}: {METADATA_FILE} of backup {record.short_ref} records its {key} in a form a "
+                            "drill cannot check (expected a list of strings)")
+    value: tuple[str, ...] = getattr(record.backup, key) or ()
     for text in value:
         if "$" in text:
-            raise ResourceError(f"{REFUSED}: backup {ref} records the host address {text!r}, which k0sctl fills "
-                                "in from environment variables; nothing proves the scratch hosts are not that "
-                                "cluster's")
+            raise ResourceError(f"{REFUSED}: backup {record.short_ref} records the host address {text!r}, which "
+                                "k0sctl fills in from environment variables; nothing proves the scratch hosts are "
+                                "not that cluster's")
     return [h for h in value if h.strip()]
 
 
-def recorded_hosts(record: dict[str, Any]) -> list[str]:
+def recorded_hosts(record: FolderRecord) -> list[str]:
     """Every host the backup records (as written, where k0sctl connected, resolved then), canonical."""
-    found = [canonical_host(h) for key in ("hosts", "endpoints", "addresses") for h in _listed(record, key)]
+    found = [canonical_host(h) for key in _LISTS for h in _listed(record, key)]
     return list(dict.fromkeys(found))
 
 
-def check_not_production(scratch: ClusterConfig, record: dict[str, Any], *, ssh_g: SshG | None = None,
+def check_not_production(scratch: ClusterConfig, record: FolderRecord, *, ssh_g: SshG | None = None,
                          files_matter: bool = False, resolve: Resolver = resolve_names) -> list[HostEndpoints]:
     """Refuse (see the module doc) or return where k0sctl will connect for every scratch host."""
-    ref = str(record.get("ref", "?"))[:12]
-    source = str(record.get("cluster") or "?")
+    ref = record.short_ref
+    source = record.backup.cluster or "?"
     if scratch.name == source:
         raise ResourceError(f"{REFUSED}: the scratch cluster's metadata.name {scratch.name!r} is the name of the "
                             f"cluster backup {ref} came from; give the scratch cluster a name of its own")

@@ -8,18 +8,33 @@ drill that cannot be recorded fails the put: `verify` and retention would never 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.get_folder import FolderRecord
 
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def record_drill(ctx: StepContext, backup: Mapping[str, Any], scratch: str, facts: Mapping[str, Any],
+class Drilled(TypedDict):
+    """What a drill reports (put metadata) and records (`DrillRecord`) of the backup it restores."""
+
+    drilled_ref: str | None
+    drilled_archive: str | None
+    source_cluster: str | None
+
+
+def drilled(backup: FolderRecord) -> Drilled:
+    """`Drilled`, read from the backup's record."""
+    return Drilled(drilled_ref=backup.ref or None, drilled_archive=backup.backup.archive or None,
+                   source_cluster=backup.backup.cluster or None)
+
+
+def record_drill(ctx: StepContext, backup: FolderRecord, scratch: str, facts: Mapping[str, Any],
                  failure: str | None) -> dict[str, Any]:
     """Append the record of this drill (`failure`: why it failed; None: it passed). Returns the facts the
     put reports about the record. Raises ResourceError when a passed drill cannot be recorded."""
@@ -32,11 +47,11 @@ def record_drill(ctx: StepContext, backup: Mapping[str, Any], scratch: str, fact
         return {}
     ended = rfc3339(utc_now())
     record = DrillRecord(
-        result="failed" if failure else "passed", drilled_ref=str(backup.get("ref") or "") or None,
-        drilled_archive=_text(backup.get("archive")), drilled_at=ended, restore_s=_number(facts.get("restore_s")),
+        result="failed" if failure else "passed", **drilled(backup), drilled_at=ended,
+        restore_s=_number(facts.get("restore_s")),
         total_s=_number(facts.get("total_s")), k0s_version=_text(facts.get("k0s_version")),
         k0sctl_version=ctx.k0sctl_version(), build_url=ctx.build.build_url,
-        source_cluster=_text(backup.get("cluster")), scratch_cluster=scratch, reason=failure)
+        scratch_cluster=scratch, reason=failure)
     store = ctx.store("the drill record")
     try:
         commit = append_drill_record(store, record)

@@ -22,6 +22,7 @@ from k0sctl_resource.k0sctl import host_keys, ssh_config
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.get_folder import FolderRecord
 
 REFUSED = "drill refused"
 
@@ -53,11 +54,11 @@ def key_facts(ctx: StepContext, found: list[HostEndpoints], addresses: tuple[str
     return tuple(host_keys.recorded_keys(known, None))  # trust on first use: exactly what k0sctl met
 
 
-def check_identity(found: list[HostEndpoints], record: dict[str, Any]) -> dict[str, Any]:
-    """Refuse when a scratch host shows a recorded host key; the facts of the check (its cost)."""
-    recorded = record.get("host_keys")
-    ref = str(record.get("ref", "?"))[:12]
-    if not isinstance(recorded, list) or not recorded:
+def check_identity(found: list[HostEndpoints], record: FolderRecord) -> dict[str, Any]:
+    """Refuse when a scratch host shows a host key the backup's record holds; the facts of the check (its cost)."""
+    recorded, cluster = record.backup.host_keys, record.backup.cluster
+    ref = record.short_ref
+    if not recorded:
         log.info(f"drill: backup {ref} records no SSH host keys (taken before they were recorded, or through "
                  "no SSH connection): its hosts are compared by where k0sctl connects alone")
         return {"identity_checked": False}
@@ -68,15 +69,15 @@ def check_identity(found: list[HostEndpoints], record: dict[str, Any]) -> dict[s
     except ValueError as exc:
         raise ResourceError(f"{REFUSED}: the scratch hosts' SSH host keys cannot be read ({exc}); backup {ref} "
                             "records its hosts' keys to compare them with") from None
-    production = {str(k) for k in recorded}
+    production = set(recorded)
     for host in found:
         for hop in host.hops:
             same = sorted(shown.get((hop.host, hop.port), set()) & production)
             if same:
                 raise ResourceError(f"{REFUSED}: {hop.where} {hop.written} (reached at {hop.host}:{hop.port}) shows "
-                                    f"the SSH host key {same[0]} of a host of cluster {record.get('cluster')!r} "
+                                    f"the SSH host key {same[0]} of a host of cluster {cluster!r} "
                                     f"(backup {ref}): it is that host, whatever its address says")
     seconds = round(time.monotonic() - started, 2)
     log.info(f"drill: SSH host keys of {len(shown)} of {len(set(targets))} scratch endpoints read in {seconds} s; "
-             f"none is one of the {len(production)} recorded for cluster {record.get('cluster')!r}")
+             f"none is one of the {len(production)} recorded for cluster {cluster!r}")
     return {"identity_checked": True, "identity_check_s": seconds, "identity_endpoints_answered": len(shown)}

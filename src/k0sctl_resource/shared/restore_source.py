@@ -9,28 +9,27 @@ the path, anything that is not a regular file, an archive with no record (or a r
 kind, or without a sha256), and an archive whose bytes do not match its record (a folder mixing one
 version's metadata.json with another version's archive, say).
 
-`apply` reads it through `resolve_restore_source`; a drill through `read_record` and
-`verified_get_archive`, which accept only a get's directory (the drill needs the record's hosts too).
+`restore_from` is found once per step (`locate`, `locate_backup`: the path, and its record read back into
+a `FolderRecord`), and its archive verified once (`RestoreFrom.verified`): `apply` takes a get's directory
+(one without an archive is a fresh install) or an archive file with the record beside it; a drill only a
+get's directory of a backup holding its archive (the drill checks the record's hosts before the copy).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from k0sctl_resource.archive.inspection import copy_with_digest
-from k0sctl_resource.config.paths import inside, kind_of, open_regular, read_regular, refuse_symlinks
+from k0sctl_resource.config.paths import inside, kind_of, open_regular, refuse_symlinks
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.context import StepContext
-from k0sctl_resource.shared.get_folder import ENCRYPTED_FILE, METADATA_FILE, PLAIN_FILE
+from k0sctl_resource.shared.get_folder import ENCRYPTED_FILE, METADATA_FILE, PLAIN_FILE, FolderRecord
 
-METADATA_LIMIT = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -38,35 +37,24 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 class RestoreSource:
     archive: Path | None  # the verified plain archive (in the private workspace), None for a fresh install
     description: str
-    cluster: str | None = None  # the cluster the record says the archive was taken from
+    record: FolderRecord | None = None  # the record of the version that `restore_from` names
+
+    @property
+    def cluster(self) -> str | None:
+        """The cluster the record says the archive was taken from."""
+        return self.record.backup.cluster if self.record is not None else None
 
 
-def _record(metadata_file: Path, name: str) -> dict[str, Any] | None:
-    """The parsed metadata.json, None when there is none; anything else unreadable is refused."""
-    try:
-        os.lstat(metadata_file)
-    except FileNotFoundError:
-        return None
-    data = read_regular(metadata_file, f"params.{name}: {METADATA_FILE}", METADATA_LIMIT, follow=False)
-    try:
-        facts = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ResourceError(f"params.{name}: {metadata_file.name} is not valid JSON; refusing it") from None
-    if not isinstance(facts, dict):
-        raise ResourceError(f"params.{name}: {metadata_file.name} does not hold a JSON object; refusing it")
-    return facts
-
-
-def _vouched_digest(record: dict[str, Any] | None, shown: str, name: str) -> str:
+def _vouched_digest(record: FolderRecord | None, shown: str) -> str:
     if record is None:
-        raise ResourceError(f"params.{name}: no record vouches for {shown}: restore_from needs the "
+        raise ResourceError(f"params.restore_from: no record vouches for {shown}: restore_from needs the "
                             f"{METADATA_FILE} that a get of this resource writes (beside an archive file)")
-    if record.get("kind") != "backup":
-        raise ResourceError(f"params.{name}: {METADATA_FILE} beside {shown} is not the record of a backup "
-                            f"(kind: {record.get('kind')!r}); refusing it")
-    digest = record.get("sha256")
-    if not isinstance(digest, str) or not _SHA256.match(digest):
-        raise ResourceError(f"params.{name}: {METADATA_FILE} records no sha256 for {shown}, so nothing "
+    if record.kind != "backup":
+        raise ResourceError(f"params.restore_from: {METADATA_FILE} beside {shown} is not the record of a backup "
+                            f"(kind: {record.kind!r}); refusing it")
+    digest = record.backup.sha256
+    if digest is None or not _SHA256.match(digest):
+        raise ResourceError(f"params.restore_from: {METADATA_FILE} records no sha256 for {shown}, so nothing "
                             "vouches for it; refusing it")
     return digest
 
@@ -93,11 +81,11 @@ def _private_copy(ctx: StepContext, archive: Path, shown: str) -> tuple[Path, st
     return plain, digest, size
 
 
-def _verified(ctx: StepContext, archive: Path, record: dict[str, Any] | None, shown: str) -> Path:
-    expected = _vouched_digest(record, shown, "restore_from")
+def _verified(ctx: StepContext, archive: Path, record: FolderRecord | None, shown: str) -> Path:
+    expected = _vouched_digest(record, shown)
     plain, digest, size = _private_copy(ctx, archive, shown)
-    recorded_size = record.get("size") if record else None
-    if digest != expected or (isinstance(recorded_size, int) and recorded_size != size):
+    recorded_size = record.backup.size if record is not None else None
+    if digest != expected or (recorded_size is not None and recorded_size != size):
         plain.unlink(missing_ok=True)
         raise ResourceError(f"params.restore_from: {shown} does not match the sha256 recorded in {METADATA_FILE} "
                             f"(got {digest[:16]}…, recorded {expected[:16]}…); refusing to restore from it")
@@ -118,36 +106,87 @@ def _archive_in(folder: Path, shown: str) -> Path | None:
     return None
 
 
-def resolve_restore_source(ctx: StepContext, restore_from: str, directory: Path) -> RestoreSource:
-    """The verified plain archive named by `restore_from` (see the module doc)."""
-    shown = restore_from
-    target = inside(directory, shown, "restore_from")
-    refuse_symlinks(directory.resolve(), shown, "restore_from")
-    try:
-        mode = os.lstat(target).st_mode
-    except FileNotFoundError:
-        raise ResourceError(f"params.restore_from: {shown!r} does not exist") from None
-    if stat.S_ISDIR(mode):
-        record = _record(target / METADATA_FILE, "restore_from")
-        archive = _archive_in(target, shown)
+@dataclass(frozen=True)
+class RestoreFrom:
+    """What `restore_from` names, found once: a get's directory or an archive file, and the record of
+    its version (None when there is none)."""
+
+    shown: str
+    path: Path
+    is_folder: bool
+    record: FolderRecord | None
+
+    def verified(self, ctx: StepContext) -> RestoreSource:
+        """The archive copied into the private workspace (decrypted there) and checked against the record;
+        a directory without an archive gives none (a fresh install)."""
+        if not self.is_folder:
+            return _checked(ctx, self.path, self.shown, self.record)
+        archive = _archive_in(self.path, self.shown)
         if archive is None:
-            kind = record.get("kind") if record else None
-            return RestoreSource(None, f"{shown} holds no archive"
-                                 + (f" (version kind: {kind})" if isinstance(kind, str) else ""))
-        label = f"{shown}/{archive.name}"
-        plain = _verified(ctx, archive, record, label)
-        return RestoreSource(plain, label + (" (decrypted)" if archive.name.endswith(".age") else ""),
-                             _cluster_of(record))
+            kind = self.record.kind if self.record is not None else None
+            return RestoreSource(None, f"{self.shown} holds no archive" + (f" (version kind: {kind})" if kind else ""),
+                                 self.record)
+        return _checked(ctx, archive, f"{self.shown}/{archive.name}", self.record)
+
+    def verified_archive(self, ctx: StepContext) -> Path:
+        """A drill's: the verified plain archive; a directory without one is refused."""
+        archive = self.verified(ctx).archive
+        if archive is None:
+            raise ResourceError(f"params.restore_from: {self.shown} holds neither {PLAIN_FILE} nor {ENCRYPTED_FILE} "
+                                "(was the get made with skip_download?)")
+        return archive
+
+
+def _checked(ctx: StepContext, archive: Path, shown: str, record: FolderRecord | None) -> RestoreSource:
+    plain = _verified(ctx, archive, record, shown)
+    return RestoreSource(plain, shown + (" (decrypted)" if archive.name.endswith(".age") else ""), record)
+
+
+def _target(restore_from: str, directory: Path) -> tuple[Path, int | None]:
+    """The path `restore_from` names inside the put's directory (no symbolic link on the way), and its
+    mode (None when nothing is there)."""
+    target = inside(directory, restore_from, "restore_from")
+    refuse_symlinks(directory.resolve(), restore_from, "restore_from")
+    try:
+        return target, os.lstat(target).st_mode
+    except FileNotFoundError:
+        return target, None
+
+
+def locate(restore_from: str, directory: Path) -> RestoreFrom:
+    """apply's `restore_from`: a get's directory, or an archive file with the record beside it."""
+    target, mode = _target(restore_from, directory)
+    if mode is None:
+        raise ResourceError(f"params.restore_from: {restore_from!r} does not exist")
+    if stat.S_ISDIR(mode):
+        return RestoreFrom(restore_from, target, True, FolderRecord.read(target))
     if not stat.S_ISREG(mode):
-        raise ResourceError(f"params.restore_from: {shown!r} is {kind_of(mode)}, not an archive or a directory")
-    record = _record(target.parent / METADATA_FILE, "restore_from")
-    plain = _verified(ctx, target, record, shown)
-    return RestoreSource(plain, shown + (" (decrypted)" if target.name.endswith(".age") else ""), _cluster_of(record))
+        raise ResourceError(f"params.restore_from: {restore_from!r} is {kind_of(mode)}, not an archive or a "
+                            "directory")
+    return RestoreFrom(restore_from, target, False, FolderRecord.read(target.parent))
 
 
-def _cluster_of(record: dict[str, Any] | None) -> str | None:
-    cluster = record.get("cluster") if record else None
-    return cluster if isinstance(cluster, str) else None
+def locate_backup(restore_from: str, directory: Path) -> tuple[RestoreFrom, FolderRecord]:
+    """A drill's `restore_from`: a get's directory whose record is a backup's; what it names, and that record."""
+    shown = restore_from
+    target, mode = _target(restore_from, directory)
+    if mode is None or not stat.S_ISDIR(mode):
+        what = "does not exist" if mode is None else "is not a directory"
+        raise ResourceError(f"restore_from: {shown!r} {what}; a drill needs a get of this resource (its "
+                            f"{METADATA_FILE} records where the backup came from)")
+    record = FolderRecord.read(target)
+    if record is None:
+        raise ResourceError(f"restore_from: {shown!r} has no readable {METADATA_FILE}; a drill needs a get of "
+                            "this resource")
+    if record.kind != "backup":
+        raise ResourceError(f"restore_from: version {record.short_ref} is not a backup (kind: {record.kind}); "
+                            "there is nothing to drill")
+    return RestoreFrom(shown, target, True, record), record
+
+
+def resolve_restore_source(ctx: StepContext, restore_from: str, directory: Path) -> RestoreSource:
+    """apply's `restore_from`, found and verified: the plain archive it names, or none for a fresh install."""
+    return locate(restore_from, directory).verified(ctx)
 
 
 def check_cluster_name(restore: RestoreSource, name: str, migrate_from: str | None) -> dict[str, object]:
@@ -168,18 +207,3 @@ def check_cluster_name(restore: RestoreSource, name: str, migrate_from: str | No
                             f"this cluster on purpose{hint}; nothing was changed")
     log.warn(f"migrate_from: restoring cluster {source!r}'s archive into cluster {name!r}, as asked")
     return {"migrated_from": source}
-
-
-def read_record(metadata_file: Path) -> dict[str, Any] | None:
-    """A get's metadata.json (None when there is none; refused when it is not a regular file of JSON)."""
-    return _record(metadata_file, "restore_from")
-
-
-def verified_get_archive(ctx: StepContext, get_dir: Path, record: dict[str, Any], shown: str) -> Path:
-    """For a drill: the archive of a get's directory, copied into the private workspace (decrypted there)
-    and checked against the record's sha256; a directory without an archive is refused."""
-    archive = _archive_in(get_dir, shown)
-    if archive is None:
-        raise ResourceError(f"params.restore_from: {shown} holds neither {PLAIN_FILE} nor {ENCRYPTED_FILE} (was "
-                            "the get made with skip_download?)")
-    return _verified(ctx, archive, record, f"{shown}/{archive.name}")
