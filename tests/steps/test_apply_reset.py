@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.fixtures import CLUSTER_NAME, Double
 from tests.support.resource import Resource, executable
+from tests.support.sshd import keygen
 
 
 def put(params: dict[str, Any], source: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -274,6 +275,19 @@ def test_unusable_ssh_key_is_one_clear_error(resource: Resource, workdir: Path, 
     assert run.returncode != 0
     assert "source.ssh_private_key: not a usable private key" in run.error_lines[0]
     assert double.commands() == []
+
+
+def test_a_tmpdir_too_long_for_the_agent_socket_is_one_clear_error(resource: Resource, workdir: Path, double: Double,
+                                                                  tmp_path: Path) -> None:
+    """The agent's socket lives under TMPDIR; a path over the 107 bytes a Unix socket takes is named, not guessed."""
+    key, _ = keygen(tmp_path / "client")
+    resource.secrets.append(key)
+    resource.tmpdir = resource.tmpdir / ("t" * 90)
+    resource.tmpdir.mkdir()
+    run = resource.put(put({"command": "apply"}, {"ssh_private_key": key}), workdir)
+    assert run.returncode == 1 and len(run.error_lines) == 1, run.stderr
+    assert "more than the 107 a Unix socket allows; set TMPDIR to a shorter directory" in run.error_lines[0]
+    assert double.commands() == [] and not list(resource.tmpdir.iterdir())
 
 
 def test_stray_k0sctl_flag_variables_do_not_reach_k0sctl(resource: Resource, workdir: Path, double: Double) -> None:

@@ -26,7 +26,7 @@ from tests.support import DOUBLE, ROOT
 from tests.support.backup_support import git
 from tests.support.resource import StepRun
 
-pytestmark = pytest.mark.image
+pytestmark = [pytest.mark.image, pytest.mark.xdist_group("image")]
 
 IMAGE_SH = ROOT / "scripts" / "image.sh"
 TAG = "localhost/k0sctl-resource:test"

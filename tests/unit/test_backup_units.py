@@ -203,10 +203,10 @@ def test_inspect_recognises_k0s_parts(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("content", "reason"), [
     (b"", "empty"),
     (b"this is not gzip at all", "not a readable tar.gz"),
-    (gzip.compress(b"plain text, not a tar" * 10), "not a readable tar.gz"),
+    (gzip.compress(b"plain text, not a tar" * 10, mtime=0), "not a readable tar.gz"),
     (None, "truncated"),
     ("empty-tar", "no entries"),
-])
+], ids=["empty", "not-gzip", "gzip-not-tar", "truncated", "empty-tar"])
 def test_inspect_refuses_unusable_archives(tmp_path: Path, content: object, reason: str) -> None:
     path = tmp_path / "bad.tar.gz"
     if content is None:

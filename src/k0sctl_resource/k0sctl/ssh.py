@@ -25,6 +25,8 @@ from k0sctl_resource.runtime import lifecycle, log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.workspace import Workspace, write_private
 
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes, the last one a NUL
+
 
 class SshAgent:
     """A private `ssh-agent` listening on `sock`, stopped when the block ends (or by the step's final
@@ -39,6 +41,10 @@ class SshAgent:
         agent_bin = shutil.which("ssh-agent")
         if agent_bin is None:
             raise ResourceError("ssh-agent (openssh-client) is not on PATH")
+        size = len(os.fsencode(self.sock))
+        if size > SOCKET_PATH_MAX:
+            raise ResourceError(f"cannot start ssh-agent: its socket path {self.sock} is {size} bytes, more than the "
+                                f"{SOCKET_PATH_MAX} a Unix socket allows; set TMPDIR to a shorter directory")
         self._proc = subprocess.Popen([agent_bin, "-D", "-a", str(self.sock)], stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       start_new_session=True, preexec_fn=lifecycle.child_setup)  # noqa: PLW1509 - see lifecycle.child_setup
