@@ -56,6 +56,7 @@ def test_backups_racing_with_retention_lose_nothing_the_policy_keeps(tmp_path: P
     history = git(repo, "log", "--first-parent", "--diff-filter=A", "--name-only", "--format=", BRANCH).split()
     reused = sorted({n for n in history if history.count(n) > 1})
     assert not reused, f"an archive name was reused in the branch's history: {reused} (the puts reported {new})"
+    print(f"4 racing backups stored {', '.join(sorted(new))}; the branch added {len(history)} names")
     every = [Archive(n, created) for n in [*seeded, *new] if (created := archive_created(n, CLUSTER_NAME))]
     wanted = set(decide(every, Retention(keep_last=1, keep_daily=3), now=datetime.now(UTC)).kept)
     final = set(files(repo))
