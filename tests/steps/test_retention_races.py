@@ -53,7 +53,8 @@ def test_backups_racing_with_retention_lose_nothing_the_policy_keeps(tmp_path: P
         ref = run.answer["version"]["ref"]
         assert ref in first_parents(repo) and run.metadata["archive"] in files(repo, ref), "its commit holds it"
         new.append(run.metadata["archive"])
-    history = git(repo, "log", "--first-parent", "--diff-filter=A", "--name-only", "--format=", BRANCH).split()
+    history = [p.rsplit("/", 1)[-1] for p in
+               git(repo, "log", "--first-parent", "--diff-filter=A", "--name-only", "--format=", BRANCH).split()]
     reused = sorted({n for n in history if history.count(n) > 1})
     assert not reused, f"an archive name was reused in the branch's history: {reused} (the puts reported {new})"
     print(f"4 racing backups stored {', '.join(sorted(new))}; the branch added {len(history)} names")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from k0sctl_resource.config.models import Retention, parse_source
 from k0sctl_resource.gitstore.commit_format import as_new_as, same_second
-from k0sctl_resource.gitstore.names_used import FIRST_DEEPEN
+from k0sctl_resource.gitstore.names_used import FIRST_DEEPEN, folder_names, names_taken
 from k0sctl_resource.gitstore.pruning import Pruning
 from k0sctl_resource.gitstore.push import PushedArchive, push_archive
-from k0sctl_resource.gitstore.store import BackupStore
+from k0sctl_resource.gitstore.store import EMPTY_TREE, BackupStore
 from k0sctl_resource.runtime.workspace import Workspace
 from tests.support.backup_support import BRANCH, build_history, git
 
@@ -98,3 +98,21 @@ def test_only_the_series_and_its_second_count() -> None:
     assert not as_new_as([name_at(SECOND - timedelta(seconds=1)), "other-20271207T100541Z.tar.gz", "notes.txt"],
                          wanted)
     assert not as_new_as([], "notes.txt")
+
+
+def test_a_branch_replaced_while_the_history_is_read_ends_the_walk(repo: Path, tmp_path: Path) -> None:
+    """The branch no longer leads to the tip read (init with force replaced it): the walk ends with what it
+    read (the push on top of that tip is then refused and redone on the new one)."""
+    last = Retention(keep_last=1)
+    put(repo, tmp_path, SECOND, policy=last)
+    put(repo, tmp_path, SECOND + timedelta(seconds=1), policy=last)
+    with Workspace() as ws:
+        store = BackupStore(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
+        runner = store.scratch()
+        tip = store.fetch_tip(runner)
+        assert tip is not None
+        present = folder_names(store, runner, tip)
+        root = git(repo, "commit-tree", EMPTY_TREE, "-m", "init")
+        git(repo, "update-ref", f"refs/heads/{BRANCH}", root)
+        taken = names_taken(store, runner, tip, present, name_at(SECOND))
+    assert set(present) <= taken <= {*present, name_at(SECOND)}
