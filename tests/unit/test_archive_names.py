@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from k0sctl_resource.config.models import Retention, parse_source
 from k0sctl_resource.gitstore.commit_format import as_new_as, same_second
 from k0sctl_resource.gitstore.names_used import FIRST_DEEPEN, folder_names, names_taken
@@ -45,7 +47,8 @@ def added(repo: Path) -> list[str]:
     return [line.removeprefix("backups/") for line in out.splitlines() if line.strip()]
 
 
-def test_a_name_retention_removed_is_not_taken_again(repo: Path, tmp_path: Path) -> None:
+def test_a_name_retention_removed_is_not_taken_again(repo: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """The failed race, replayed: :41 added, then removed by :42's retention; a put of :41 after that (it
     took its archive in that second, and pushed last) gets a name the branch never had."""
     build_history(repo, 3, 64, cluster=STEM, start=SECOND - timedelta(days=3), every=timedelta(days=1))
@@ -54,6 +57,7 @@ def test_a_name_retention_removed_is_not_taken_again(repo: Path, tmp_path: Path)
     assert first.archive == name_at(SECOND) and first.archive in second.removed, "the race's setting"
     again, fetched = put(repo, tmp_path, SECOND)
     assert again.archive == name_at(SECOND, 2), f"{again.archive}: the name of the archive retention removed"
+    assert f"{name_at(SECOND)}: the branch already had {name_at(SECOND)} (removed" in capsys.readouterr().err
     assert fetched <= 2 + FIRST_DEEPEN, f"{fetched} commits fetched for a history of 6"
     names = added(repo)
     assert len(names) == len(set(names)), f"a name used twice: {names}"

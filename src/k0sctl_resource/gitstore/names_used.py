@@ -22,6 +22,7 @@ from __future__ import annotations
 from k0sctl_resource.gitstore.commit_format import as_new_as, same_second
 from k0sctl_resource.gitstore.runner import GitRunner
 from k0sctl_resource.gitstore.store import BackupStore
+from k0sctl_resource.runtime import log
 
 WALK_REF = "refs/k0sctl/names"
 FIRST_DEEPEN = 8  # commits fetched below the history read so far, doubled each time more are needed
@@ -36,9 +37,18 @@ def folder_names(store: BackupStore, runner: GitRunner, commit: str) -> list[str
 def names_taken(store: BackupStore, runner: GitRunner, tip: str | None, present: list[str], wanted: str) -> set[str]:
     """The names `wanted` may not take in a commit on top of `tip`, whose folder holds `present`: those, and
     every name of `wanted`'s second the branch had since (see the module's doc)."""
-    taken = set(present)
     if tip is None or not as_new_as(present, wanted):
-        return taken
+        return set(present)
+    taken = _walk(store, runner, tip, set(present), wanted)
+    if removed := sorted(taken - set(present)):
+        log.info(f"{wanted}: the branch already had {', '.join(removed)} (removed from the tree since); the "
+                 "archive takes the next free number, as a name is never used twice")
+    return taken
+
+
+def _walk(store: BackupStore, runner: GitRunner, tip: str, taken: set[str], wanted: str) -> set[str]:
+    """`taken` and the names of `wanted`'s second in the trees below `tip`, back to the first tree holding no
+    archive of the series as new as `wanted`."""
     chain = _first_parents(runner, tip)
     walked, deepen = 1, FIRST_DEEPEN
     while True:
