@@ -1,7 +1,8 @@
 """Retention under concurrency, against a real bare repository, with puts running in threads:
 
 - backups racing, each applying the policy: nothing the policy keeps (over every archive any of them
-  saw or wrote) is lost, and every put's printed commit holds its own archive;
+  saw or wrote) is lost, every put's printed commit holds its own archive, and no name is used twice
+  (retention may have removed an archive of a racer's second before it pushed);
 - a drill running while backups prune: the drill restores its archive whole, its record names it, its
   version still gives it back (the history keeps it), and once the drill passed retention keeps it.
 """
@@ -23,6 +24,7 @@ from tests.support.backup_support import (
     backup_source,
     commit_trailers,
     first_parents,
+    git,
     in_threads,
     parallel_resources,
     put_request,
@@ -51,6 +53,11 @@ def test_backups_racing_with_retention_lose_nothing_the_policy_keeps(tmp_path: P
         ref = run.answer["version"]["ref"]
         assert ref in first_parents(repo) and run.metadata["archive"] in files(repo, ref), "its commit holds it"
         new.append(run.metadata["archive"])
+    history = [p.rsplit("/", 1)[-1] for p in
+               git(repo, "log", "--first-parent", "--diff-filter=A", "--name-only", "--format=", BRANCH).split()]
+    reused = sorted({n for n in history if history.count(n) > 1})
+    assert not reused, f"an archive name was reused in the branch's history: {reused} (the puts reported {new})"
+    print(f"4 racing backups stored {', '.join(sorted(new))}; the branch added {len(history)} names")
     every = [Archive(n, created) for n in [*seeded, *new] if (created := archive_created(n, CLUSTER_NAME))]
     wanted = set(decide(every, Retention(keep_last=1, keep_daily=3), now=datetime.now(UTC)).kept)
     final = set(files(repo))

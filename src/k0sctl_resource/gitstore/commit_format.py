@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, get_args, get_origin, get_type_hints
@@ -232,9 +232,11 @@ def archive_name(cluster: str, moment: datetime, encrypted: bool) -> str:
 def unique_name(name: str, taken: set[str]) -> str:
     """`name`, or `name` with `-2`, `-3`, … before its extension when a file of that name exists.
 
-    For an archive name, the number is one above every number of the same stamp still in `taken` (the
-    branch's tree): retention may have removed the first archives of a second from the tree, but never the
-    newest, so a name is never used twice in the branch's history."""
+    For an archive name, the number is one above every number of the same stamp in `taken`. `taken` must
+    hold every name of that stamp the branch ever had, not only the tree's (`names_used.names_taken`):
+    retention may have removed any of them from the tree, and a put whose stamp is older than the tree's
+    newest archive would otherwise take such a name again. A name is never used twice in the branch's
+    history."""
     match = _ARCHIVE_NAME.match(name)
     if match is None:
         candidate, n = name, 2
@@ -247,6 +249,24 @@ def unique_name(name: str, taken: set[str]) -> str:
     if not used and name not in taken:
         return name
     return f"{stamp[0]}-{stamp[1]}-{max(used, default=1) + 1}{match.group('ext')}"
+
+
+def _stem_stamp(name: str) -> tuple[str, str] | None:
+    match = _ARCHIVE_NAME.match(name)
+    return None if match is None else (match.group("stem"), match.group("ts"))
+
+
+def same_second(names: Iterable[str], name: str) -> set[str]:
+    """The archive names among `names` of `name`'s series and stamp (`-2`, `-3`, … and either extension)."""
+    key = _stem_stamp(name)
+    return {n for n in names if key is not None and _stem_stamp(n) == key}
+
+
+def as_new_as(names: Iterable[str], name: str) -> bool:
+    """Whether `names` hold an archive of `name`'s series stamped in its second or later."""
+    key = _stem_stamp(name)
+    return key is not None and any((k := _stem_stamp(n)) is not None and k[0] == key[0] and k[1] >= key[1]
+                                   for n in names)
 
 
 def archive_order(name: str) -> tuple[str, int, str]:

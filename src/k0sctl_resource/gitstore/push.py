@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from k0sctl_resource.gitstore.commit_format import unique_name
+from k0sctl_resource.gitstore.names_used import folder_names, names_taken
 from k0sctl_resource.gitstore.pruning import Pruning
 from k0sctl_resource.gitstore.retention import Decision
 from k0sctl_resource.gitstore.runner import GitFailure, GitRunner, classify
@@ -56,8 +57,7 @@ def _tree(store: BackupStore, runner: GitRunner, tip: str | None, env: dict[str,
         runner.ok("read-tree", "--empty", what="preparing the tree", env=env)
         return []
     runner.ok("read-tree", tip, what="reading the branch's tree", env=env)
-    listing = runner.ok("ls-tree", "--name-only", tip, "--", f"{store.backup.folder}/", what="listing archives")
-    return [p.rsplit("/", 1)[-1] for p in listing.splitlines() if p.strip()]
+    return folder_names(store, runner, tip)
 
 
 def _remove(store: BackupStore, runner: GitRunner, removed: tuple[str, ...], env: dict[str, str]) -> None:
@@ -68,11 +68,11 @@ def _remove(store: BackupStore, runner: GitRunner, removed: tuple[str, ...], env
 
 def _archive_commit(store: BackupStore, runner: GitRunner, blob: str, tip: str | None, wanted_name: str,
                     message_for: Any, attempt: int, pruning: Pruning, seen: _Seen) -> PushedArchive:
-    """A commit on top of `tip` that adds `blob` under a name unique in the tree and applies the policy
+    """A commit on top of `tip` that adds `blob` under a name the branch never had and applies the policy
     (never to the archive it adds, whatever the stamps of the others say)."""
     env = store.index_env(runner, str(attempt))
     present = _tree(store, runner, tip, env)
-    name = unique_name(wanted_name, set(present))
+    name = unique_name(wanted_name, names_taken(store, runner, tip, present, wanted_name))
     path = f"{store.backup.folder}/{name}"
     runner.ok("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", what="adding the archive", env=env)
     decision = pruning.decide([*present, name], just_written=name, protect=seen.since_first(present))
@@ -111,8 +111,8 @@ def push_archive(store: BackupStore, encrypted_file: Path, wanted_name: str, mes
     """Commit `encrypted_file` as `<backup.path>/<name>` on top of the branch, push it and read it
     back from the remote.
 
-    `message_for(name, path, decision)` builds the commit message once the final name (unique in
-    the tree) and the retention decision are known. A rejected push, or one that the remote
+    `message_for(name, path, decision)` builds the commit message once the final name (one the branch
+    never had: `names_used`) and the retention decision are known. A rejected push, or one that the remote
     does not show afterwards, is redone on top of the new tip, at most PUSH_ATTEMPTS times and not
     after `bounds.retry_window`, with jittered backoff.
     """

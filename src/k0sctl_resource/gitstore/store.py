@@ -5,7 +5,8 @@ the history grows:
 
 - the branch's tip comes from `git ls-remote`;
 - a put fetches the tip commit alone (`--depth 1 --filter=blob:none`: its trees, no archive), builds
-  the new tree with a private index and `commit-tree`, and pushes (`push.py` for a backup);
+  the new tree with a private index and `commit-tree`, and pushes (`push.py` for a backup); a backup
+  whose archive is not the newest also reads the commits pushed since its second (`names_used.py`);
 - a get fetches the one commit it needs by its sha and then the one blob it names;
 - check keeps a small cache (a commits-only partial repository and the first-parent list) in the
   check container's temporary space, so that a check with nothing new is one `git ls-remote`.
