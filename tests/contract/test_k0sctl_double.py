@@ -183,7 +183,8 @@ def test_restore_is_skipped_silently_on_running_cluster(direct_double: Double, t
     assert "restores" not in direct_double.state()
 
 
-@pytest.mark.parametrize("content", [b"garbage", gzip.compress(b"not a tar" * 20), None])
+@pytest.mark.parametrize("content", [b"garbage", gzip.compress(b"not a tar" * 20, mtime=0), None],
+                         ids=["garbage", "gzip-not-tar", "missing"])
 def test_restore_of_unusable_archive_fails(direct_double: Double, tmp_path: Path, content: bytes | None) -> None:
     archive = tmp_path / "backup.tar.gz"
     if content is None:
