@@ -132,9 +132,9 @@ def test_one_backup_store_per_step(in_process: InProcess, workdir: Path, double:
     built: list[object] = []
     real_init = store.BackupStore.__init__
 
-    def counted(self: store.BackupStore, *args: Any) -> None:
+    def counted(self: store.BackupStore, *args: Any, **kwargs: Any) -> None:
         built.append(self)
-        real_init(self, *args)
+        real_init(self, *args, **kwargs)
 
     monkeypatch.setattr(store.BackupStore, "__init__", counted)
     double.set(running=True)
