@@ -193,7 +193,7 @@ class Source:
 
     def host_key_options(self, known_hosts: str | PathLike[str]) -> list[str]:
         """The ssh options that check host keys against the file `known_hosts` alone (written from
-        `ssh_known_hosts`): see `host_key_options`."""
+        `ssh_known_hosts`), as the function `host_key_options` below."""
         return host_key_options(self.ssh_known_hosts, known_hosts)
 
 

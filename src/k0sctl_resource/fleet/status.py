@@ -93,7 +93,7 @@ class RepositoryAccess:
     ssh_known_hosts: str | None
 
 
-def repository_source(uri: str, clusters: list[FleetCluster], timeout: float) -> RepositoryAccess:
+def repository_access(uri: str, clusters: list[FleetCluster], timeout: float) -> RepositoryAccess:
     """What reads `uri`, with the fleet's credentials, checked as a resource's source is."""
     backup: dict[str, object] = {"uri": uri, "timeout": f"{max(1, round(timeout))}s"}
     for key, name in (("private_key", "BACKUP_PRIVATE_KEY"), ("username", "BACKUP_USERNAME"),
@@ -191,7 +191,7 @@ def fleet_status(fleet: Fleet, now: datetime | None = None) -> list[ClusterStatu
     sources: dict[str, RepositoryAccess | ResourceError] = {}
     for uri, members in groups.items():
         try:
-            sources[uri] = repository_source(uri, members, timeout)
+            sources[uri] = repository_access(uri, members, timeout)
         except ResourceError as refused:  # its clusters are unreachable; the others are still read
             sources[uri] = refused
     found: dict[str, ClusterStatus] = {}
