@@ -11,16 +11,15 @@ from pathlib import Path
 import pytest
 
 from k0sctl_resource.config.models import parse_source
-from k0sctl_resource.gitstore.auth import GitAuth
 from k0sctl_resource.gitstore.pruning import Pruning
 from k0sctl_resource.gitstore.push import PUSH_ATTEMPTS, push_archive
-from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.workspace import Workspace
 from tests.support.backup_support import backup_source, build_history, put_request
 from tests.support.fixtures import Double
 from tests.support.git_https import SilentListener
 from tests.support.resource import Resource
+from tests.support.stores import auth_of, store_of
 
 
 @pytest.mark.parametrize(("scheme", "bound"), [("http", 3), ("https", 3), ("ssh", 3), ("http", 1)])
@@ -51,13 +50,13 @@ def test_the_default_bound_and_where_it_goes() -> None:
     for given, stall in ((None, 60), ("90s", 90), ("2m30s", 150)):
         backup = {"uri": "https://git.example.test/b.git", **({"timeout": given} if given else {})}
         with Workspace() as ws:
-            auth = GitAuth(parse_source({"backup": backup}), ws)
+            auth = auth_of(parse_source({"backup": backup}), ws)
             assert auth.bounds.stall == stall
             assert (auth.bounds.call, auth.bounds.bulk, auth.bounds.retry_window) == (2 * stall, 10 * stall,
                                                                                       5 * stall)
             assert auth.env["GIT_HTTP_LOW_SPEED_TIME"] == str(stall) and auth.env["GIT_HTTP_LOW_SPEED_LIMIT"] == "1"
     with Workspace() as ws:
-        ssh = GitAuth(parse_source({"backup": {"uri": "git@h.example.test:b.git", "timeout": "20s"}}), ws).env
+        ssh = auth_of(parse_source({"backup": {"uri": "git@h.example.test:b.git", "timeout": "20s"}}), ws).env
         assert "ConnectTimeout=20" in ssh["GIT_SSH_COMMAND"] and "ServerAliveInterval=5" in ssh["GIT_SSH_COMMAND"]
 
 
@@ -118,7 +117,7 @@ def test_a_push_always_rejected_stops_after_push_attempts(repo: Path, tmp_path: 
     archive = tmp_path / "a.tar.gz"
     archive.write_bytes(b"x" * 100)
     with Workspace() as ws:
-        store = BackupStore(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
+        store = store_of(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
         with pytest.raises(ResourceError) as failed:
             push_archive(store, archive, "c-20260101T000000Z.tar.gz", lambda *_a: "backup\n",
                          Pruning(None, "c", datetime.now(UTC)))

@@ -45,6 +45,17 @@ def test_apply_backs_up_a_running_cluster_first(resource: Resource, workdir: Pat
     assert [name for name in tree_files(repo_of(source), commit) if name.endswith(".tar.gz.age")]
 
 
+def test_backup_first_without_repository_is_named_before_encryption(resource: Resource, workdir: Path,
+                                                                     double: Double) -> None:
+    """No source.backup and nothing to encrypt to: the missing repository is the error, and k0sctl never runs."""
+    double.set(running=True)
+    run = resource.put({"source": {}, "params": {"command": "apply", "backup_first": True}}, workdir)
+    assert run.returncode != 0
+    assert run.error_lines == ["error: params.backup_first needs source.backup: the git repository that keeps the "
+                               "archives"]
+    assert k0sctl_commands(double) == []
+
+
 def test_apply_on_a_fresh_cluster_goes_on_without_backup(resource: Resource, workdir: Path, double: Double,
                                                          source: dict[str, Any]) -> None:
     run = resource.put({"source": source, "params": {"command": "apply", "backup_first": True}}, workdir)
@@ -132,9 +143,9 @@ def test_one_backup_store_per_step(in_process: InProcess, workdir: Path, double:
     built: list[object] = []
     real_init = store.BackupStore.__init__
 
-    def counted(self: store.BackupStore, *args: Any) -> None:
+    def counted(self: store.BackupStore, *args: Any, **kwargs: Any) -> None:
         built.append(self)
-        real_init(self, *args)
+        real_init(self, *args, **kwargs)
 
     monkeypatch.setattr(store.BackupStore, "__init__", counted)
     double.set(running=True)

@@ -12,13 +12,13 @@ import pytest
 
 from k0sctl_resource.config.models import parse_source
 from k0sctl_resource.gitstore.runner import GitFailure
-from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.gitstore.url import RemoteUrl
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.workspace import Workspace
 from tests.support.backup_support import backup_source, bare_repo, first_parents, put_request
 from tests.support.fixtures import Double
 from tests.support.resource import Resource
+from tests.support.stores import store_of
 
 
 def plant(bin_dir: Path, name: str, marker: Path) -> None:
@@ -120,7 +120,7 @@ def test_git_refuses_what_the_parser_would_have_refused(tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     hostile = RemoteUrl(url=url.format(marker=marker), transport=transport, host="x")  # type: ignore[arg-type]
     with Workspace() as ws:
-        store = BackupStore(parse_source({"backup": {"uri": "https://git.example.test/b.git", "timeout": "5s"}}), ws)
+        store = store_of(parse_source({"backup": {"uri": "https://git.example.test/b.git", "timeout": "5s"}}), ws)
         store.auth.remote = hostile
         started = time.monotonic()
         with pytest.raises(GitFailure) as failure:

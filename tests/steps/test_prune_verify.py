@@ -11,7 +11,6 @@ import pytest
 from k0sctl_resource.config.models import parse_source
 from k0sctl_resource.gitstore.commit_format import rfc3339
 from k0sctl_resource.gitstore.drill_record import DrillRecord, append_drill_record
-from k0sctl_resource.gitstore.store import BackupStore
 from k0sctl_resource.runtime.workspace import Workspace
 from tests.support.backup_support import (
     age_key,
@@ -24,6 +23,7 @@ from tests.support.backup_support import (
 )
 from tests.support.fixtures import CLUSTER_NAME, Double
 from tests.support.resource import Resource
+from tests.support.stores import store_of
 
 DAY = timedelta(days=1)
 
@@ -41,7 +41,7 @@ def files(repo: Path, rev: str = "refs/heads/k0sctl-backup") -> list[str]:
 
 def record_drill(repo: Path, archive: str, ended: datetime, result: str = "passed") -> None:
     with Workspace() as ws:
-        store = BackupStore(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
+        store = store_of(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
         append_drill_record(store, DrillRecord(result=result, drilled_ref="b" * 40, drilled_archive=archive,  # type: ignore[arg-type]
                                                drilled_at=rfc3339(ended), restore_s=42.5, source_cluster=CLUSTER_NAME,
                                                scratch_cluster="scratch"))

@@ -14,9 +14,10 @@ from k0sctl_resource.gitstore.commit_format import as_new_as, same_second
 from k0sctl_resource.gitstore.names_used import FIRST_DEEPEN, folder_names, names_taken
 from k0sctl_resource.gitstore.pruning import Pruning
 from k0sctl_resource.gitstore.push import PushedArchive, push_archive
-from k0sctl_resource.gitstore.store import EMPTY_TREE, BackupStore
+from k0sctl_resource.gitstore.store import EMPTY_TREE
 from k0sctl_resource.runtime.workspace import Workspace
 from tests.support.backup_support import BRANCH, build_history, git
+from tests.support.stores import store_of
 
 STEM = "prod-eu"
 SECOND = datetime(2026, 12, 7, 10, 5, 41, tzinfo=UTC)
@@ -34,7 +35,7 @@ def put(repo: Path, tmp_path: Path, moment: datetime, *,
     archive = tmp_path / "archive.tar.gz"
     archive.write_bytes(moment.isoformat().encode())  # each archive its own content
     with Workspace() as ws:
-        store = BackupStore(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
+        store = store_of(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
         pushed = push_archive(store, archive, name_at(moment), lambda name, _p, _d: f"backup {name}\n",
                               Pruning(policy, STEM, moment + timedelta(seconds=5)))
         objects = git(store.scratch().cwd, "cat-file", "--batch-all-objects", "--batch-check=%(objecttype)")
@@ -111,7 +112,7 @@ def test_a_branch_replaced_while_the_history_is_read_ends_the_walk(repo: Path, t
     put(repo, tmp_path, SECOND, policy=last)
     put(repo, tmp_path, SECOND + timedelta(seconds=1), policy=last)
     with Workspace() as ws:
-        store = BackupStore(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
+        store = store_of(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
         runner = store.scratch()
         tip = store.fetch_tip(runner)
         assert tip is not None

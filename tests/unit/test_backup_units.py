@@ -15,7 +15,7 @@ import pytest
 
 from k0sctl_resource.archive import crypto, inspection
 from k0sctl_resource.config.models import Encryption, Retention, parse_source
-from k0sctl_resource.gitstore.auth import GitAuth, RemoteUrl
+from k0sctl_resource.gitstore.auth import RemoteUrl
 from k0sctl_resource.gitstore.commit_format import (
     BackupFacts,
     InitFacts,
@@ -30,6 +30,7 @@ from k0sctl_resource.gitstore.runner import classify
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.runtime.workspace import Workspace
 from tests.support.backup_support import age_key, k0s_backup_tar, ssh_key
+from tests.support.stores import auth_of
 from tests.support.tools import needs_tool
 
 needs_age = needs_tool("age", "Debian package age")
@@ -137,7 +138,7 @@ def _ask_helper(helper: Path, env: dict[str, str], protocol: str, host: str) -> 
 def test_https_credentials_only_through_the_host_bound_helper() -> None:
     source = parse_source({"backup": {"uri": "https://u:from-url@Git.Example.TEST/r.git", "password": "pw-123456"}})
     with Workspace() as ws:
-        auth = GitAuth(source, ws)
+        auth = auth_of(source, ws)
         env = auth.env
         assert auth.url == "https://Git.Example.TEST/r.git"
         helper = ws.path / "git-auth" / "credential"
@@ -162,7 +163,7 @@ def test_ssh_key_is_in_no_file_and_never_home(tmp_path: Path) -> None:
     source = parse_source({"backup": {"uri": "git@git.example.test:ops/b.git", "private_key": key.private},
                            "ssh_known_hosts": "git.example.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE"})
     with Workspace() as ws:
-        env = GitAuth(source, ws).env
+        env = auth_of(source, ws).env
         command = env["GIT_SSH_COMMAND"]
         assert "IdentitiesOnly=yes" in command and "StrictHostKeyChecking=yes" in command
         assert "-F /dev/null" in command and "IdentityAgent=none" in command
@@ -186,7 +187,7 @@ def test_passphrase_protected_backup_key_is_named(tmp_path: Path) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "hunter22", "-f", str(path)], check=True)
     source = parse_source({"backup": {"uri": "ssh://git@h/r.git", "private_key": path.read_text()}})
     with Workspace() as ws, pytest.raises(ResourceError, match="protected by a passphrase"):
-        _ = GitAuth(source, ws).env
+        _ = auth_of(source, ws).env
 
 
 # -- archives --------------------------------------------------------------------------------------

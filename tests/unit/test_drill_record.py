@@ -18,6 +18,7 @@ from k0sctl_resource.gitstore.drill_record import (
 from k0sctl_resource.gitstore.store import EMPTY_TREE, BackupStore
 from k0sctl_resource.runtime.workspace import Workspace
 from tests.support.backup_support import BRANCH, build_history, first_parents, git, in_threads
+from tests.support.stores import store_of
 
 SHA = "a" * 40
 PASSED = DrillRecord(result="passed", drilled_ref=SHA, drilled_archive="prod-20260101T000000Z.tar.gz.age",
@@ -59,7 +60,7 @@ def test_other_messages_are_no_record() -> None:
 
 
 def _store(ws: Workspace, repo: Path) -> BackupStore:
-    return BackupStore(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
+    return store_of(parse_source({"backup": {"uri": f"file://{repo}"}}), ws)
 
 
 def test_records_go_to_their_own_branch_as_empty_commits_and_read_back_newest_first(repo: Path) -> None:

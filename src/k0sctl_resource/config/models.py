@@ -193,9 +193,15 @@ class Source:
 
     def host_key_options(self, known_hosts: str | PathLike[str]) -> list[str]:
         """The ssh options that check host keys against the file `known_hosts` alone (written from
-        `ssh_known_hosts`): strictly when `ssh_known_hosts` is set, else trust on first use into it."""
-        checking = "yes" if self.ssh_known_hosts else "accept-new"
-        return ["-o", f"UserKnownHostsFile={known_hosts}", "-o", f"StrictHostKeyChecking={checking}"]
+        `ssh_known_hosts`), as the function `host_key_options` below."""
+        return host_key_options(self.ssh_known_hosts, known_hosts)
+
+
+def host_key_options(ssh_known_hosts: str | None, known_hosts: str | PathLike[str]) -> list[str]:
+    """The ssh options that check host keys against the file `known_hosts` alone (written from the lines
+    `ssh_known_hosts`): strictly when those lines are given, else trust on first use into it."""
+    checking = "yes" if ssh_known_hosts else "accept-new"
+    return ["-o", f"UserKnownHostsFile={known_hosts}", "-o", f"StrictHostKeyChecking={checking}"]
 
 
 def require_backup(source: Source, for_what: str) -> BackupRepo:

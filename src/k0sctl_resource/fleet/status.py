@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from k0sctl_resource.config.fleet import Fleet, FleetCluster
-from k0sctl_resource.config.models import Source, parse_source
+from k0sctl_resource.config.models import BackupRepo, parse_source, require_backup
 from k0sctl_resource.config.paths import read_regular
 from k0sctl_resource.gitstore.auth import GitAuth
 from k0sctl_resource.gitstore.fleet_read import BranchReport, read_branches
@@ -86,8 +86,15 @@ def credential(name: str) -> str | None:
     return value or None
 
 
-def repository_source(uri: str, clusters: list[FleetCluster], timeout: float) -> Source:
-    """The source that reads `uri`, with the fleet's credentials."""
+@dataclass(frozen=True)
+class RepositoryAccess:
+    """How one repository is read: its `source.backup` and the SSH host keys of its server (or None)."""
+    backup: BackupRepo
+    ssh_known_hosts: str | None
+
+
+def repository_access(uri: str, clusters: list[FleetCluster], timeout: float) -> RepositoryAccess:
+    """What reads `uri`, with the fleet's credentials, checked as a resource's source is."""
     backup: dict[str, object] = {"uri": uri, "timeout": f"{max(1, round(timeout))}s"}
     for key, name in (("private_key", "BACKUP_PRIVATE_KEY"), ("username", "BACKUP_USERNAME"),
                       ("password", "BACKUP_PASSWORD")):
@@ -102,7 +109,8 @@ def repository_source(uri: str, clusters: list[FleetCluster], timeout: float) ->
     raw: dict[str, object] = {"backup": backup}
     if known:
         raw["ssh_known_hosts"] = known
-    return parse_source(raw)
+    source = parse_source(raw)
+    return RepositoryAccess(require_backup(source, "fleet-status"), source.ssh_known_hosts)
 
 
 def _by_repository(fleet: Fleet) -> dict[str, list[FleetCluster]]:
@@ -115,12 +123,12 @@ def _by_repository(fleet: Fleet) -> dict[str, list[FleetCluster]]:
     return groups
 
 
-def _read(source: Source | ResourceError, workspace: Workspace, branches: list[str], timeout: float
+def _read(access: RepositoryAccess | ResourceError, workspace: Workspace, branches: list[str], timeout: float
           ) -> dict[str, BranchReport]:
-    if isinstance(source, ResourceError):
-        raise source
+    if isinstance(access, ResourceError):
+        raise access
     deadline = time.monotonic() + timeout  # from the moment this repository's thread starts
-    auth = GitAuth(source, workspace)
+    auth = GitAuth(access.backup, workspace, ssh_known_hosts=access.ssh_known_hosts)
     return read_branches(auth.url, auth.env, branches, workspace.dir("fleet"), deadline)
 
 
@@ -180,10 +188,10 @@ def fleet_status(fleet: Fleet, now: datetime | None = None) -> list[ClusterStatu
     forget_inherited_git_env()
     groups = _by_repository(fleet)
     timeout = float(fleet.defaults.timeout)
-    sources: dict[str, Source | ResourceError] = {}
+    sources: dict[str, RepositoryAccess | ResourceError] = {}
     for uri, members in groups.items():
         try:
-            sources[uri] = repository_source(uri, members, timeout)
+            sources[uri] = repository_access(uri, members, timeout)
         except ResourceError as refused:  # its clusters are unreachable; the others are still read
             sources[uri] = refused
     found: dict[str, ClusterStatus] = {}

@@ -28,7 +28,7 @@ import shlex
 import shutil
 import subprocess
 
-from k0sctl_resource.config.models import BackupRepo, Source, require_backup
+from k0sctl_resource.config.models import BackupRepo, host_key_options
 from k0sctl_resource.gitstore.remote import NetBounds
 from k0sctl_resource.gitstore.runner import KEY_FD_VAR, GitEnv, key_file
 from k0sctl_resource.gitstore.url import RemoteUrl as RemoteUrl  # noqa: PLC0414 - re-exported
@@ -62,9 +62,11 @@ printf 'username=%s\npassword=%s\n' "${USERNAME_VAR}" "${PASSWORD_VAR}"
 class GitAuth:
     """The environment every git command against the backup repository runs with."""
 
-    def __init__(self, source: Source, workspace: Workspace) -> None:
-        self.backup: BackupRepo = require_backup(source, "git authentication")
-        self.source = source
+    def __init__(self, backup: BackupRepo, workspace: Workspace, *, ssh_known_hosts: str | None) -> None:
+        """`backup` is `source.backup`; `ssh_known_hosts` the lines of `source.ssh_known_hosts` (None: trust
+        on first use)."""
+        self.backup = backup
+        self.ssh_known_hosts = ssh_known_hosts
         self.workspace = workspace
         self.remote = RemoteUrl.parse(self.backup.uri)
         self.username = self.backup.username or self.remote.username
@@ -139,9 +141,9 @@ class GitAuth:
         ssh = shutil.which("ssh")
         if ssh is None:
             raise ResourceError("source.backup.uri is an SSH URL but ssh (openssh-client) is not on PATH")
-        known_hosts = str(write_private(os.path.join(folder, "known_hosts"), self.source.ssh_known_hosts or ""))
+        known_hosts = str(write_private(os.path.join(folder, "known_hosts"), self.ssh_known_hosts or ""))
         argv = [ssh, "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-                "-o", "IdentityAgent=none", *self.source.host_key_options(known_hosts),
+                "-o", "IdentityAgent=none", *host_key_options(self.ssh_known_hosts, known_hosts),
                 "-o", "GlobalKnownHostsFile=/dev/null",
                 "-o", f"ConnectTimeout={stall}", "-o", f"ServerAliveInterval={max(1, math.ceil(stall / 4))}",
                 "-o", "ServerAliveCountMax=4"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from k0sctl_resource.config.models import BackupRepo, Source, require_backup
+from k0sctl_resource.config.models import BackupRepo
 from k0sctl_resource.gitstore.auth import GitAuth
 from k0sctl_resource.gitstore.check_cache import remote_tip
 from k0sctl_resource.gitstore.commit_format import (
@@ -64,13 +64,14 @@ class InitOutcome:
 
 
 class BackupStore:
-    """The backup branch of `source.backup`, worked on in the private `workspace`."""
+    """The backup branch of `backup` (`source.backup`), worked on in the private `workspace`;
+    `ssh_known_hosts` as for `GitAuth`."""
 
-    def __init__(self, source: Source, workspace: Workspace) -> None:
-        self.backup: BackupRepo = require_backup(source, "the backup store")
+    def __init__(self, backup: BackupRepo, workspace: Workspace, *, ssh_known_hosts: str | None) -> None:
+        self.backup = backup
         forget_inherited_git_env()
         self.workspace = workspace
-        self.auth = GitAuth(source, workspace)
+        self.auth = GitAuth(backup, workspace, ssh_known_hosts=ssh_known_hosts)
         self._scratch: GitRunner | None = None
 
     @functools.cached_property

@@ -44,14 +44,14 @@ class NoRunningController(ResourceError):
 def preflight(ctx: StepContext, needs: str = "backup") -> BackupStore:
     """Everything that can be refused before k0sctl runs: no repository (`<needs> needs source.backup`),
     nothing to encrypt to, a bad recipient, a repository that cannot be reached."""
-    require_backup(ctx.source, needs)
+    backup = require_backup(ctx.source, needs)
     enc = ctx.source.encryption
     if enc.can_encrypt:
         crypto.check_can_encrypt(enc)
     elif not enc.plaintext:
         raise ResourceError("refusing to store an unencrypted backup: set source.encryption.recipients "
                             "(or encryption.passphrase), or encryption.plaintext: true to store archives in plain")
-    store = ctx.store(needs)
+    store = ctx.store_of(backup)
     tip = store.remote_tip()
     log.info(f"backup repository: {store.remote.describe()} ("
              + (f"tip {tip[:12]}" if tip else "branch does not exist yet; the backup creates it") + ")")
@@ -152,7 +152,7 @@ def take_backup(ctx: StepContext, cluster: ClusterConfig, reason: str, *,
         return format_message(f"backup {cluster.name} {name}", body, dataclasses.replace(
             record, archive=name, archive_path=path, removed_archives=len(decision.removed) or None))
 
-    pruning = retention_for(ctx, store, cluster, created)
+    pruning = retention_for(store, cluster, created)
     pushed = push_archive(store, stored, archive_name(cluster.name, created, encrypt), message_for, pruning)
     stored.unlink(missing_ok=True)
     log.ok(f"backup {pushed.archive} pushed to {store.remote.describe()} as {pushed.sha[:12]}"
@@ -171,9 +171,9 @@ def put_metadata(record: BackupFacts, pushed: PushedArchive, branch: str) -> dic
     }
 
 
-def retention_for(ctx: StepContext, store: BackupStore, cluster: ClusterConfig, now: datetime) -> Pruning:
+def retention_for(store: BackupStore, cluster: ClusterConfig, now: datetime) -> Pruning:
     """What the policy needs besides the tree; the drill record is read only when a policy is set."""
-    policy = require_backup(ctx.source, "retention").policy
+    policy = store.backup.policy
     drilled = None
     if policy is not None:
         passed = newest_passed(store)

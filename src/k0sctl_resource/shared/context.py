@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from k0sctl_resource.concourse.buildenv import BuildEnv
-from k0sctl_resource.config.models import Source, require_backup
+from k0sctl_resource.config.models import BackupRepo, Source, require_backup
 from k0sctl_resource.runtime.workspace import Workspace
 
 if TYPE_CHECKING:  # imported where used: a check or get never runs k0sctl, a ping may need no store
@@ -52,11 +52,17 @@ class StepContext:
     def store(self, for_what: str) -> BackupStore:
         """The backup repository, built once per step (building one parses the URI and writes the
         credential files); `for_what` names what needs it in the error when there is no source.backup."""
+        if self._store is None:
+            return self.store_of(require_backup(self.source, for_what))
+        return self._store
+
+    def store_of(self, backup: BackupRepo) -> BackupStore:
+        """The store of `backup`, this step's `source.backup` that the caller has already required (so that
+        its own checks could come between); built once per step, as `store`."""
         from k0sctl_resource.gitstore.store import BackupStore
 
         if self._store is None:
-            require_backup(self.source, for_what)
-            self._store = BackupStore(self.source, self.workspace)
+            self._store = BackupStore(backup, self.workspace, ssh_known_hosts=self.source.ssh_known_hosts)
         return self._store
 
     def k0sctl_version(self) -> str:

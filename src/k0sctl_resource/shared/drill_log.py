@@ -41,7 +41,7 @@ def record_drill(ctx: StepContext, backup: FolderRecord, scratch: str, facts: Ma
     from k0sctl_resource.gitstore.commit_format import rfc3339, utc_now
     from k0sctl_resource.gitstore.drill_record import DrillRecord, append_drill_record, drills_remote
 
-    if ctx.source.backup is None:
+    if (repository := ctx.source.backup) is None:
         log.warn("drill: no source.backup, so this drill is recorded nowhere (verify's max_drill_age and "
                  "retention read the drill record in the backup repository)")
         return {}
@@ -52,7 +52,7 @@ def record_drill(ctx: StepContext, backup: FolderRecord, scratch: str, facts: Ma
         total_s=_number(facts.get("total_s")), k0s_version=_text(facts.get("k0s_version")),
         k0sctl_version=ctx.k0sctl_version(), build_url=ctx.build.build_url,
         scratch_cluster=scratch, reason=failure)
-    store = ctx.store("the drill record")
+    store = ctx.store_of(repository)
     try:
         commit = append_drill_record(store, record)
     except ResourceError as exc:

@@ -27,9 +27,9 @@ def branch_version(ctx: StepContext) -> Version:
     """
     from k0sctl_resource.shared.init_commit import init_messages
 
-    if ctx.source.backup is None:
+    if (backup := ctx.source.backup) is None:
         return NONE_VERSION
-    store = ctx.store("a put's version")
+    store = ctx.store_of(backup)
     try:
         tip = store.remote_tip()
         if tip is not None:
@@ -55,9 +55,9 @@ def after_action(ctx: StepContext, before: Version) -> Version:
     be read now, the commit read before (a real commit of the branch) is printed, with a warning; a
     branch deleted meanwhile is created again like a missing one (a version of a branch that no longer
     exists is one that check would never list)."""
-    if ctx.source.backup is None:
+    if (backup := ctx.source.backup) is None:
         return NONE_VERSION
-    store = ctx.store("a put's version")
+    store = ctx.store_of(backup)
     try:
         tip = store.remote_tip()
     except ResourceError as exc:

@@ -27,7 +27,7 @@ def run(request: CheckRequest) -> CheckResponse:
 
     forget_inherited_git_env()
     with Workspace() as workspace:
-        auth = GitAuth(request.source, workspace)
+        auth = GitAuth(backup, workspace, ssh_known_hosts=request.source.ssh_known_hosts)
         remote = Remote(url=auth.url, branch=backup.branch, env=auth.env, bounds=auth.bounds)
         refs = versions_since(remote, request.version, workspace.path)
     return CheckResponse([Version(ref=ref) for ref in refs])
