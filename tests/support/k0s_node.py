@@ -131,8 +131,11 @@ class K0sNode:
         self.ns.wait_listening(22, process=self.sshd)
 
     def kill_sshd(self) -> None:
-        """SIGKILL the node's sshd and every session under it (the commands they run included)."""
+        """SIGKILL the node's sshd and every session under it (the commands they run included). The listener
+        is stopped first: else it could fork a session for a client reconnecting meanwhile (k0sctl does),
+        which no list of its children made before would hold."""
         assert self.sshd is not None
+        os.kill(self.sshd.pid, signal.SIGSTOP)
         for pid in [*_descendants(self.sshd.pid), self.sshd.pid]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

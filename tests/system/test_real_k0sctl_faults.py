@@ -83,7 +83,7 @@ def test_sshd_dies_mid_backup(single: Cluster) -> None:
     # No archive stays on the node; k0sctl's host lock does (it lost the connection before releasing it).
     # The next k0sctl run waits for that lock to go stale (about 2.5 minutes here), then goes on.
     lock = "/run/lock/k0sctl" if single.version == OLDER else "/tmp/k0sctl.lock"
-    assert node.stray() == [lock]
+    assert node.stray() == [lock], run.stderr
 
 
 def test_k0s_backup_fails(single: Cluster) -> None:
