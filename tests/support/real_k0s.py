@@ -22,6 +22,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,22 @@ BIN_SIZE = "400m"
 def k0s_binary() -> Path | None:
     given = os.environ.get("K0S_BINARY", "")
     return Path(given) if given else None
+
+
+_FROM_WORKERS: set[str] = set()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist's controller: keep the line a worker gave (every worker collects the same tests)."""
+    line = getattr(node, "workeroutput", {}).get(MARKER)
+    if isinstance(line, str):
+        _FROM_WORKERS.add(line)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in sorted(_FROM_WORKERS):
+        terminalreporter.write_line(line)
 
 
 def why_not_run() -> str | None:
@@ -66,8 +83,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = [item for item in items if not item.get_closest_marker(MARKER)]
     config.hook.pytest_deselected(items=tier)
     line = f"{MARKER}: {len(tier)} tests of the real-k0s tier not run: {reason}"
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    worker_output = getattr(config, "workeroutput", None)
+    if worker_output is not None:  # an xdist worker: its terminal is not shown; the controller says it
+        worker_output[MARKER] = line
+    elif (reporter := config.pluginmanager.get_plugin("terminalreporter")) is not None:
         reporter.write_line(line)
     if asked and os.environ.get("CI") == "true":
         raise pytest.UsageError(line)
