@@ -359,3 +359,25 @@ def test_supervised_never_holds_output_without_newlines_whole() -> None:
     assert seen[-1] == "done" and len(seen) > 2
     assert max(len(line) for line in seen) <= MAX_LINE + 65536  # one held line plus one read
     assert sum(len(line) for line in seen[:-1]) == size
+
+
+@pytest.mark.parametrize("watchdog_runs", [True, False], ids=["watchdog", "no-watchdog"])
+def test_an_abort_sends_k0sctl_one_sigterm(monkeypatch: pytest.MonkeyPatch, watchdog_runs: bool) -> None:
+    """k0sctl takes a second SIGTERM as "Ctrl-C again" and exits at once, mid-phase. The watchdog hears the
+    step's signal and sends k0sctl's group its SIGTERM; the step then sends none of its own (a loaded machine
+    let the two arrive apart). Without a watchdog the step sends it. Either way SIGKILL follows the grace."""
+    from k0sctl_resource.k0sctl import process
+    from k0sctl_resource.runtime import watchdog
+
+    monkeypatch.setattr(watchdog, "pid", lambda: 4_194_304 if watchdog_runs else 0)  # no such pid is signalled
+    proc = subprocess.Popen(["sh", "-c", "trap 'echo TERM' TERM; echo started; while :; do sleep 0.05; done"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    seen: list[str] = []
+    run = process.Supervised(proc, timeout=60.0, on_line=seen.append)
+    try:
+        wait_for(lambda: (run._read(), seen)[1] == ["started"], "the child to start", 30)
+        code = run.stop(signal.SIGTERM)
+    finally:
+        run.close()
+    assert code == -signal.SIGKILL, seen
+    assert seen.count("TERM") == (0 if watchdog_runs else 1), seen

@@ -7,7 +7,9 @@
 - An abort (`stop`) must fit in Concourse's grace period (SIGKILL 10 s after its SIGTERM), and k0sctl
   answers a first SIGTERM with "Aborting..." and goes on with its phase: so the step's secrets go first
   (`lifecycle.secrets_first`: the ssh-agent stopped, the private directory wiped), then k0sctl's group
-  gets SIGTERM and, `ABORT_GRACE` seconds later, SIGKILL, whatever it answered.
+  gets SIGTERM and, `ABORT_GRACE` seconds later, SIGKILL, whatever it answered. That SIGTERM is sent
+  once: by the watchdog when one runs (it hears the same signal), else from here. k0sctl takes a second
+  one as "Ctrl-C again" and exits at once, mid-phase (two SIGTERMs a moment apart, seen under load).
 - When k0sctl exits, whatever is left of its process group is killed, and so is any process that
   escaped it (see `lifecycle.kill_strays`); output is read for at most `DRAIN_AFTER_EXIT` seconds more.
   k0sctl is reaped only after its group was signalled, so that its pid (the group's id) cannot have
@@ -24,7 +26,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from k0sctl_resource.runtime import lifecycle, log
+from k0sctl_resource.runtime import lifecycle, log, watchdog
 from k0sctl_resource.runtime.redact import REDACT
 
 KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL at the timeout
@@ -82,6 +84,15 @@ class Supervised:
             os.killpg(self.proc.pid, sig)
         lifecycle.signal_all(tree, sig)
 
+    def _tree_outside_group(self, sig: int) -> None:
+        """Signal the processes below k0sctl that left its process group (the group is the watchdog's)."""
+        outside = []
+        for pid in lifecycle.descendants(self.proc.pid):
+            with contextlib.suppress(OSError):
+                if os.getpgid(pid) != self.proc.pid:
+                    outside.append(pid)
+        lifecycle.signal_all(outside, sig)
+
     def _terminate(self) -> None:
         if self._term_sent is None:
             self._term_sent = time.monotonic()
@@ -94,7 +105,14 @@ class Supervised:
         lifecycle.secrets_first()
         log.warn(f"received {signal.Signals(signum).name}: secrets removed; stopping k0sctl "
                  f"(SIGTERM, SIGKILL after {ABORT_GRACE:.0f}s)")
-        self._terminate()
+        if watchdog.pid():
+            # The watchdog heard the same signal and sends k0sctl's group its SIGTERM (`runtime.watchdog`): a
+            # second SIGTERM from here would be k0sctl's "Ctrl-C again", a forced exit in the middle of a phase.
+            if self._term_sent is None:
+                self._term_sent = time.monotonic()
+                self._tree_outside_group(signal.SIGTERM)
+        else:
+            self._terminate()
         return self.run()
 
     # -- the loop ----------------------------------------------------------------------------------

@@ -191,6 +191,11 @@ class _Watch:
                 self.paths.discard(args[0])
             elif kind in ("helper", "group"):
                 (self.helpers if kind == "helper" else self.groups)[int(args[0])] = args[1]
+                if self.aborted:  # started while the abort was under way: stopped as the others were
+                    if kind == "helper":
+                        _kill(int(args[0]), args[1], signal.SIGKILL, group=False)
+                    else:
+                        _kill(int(args[0]), args[1], signal.SIGTERM, group=True)
             elif kind == "done":
                 self.done = True
             elif kind == "forget":
@@ -256,13 +261,7 @@ def _watch(control: int, wake: int, marker: str) -> None:  # pragma: no cover - 
         if watch.kill_at is not None and time.monotonic() >= watch.kill_at:
             watch.kill_groups()
             watch.kill_at = None
-        if wake in ready:
-            signals = os.read(wake, 256)
-            if not signals:
-                fds.remove(wake)
-            elif {signal.SIGTERM, signal.SIGINT} & set(signals):
-                watch.abort()
-        if control in ready:
+        if control in ready:  # first: what the step registered before the signal is stopped by the abort
             chunk = os.read(control, 65536)
             if not chunk:
                 watch.final()
@@ -270,3 +269,9 @@ def _watch(control: int, wake: int, marker: str) -> None:  # pragma: no cover - 
             *lines, buffered = (buffered + chunk).split(b"\n")
             for line in lines:
                 watch.message(line)
+        if wake in ready:
+            signals = os.read(wake, 256)
+            if not signals:
+                fds.remove(wake)
+            elif {signal.SIGTERM, signal.SIGINT} & set(signals):
+                watch.abort()
