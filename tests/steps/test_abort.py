@@ -375,7 +375,12 @@ def test_an_abort_sends_k0sctl_one_sigterm(monkeypatch: pytest.MonkeyPatch, watc
     seen: list[str] = []
     run = process.Supervised(proc, timeout=60.0, on_line=seen.append)
     try:
-        wait_for(lambda: (run._read(), seen)[1] == ["started"], "the child to start", 30)
+
+        def started() -> bool:
+            run._read()
+            return seen == ["started"]
+
+        wait_for(started, "the child to start", 30)
         code = run.stop(signal.SIGTERM)
     finally:
         run.close()
