@@ -78,26 +78,19 @@ class Supervised:
         self._selector.register(self._fd, selectors.EVENT_READ)
 
     # -- signals -----------------------------------------------------------------------------------
-    def _group_and_tree(self, sig: int) -> None:
+    def _group_and_tree(self, sig: int, *, group: bool = True) -> None:
+        """`sig` to every process below k0sctl and, with `group`, to k0sctl's process group (k0sctl itself)."""
         tree = lifecycle.descendants(self.proc.pid)  # read while the parent links still hold
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, sig)
+        if group:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
         lifecycle.signal_all(tree, sig)
 
-    def _tree_outside_group(self, sig: int) -> None:
-        """Signal the processes below k0sctl that left its process group (the group is the watchdog's)."""
-        outside = []
-        for pid in lifecycle.descendants(self.proc.pid):
-            with contextlib.suppress(OSError):
-                if os.getpgid(pid) != self.proc.pid:
-                    outside.append(pid)
-        lifecycle.signal_all(outside, sig)
-
-    def _terminate(self) -> None:
+    def _terminate(self, *, group: bool = True) -> None:
         if self._term_sent is None:
             self._term_sent = time.monotonic()
             if self._exited_at is None:
-                self._group_and_tree(signal.SIGTERM)
+                self._group_and_tree(signal.SIGTERM, group=group)
 
     def stop(self, signum: int) -> int:
         """An abort while k0sctl runs: SIGTERM (SIGKILL after the grace), wait for it, return its code."""
@@ -105,14 +98,9 @@ class Supervised:
         lifecycle.secrets_first()
         log.warn(f"received {signal.Signals(signum).name}: secrets removed; stopping k0sctl "
                  f"(SIGTERM, SIGKILL after {ABORT_GRACE:.0f}s)")
-        if watchdog.pid():
-            # The watchdog heard the same signal and sends k0sctl's group its SIGTERM (`runtime.watchdog`): a
-            # second SIGTERM from here would be k0sctl's "Ctrl-C again", a forced exit in the middle of a phase.
-            if self._term_sent is None:
-                self._term_sent = time.monotonic()
-                self._tree_outside_group(signal.SIGTERM)
-        else:
-            self._terminate()
+        # A running watchdog heard the same signal and sends k0sctl's group its SIGTERM (`runtime.watchdog`): a
+        # second SIGTERM from here would be k0sctl's "Ctrl-C again", a forced exit in the middle of a phase.
+        self._terminate(group=not watchdog.pid())
         return self.run()
 
     # -- the loop ----------------------------------------------------------------------------------
