@@ -259,6 +259,8 @@ def test_a_backup_that_records_no_hosts_is_refused(resource: Resource, workdir: 
     ({"endpoints": [1]}, "drill refused: metadata.json of backup {ref} records its endpoints in a form"),
     ({"addresses": ["${PROD}"]}, "drill refused: backup {ref} records the host address '${{PROD}}', which k0sctl "
                                  "fills in from environment variables"),
+    ({"host_keys": ["SHA256:" + "A" * 43, 7]}, "drill refused: metadata.json of backup {ref} records its host_keys "
+                                                 "in a form a drill cannot check"),
     ({"sha256": 12}, "params.restore_from: metadata.json records no sha256 for cluster/backup.tar.gz"),
     ({"kind": None}, "restore_from: version {ref} is not a backup (kind: None); there is nothing to drill"),
 ])

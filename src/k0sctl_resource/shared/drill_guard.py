@@ -44,27 +44,31 @@ def check_confirm(confirm: str | None, scratch: ClusterConfig) -> None:
                     why=" that its hosts may be reset")
 
 
-_LISTS = ("hosts", "endpoints", "addresses")
-
-
-def _listed(record: FolderRecord, key: str) -> list[str]:
-    """The host addresses the record keeps under `key` (one of `_LISTS`; [] when absent), refused when the
-    record holds them in another shape or names one through an environment variable."""
+def require_well_formed(record: FolderRecord, key: str) -> None:
+    """Refuse a record that holds `key` in a form its type does not allow (a list of strings, for the
+    host lists and `host_keys`): what a drill cannot check, it does not skip."""
     if key in record.malformed:
         raise ResourceError(f"{REFUSED}: {METADATA_FILE} of backup {record.short_ref} records its {key} in a form a "
                             "drill cannot check (expected a list of strings)")
-    value: tuple[str, ...] = getattr(record.backup, key) or ()
-    for text in value:
+
+
+def _listed(record: FolderRecord, key: str, value: tuple[str, ...] | None) -> list[str]:
+    """The host addresses `value` the record keeps under `key` ([] when absent), refused when the record
+    holds them in another shape or names one through an environment variable."""
+    require_well_formed(record, key)
+    for text in value or ():
         if "$" in text:
             raise ResourceError(f"{REFUSED}: backup {record.short_ref} records the host address {text!r}, which "
                                 "k0sctl fills in from environment variables; nothing proves the scratch hosts are "
                                 "not that cluster's")
-    return [h for h in value if h.strip()]
+    return [h for h in value or () if h.strip()]
 
 
 def recorded_hosts(record: FolderRecord) -> list[str]:
     """Every host the backup records (as written, where k0sctl connected, resolved then), canonical."""
-    found = [canonical_host(h) for key in _LISTS for h in _listed(record, key)]
+    facts = record.backup
+    lists = {"hosts": facts.hosts, "endpoints": facts.endpoints, "addresses": facts.addresses}
+    found = [canonical_host(h) for key, value in lists.items() for h in _listed(record, key, value)]
     return list(dict.fromkeys(found))
 
 
@@ -77,7 +81,7 @@ def check_not_production(scratch: ClusterConfig, record: FolderRecord, *, ssh_g:
         raise ResourceError(f"{REFUSED}: the scratch cluster's metadata.name {scratch.name!r} is the name of the "
                             f"cluster backup {ref} came from; give the scratch cluster a name of its own")
     production = recorded_hosts(record)
-    if not _listed(record, "hosts"):
+    if not _listed(record, "hosts", record.backup.hosts):
         raise ResourceError(f"{REFUSED}: backup {ref} records no host addresses (it was taken before backups "
                             f"recorded them), so nothing proves the scratch hosts are not {source}'s; take a new "
                             "backup (put command: backup) and drill that one")

@@ -22,9 +22,8 @@ from k0sctl_resource.k0sctl import host_keys, ssh_config
 from k0sctl_resource.runtime import log
 from k0sctl_resource.runtime.errors import ResourceError
 from k0sctl_resource.shared.context import StepContext
+from k0sctl_resource.shared.drill_guard import REFUSED, require_well_formed
 from k0sctl_resource.shared.get_folder import FolderRecord
-
-REFUSED = "drill refused"
 
 
 def endpoints_of(cluster: ClusterConfig) -> list[HostEndpoints]:
@@ -58,6 +57,7 @@ def check_identity(found: list[HostEndpoints], record: FolderRecord) -> dict[str
     """Refuse when a scratch host shows a host key the backup's record holds; the facts of the check (its cost)."""
     recorded, cluster = record.backup.host_keys, record.backup.cluster
     ref = record.short_ref
+    require_well_formed(record, "host_keys")
     if not recorded:
         log.info(f"drill: backup {ref} records no SSH host keys (taken before they were recorded, or through "
                  "no SSH connection): its hosts are compared by where k0sctl connects alone")
